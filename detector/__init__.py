@@ -1,0 +1,1 @@
+"""fakescope's upper layer: detector families, training, calibration, scoring of images and video, metrics."""

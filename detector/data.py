@@ -1,0 +1,116 @@
+"""Training data for detectors: labeled images read from one or more corpora, and the forensic augmentation.
+
+Augmentation follows Wang et al. (CNNDetection, CVPR 2020): Gaussian blur and JPEG re-encoding, each with its
+own probability, applied identically to real and fake images, then a random crop and horizontal flip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from generators.corpus import read_manifest
+from generators.imageio import read_image
+
+
+@dataclass
+class ImageSet:
+    """RGB ``uint8 [H, W, 3]`` images with labels (0 real, 1 fake) and their manifest rows."""
+
+    images: list[np.ndarray]
+    labels: np.ndarray
+    rows: list[dict] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, keep: Sequence[int]) -> ImageSet:
+        return ImageSet([self.images[i] for i in keep], self.labels[list(keep)],
+                        [self.rows[i] for i in keep] if self.rows else [])
+
+
+def load_split(corpora: Sequence[str | os.PathLike], split: str) -> ImageSet:
+    """Every image of ``split`` in the given corpora, in manifest order."""
+    images, labels, rows = [], [], []
+    for corpus in corpora:
+        for row in read_manifest(corpus):
+            if row["split"] != split:
+                continue
+            images.append(read_image(Path(corpus) / row["path"]))
+            labels.append(int(row["label"]))
+            rows.append({**row, "corpus": str(corpus)})
+    if not images:
+        raise ValueError(f"no {split!r} images in {', '.join(map(str, corpora))}")
+    return ImageSet(images, np.asarray(labels, dtype=np.int64), rows)
+
+
+@dataclass(frozen=True)
+class Augment:
+    blur_prob: float = 0.1  # probability of a Gaussian blur with sigma ~ U(0, blur_sigma)
+    blur_sigma: float = 3.0
+    jpeg_prob: float = 0.1  # probability of JPEG re-encoding with quality ~ U(jpeg_quality)
+    jpeg_quality: tuple[int, int] = (30, 100)
+    flip: bool = True
+
+
+def augment(image: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.ndarray:
+    """Blur, then JPEG, each with its probability (same law for both classes), then a random flip."""
+    if aug.blur_prob > 0 and rng.random() < aug.blur_prob:
+        sigma = float(rng.uniform(0.0, aug.blur_sigma))
+        if sigma > 0.05:
+            image = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma)
+    if aug.jpeg_prob > 0 and rng.random() < aug.jpeg_prob:
+        quality = int(rng.integers(aug.jpeg_quality[0], aug.jpeg_quality[1] + 1))
+        ok, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    if aug.flip and rng.random() < 0.5:
+        image = image[:, ::-1]
+    return np.ascontiguousarray(image)
+
+
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A ``size``×``size`` crop; smaller images are reflect-padded up to ``size`` first (never zero-padded)."""
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        image = cv2.copyMakeBorder(image, 0, max(0, size - h), 0, max(0, size - w), cv2.BORDER_REFLECT_101)
+        h, w = image.shape[:2]
+    y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return image[y : y + size, x : x + size]
+
+
+def center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        image = cv2.copyMakeBorder(image, 0, max(0, size - h), 0, max(0, size - w), cv2.BORDER_REFLECT_101)
+        h, w = image.shape[:2]
+    y, x = (h - size) // 2, (w - size) // 2
+    return image[y : y + size, x : x + size]
+
+
+def tiles(image: np.ndarray, size: int, max_tiles: int = 64) -> list[np.ndarray]:
+    """Cover ``image`` with ``size``×``size`` tiles at native resolution (edge tiles overlap their neighbour).
+
+    Images smaller than ``size`` give one reflect-padded tile. Past ``max_tiles``, an evenly spaced subset.
+    """
+    h, w = image.shape[:2]
+    if h <= size and w <= size:
+        return [center_crop(image, size)]
+    ys = _starts(h, size)
+    xs = _starts(w, size)
+    boxes = [(y, x) for y in ys for x in xs]
+    if len(boxes) > max_tiles:
+        pick = np.linspace(0, len(boxes) - 1, max_tiles).round().astype(int)
+        boxes = [boxes[i] for i in pick]
+    return [center_crop(image[y : y + size, x : x + size], size) for y, x in boxes]
+
+
+def _starts(length: int, size: int) -> list[int]:
+    if length <= size:
+        return [0]
+    n = -(-length // size)
+    return [round(i * (length - size) / (n - 1)) for i in range(n)]

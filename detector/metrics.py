@@ -1,0 +1,31 @@
+"""Detection metrics (scikit-learn), threshold choice on validation data."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score, roc_curve
+
+
+def summarize(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """AP and ROC-AUC over scores; accuracy, real accuracy and fake accuracy at ``threshold``."""
+    labels = np.asarray(labels, dtype=int)
+    scores = np.asarray(scores, dtype=float)
+    pred = (scores >= threshold).astype(int)
+    both = len(np.unique(labels)) == 2
+    real, fake = labels == 0, labels == 1
+    return {
+        "n": int(len(labels)),
+        "ap": float(average_precision_score(labels, scores)) if both else float("nan"),
+        "roc_auc": float(roc_auc_score(labels, scores)) if both else float("nan"),
+        "accuracy": float(accuracy_score(labels, pred)),
+        "real_accuracy": float((pred[real] == 0).mean()) if real.any() else float("nan"),
+        "fake_accuracy": float((pred[fake] == 1).mean()) if fake.any() else float("nan"),
+        "threshold": float(threshold),
+    }
+
+
+def balanced_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The threshold with the best balanced accuracy (Youden's J) on the given — validation — data."""
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    best = int(np.argmax(tpr - fpr))
+    return float(np.clip(thresholds[best], 0.0, 1.0))

@@ -1,0 +1,134 @@
+"""The GAN family interface and registry.
+
+A family file (``generators/families/<name>.py``) reads top-down: a docstring citing the paper, a frozen
+config dataclass, the modules, then a :class:`GANFamily` subclass registered with ``@GANS.register``.
+What a new family must provide:
+
+- ``Config``: a frozen dataclass; every field has a default and a comment.
+- ``build_nets()``: every network, named (``G``, ``D``, ``G_ab``, ...), in an ``nn.ModuleDict``.
+- ``exported``: the names of the networks a sampling checkpoint keeps (the rest is training-only).
+- ``make_trainer(data, device=, seed=)``: a :class:`generators.training.Trainer` over real images.
+- noise-to-image families: ``latent(generator)`` and ``generate(z)``;
+  image-to-image families (``kind = "translate"``): ``translate(images, direction)``.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from .checkpoint import (
+    CheckpointError,
+    config_from_dict,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .training import Trainer
+
+CHECKPOINT_KIND = "gan"
+
+
+class GANFamily(ABC):
+    """One GAN family with a fixed config: its networks, sampling, and how to train it."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    kind: ClassVar[str] = "noise"  # "noise": latent → image; "translate": image → image
+    exported: ClassVar[tuple[str, ...]] = ("G",)
+
+    def __init__(self, config: Any, *, seed: int = 0) -> None:
+        self.config = config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.nets = self.build_nets()
+
+    @abstractmethod
+    def build_nets(self) -> nn.ModuleDict: ...
+
+    @abstractmethod
+    def make_trainer(self, data: torch.Tensor, *, device: torch.device, seed: int) -> Trainer: ...
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of generated images."""
+        return (self.config.channels, self.config.image_size, self.config.image_size)
+
+    # noise-to-image families --------------------------------------------------------------------------
+    def latent(self, generator: torch.Generator) -> torch.Tensor:
+        """One latent vector drawn from ``generator`` (CPU)."""
+        raise NotImplementedError(f"{self.name} is not a noise-to-image family")
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """``z [N, latent]`` → images ``[N, C, H, W]`` in [-1, 1] (eval mode, no grad)."""
+        raise NotImplementedError(f"{self.name} is not a noise-to-image family")
+
+    def to(self, device: torch.device | str) -> GANFamily:
+        self.nets.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.nets.parameters()).device
+
+    # checkpoints -----------------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike, *, meta: dict | None = None, half: bool = False) -> str:
+        """Write the exported networks as a checkpoint folder; returns the weights' sha256."""
+        tensors = {
+            f"{net}.{k}": v for net in self.exported for k, v in self.nets[net].state_dict().items()
+        }
+        c, h, w = self.image_shape
+        info = {
+            "kind": CHECKPOINT_KIND,
+            "family": self.name,
+            "config": self.config,
+            "image": {"channels": c, "height": h, "width": w, "range": [-1.0, 1.0]},
+            **(meta or {}),
+        }
+        return save_checkpoint(folder, tensors, info, half=half)
+
+
+GANS: Registry[type[GANFamily]] = Registry("GAN family")
+
+
+def list_gans() -> list[str]:
+    _import_families()
+    return GANS.names()
+
+
+def create_gan(name: str, *, seed: int = 0, **overrides: Any) -> GANFamily:
+    """A fresh (untrained) GAN of family ``name`` with config fields overridden by keyword."""
+    _import_families()
+    family = GANS.get(name)
+    return family(replace(family.Config(), **overrides), seed=seed)
+
+
+def load_gan(name_or_dir: str | os.PathLike, *, device: torch.device | str = "cpu") -> tuple[GANFamily, dict]:
+    """A GAN from a bundled name or checkpoint folder, in eval mode on ``device``; returns ``(gan, meta)``."""
+    _import_families()
+    folder = resolve_checkpoint(name_or_dir, "generators")
+    tensors, meta = load_checkpoint(folder, kind=CHECKPOINT_KIND)
+    family = GANS.get(meta["family"])
+    gan = family(config_from_dict(family.Config, meta["config"]))
+    for net in family.exported:
+        prefix = f"{net}."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            gan.nets[net].load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{folder}: weights do not fit the {family.name} config: {exc}") from None
+    gan.nets.eval()
+    meta["path"] = str(folder)
+    return gan.to(device), meta
+
+
+def _import_families() -> None:
+    from . import families  # noqa: F401  (registers every family)

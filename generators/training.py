@@ -1,0 +1,187 @@
+"""The resumable training loop shared by every GAN family.
+
+A run folder holds::
+
+    options.json        family, config, data source, seed, device, total steps
+    train_state.pt      every network, optimizer and counter (written atomically; ``--resume`` reads it)
+    checkpoint/         the sampling checkpoint (exported networks), refreshed with each train_state
+    samples/*.png       a grid from fixed latents at every checkpoint
+    metrics.jsonl       one JSON line per checkpoint: step, losses, plus family metrics
+
+Batches and noise for step ``i`` are drawn from generators seeded by ``(seed, i)``, so a run that is
+killed and resumed reproduces the uninterrupted run exactly on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import config_to_dict, write_json_atomic
+from .gan import GANFamily
+from .imageio import atomic_path, save_grid
+from .seeding import torch_generator
+
+STATE_FILE = "train_state.pt"
+
+
+class Trainer(ABC):
+    """One family's optimisation: ``step(i)`` runs training step ``i`` and returns its losses."""
+
+    def __init__(self, gan: GANFamily, data: torch.Tensor, *, device: torch.device, seed: int) -> None:
+        self.gan, self.data, self.device, self.seed = gan, data, device, seed
+
+    @property
+    @abstractmethod
+    def total_steps(self) -> int: ...
+
+    @property
+    def checkpoint_every(self) -> int:
+        """Steps between checkpoints (one epoch by default)."""
+        return max(1, -(-len(self.data) // self.batch_size(0)))
+
+    @abstractmethod
+    def batch_size(self, step: int) -> int: ...
+
+    @abstractmethod
+    def step(self, step: int) -> dict[str, float]: ...
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+
+    def real_batch(self, step: int) -> torch.Tensor:
+        """The real images for ``step``: drawn with replacement, seeded by ``(seed, step)``."""
+        g = torch_generator(self.seed, "batch", step)
+        idx = torch.randint(len(self.data), (self.batch_size(step),), generator=g)
+        return self.data[idx].to(self.device, non_blocking=True).float()
+
+    def noise(self, step: int, shape: tuple[int, ...], tag: str = "noise") -> torch.Tensor:
+        return torch.randn(shape, generator=torch_generator(self.seed, tag, step)).to(self.device)
+
+    def describe(self, step: int) -> str:
+        """A short phase label for the progress bar."""
+        return ""
+
+    def sample_grid(self) -> torch.Tensor:
+        """Images ``[N, C, H, W]`` for the per-checkpoint grid (fixed latents)."""
+        gan = self.gan
+        z = torch.stack([gan.latent(torch_generator(self.seed, "grid", i)) for i in range(64)])
+        return gan.generate(z.to(self.device))
+
+    def metrics(self, step: int) -> dict[str, Any]:
+        """Extra metrics logged at each checkpoint."""
+        return {}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def state_dict(self, step: int) -> dict[str, Any]:
+        return {
+            "step": step,
+            "nets": self.gan.nets.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> int:
+        self.gan.nets.load_state_dict(state["nets"])
+        for k, o in self.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+        self.load_extra_state(state.get("extra", {}))
+        return int(state["step"])
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be started or resumed as asked."""
+
+
+def train_gan(
+    gan: GANFamily,
+    data: torch.Tensor,
+    out: str | os.PathLike,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    resume: bool = False,
+    options: dict | None = None,
+    progress: Callable[[int, int, str, dict], None] | None = None,
+    stop_after: int | None = None,
+) -> Path:
+    """Train ``gan`` on real images ``data [N, C, H, W]`` in [-1, 1], writing the run folder ``out``.
+
+    Returns the sampling checkpoint folder. ``stop_after`` ends the run early after that many steps
+    (used to simulate a kill in tests); ``progress(step, total, phase, losses)`` is called each step.
+    """
+    out = Path(out)
+    device = torch.device(device)
+    gan.to(device)
+    trainer = gan.make_trainer(data, device=device, seed=seed)
+    state_path = out / STATE_FILE
+    record = {
+        "family": gan.name,
+        "config": config_to_dict(gan.config),
+        "seed": seed,
+        "device": str(device),
+        "total_steps": trainer.total_steps,
+        **(options or {}),
+    }
+    start = 0
+    if state_path.exists():
+        if not resume:
+            raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it")
+        previous = json.loads((out / "options.json").read_text())
+        if previous.get("config") != record["config"] or previous.get("family") != gan.name:
+            raise RunFolderError(f"{out} holds a run with a different family or config; use another --out")
+        start = trainer.load_state_dict(torch.load(state_path, map_location=device, weights_only=True))
+        _drop_metrics_after(out / "metrics.jsonl", start)
+    elif out.exists() and any(out.iterdir()) and not resume:
+        raise RunFolderError(f"{out} is not empty; choose a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "options.json", record)
+
+    every = trainer.checkpoint_every
+    losses: dict[str, float] = {}
+    end = trainer.total_steps if stop_after is None else min(trainer.total_steps, start + stop_after)
+    for step in range(start, end):
+        gan.nets.train()
+        losses = trainer.step(step)
+        if progress is not None:
+            progress(step + 1, trainer.total_steps, trainer.describe(step), losses)
+        done = step + 1
+        if done % every == 0 or done == trainer.total_steps:
+            _write_checkpoint(trainer, out, done, losses, options or {})
+    return out / "checkpoint"
+
+
+def _write_checkpoint(trainer: Trainer, out: Path, done: int, losses: dict, options: dict) -> None:
+    gan = trainer.gan
+    gan.nets.eval()
+    with torch.no_grad():
+        grid = trainer.sample_grid()
+    save_grid(out / "samples" / f"step-{done:07d}.png", grid)
+    row = {"step": done, **{k: round(float(v), 6) for k, v in losses.items()}, **trainer.metrics(done)}
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+    gan.save(out / "checkpoint", meta={"training": {"step": done, **options}})
+    with atomic_path(out / STATE_FILE) as tmp:
+        torch.save(trainer.state_dict(done), tmp)
+
+
+def _drop_metrics_after(path: Path, step: int) -> None:
+    """Forget metric rows logged after the resumed state was saved (a kill between the two writes)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(rows):
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept))
