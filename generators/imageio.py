@@ -25,6 +25,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 #: Images with more pixels than this are refused before they are decoded (about 8K × 8K).
 MAX_PIXELS = 64_000_000
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 
 
@@ -185,6 +189,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; give them the usual permissions
     os.close(fd)
     try:
         yield Path(tmp)

@@ -1,0 +1,100 @@
+"""Terminal helpers for the CLI: devices, ``--set key=value`` overrides, progress bars, tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+
+import torch
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+err = Console(stderr=True)
+out = Console()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the Exit to raise."""
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` takes CUDA when present; ``cpu``, ``cuda``, ``cuda:N`` as given (checked)."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise fail(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise fail(f"device {spec!r} asked for, but CUDA is not available here")
+    return device
+
+
+def parse_overrides(items: list[str] | None, config_cls: type) -> dict:
+    """``["epochs=5", "lr=1e-3"]`` → ``{"epochs": 5, "lr": 0.001}``, checked against ``config_cls``'s fields."""
+    known = {f.name for f in fields(config_cls)}
+    result = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise fail(f"--set expects key=value, got {item!r}")
+        if key not in known:
+            raise fail(f"unknown setting {key!r}; known: {', '.join(sorted(known))}")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        result[key] = tuple(parsed) if isinstance(parsed, list) else parsed
+    return result
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, *, enabled: bool = True) -> Iterator:
+    """A rich progress bar on a terminal; silent in pipes or when ``enabled`` is false.
+
+    Yields ``update(advance=0, completed=None, description=None)``.
+    """
+    show = enabled and sys.stderr.isatty()
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=err, disable=not show, transient=False,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+
+        def update(advance: int = 0, completed: int | None = None, description: str | None = None) -> None:
+            kw = {"description": description} if description is not None else {}
+            if completed is not None:
+                progress.update(task, completed=completed, **kw)
+            else:
+                progress.update(task, advance=advance, **kw)
+
+        yield update
+
+
+def metrics_table(title: str, rows: dict[str, dict], columns: tuple[str, ...] = (
+        "n", "ap", "roc_auc", "accuracy", "real_accuracy", "fake_accuracy")) -> Table:
+    """A table with one row per named metrics dict."""
+    table = Table(title=title)
+    table.add_column("")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for name, m in rows.items():
+        table.add_row(name, *(_fmt(m.get(c)) for c in columns))
+    return table
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)

@@ -1,0 +1,36 @@
+"""Shared fixtures: a tiny trained GAN, a tiny corpus built from it, a tiny detector trained on that corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from generators.corpus import CorpusSpec, build_corpus
+from generators.gan import create_gan
+from generators.sources import create_source
+from generators.training import train_gan
+
+
+@pytest.fixture(autouse=True)
+def _fixed_threads():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_dir(tmp_path_factory) -> Path:
+    """A vanilla GAN at 16×16 gray trained for 2 epochs on digits: its checkpoint folder."""
+    run = tmp_path_factory.mktemp("gan-run")
+    gan = create_gan("vanilla", seed=0, image_size=16, epochs=2, batch_size=64)
+    data = create_source("digits").draw(None, size=16, channels=1, split="train", seed=0).images
+    return train_gan(gan, data, run / "run", seed=0, options={"data": "digits"})
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory, tiny_gan_dir) -> Path:
+    out = tmp_path_factory.mktemp("corpus") / "c"
+    spec = CorpusSpec(real="digits", generator=str(tiny_gan_dir), counts={"train": 96, "val": 32, "test": 32}, seed=1)
+    build_corpus(spec, out)
+    return out

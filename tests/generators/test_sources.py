@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+
+from generators.imageio import write_png
+from generators.sources import SOURCES, create_source
+
+
+@pytest.mark.parametrize("name", SOURCES.names())
+@pytest.mark.parametrize("channels", [1, 3])
+def test_source_shape_range_and_determinism(name, channels):
+    src = create_source(name)
+    a = src.draw(6, size=20, channels=channels, split="train", seed=3)
+    b = src.draw(6, size=20, channels=channels, split="train", seed=3)
+    c = src.draw(6, size=20, channels=channels, split="train", seed=4)
+    assert a.images.shape == (6, channels, 20, 20)
+    assert a.images.dtype == torch.float32
+    assert a.images.min() >= -1 and a.images.max() <= 1
+    assert a.images.std() > 0.05  # real content, not a constant
+    assert torch.equal(a.images, b.images) and a.meta == b.meta
+    assert not torch.equal(a.images, c.images)
+    assert all(m["source"] == name for m in a.meta)
+    if not src.crops:
+        assert all("resized" in m for m in a.meta)  # no bundled source is natively 20 px
+
+
+@pytest.mark.parametrize("name", SOURCES.names())
+def test_splits_are_disjoint_and_fixed(name):
+    src = create_source(name)
+    parts = [set(src.indices(s)) for s in ("train", "val", "test")]
+    assert all(parts)
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    assert set().union(*parts) == set(src.indices("all"))
+    assert src.indices("test") == create_source(name).indices("test")
+
+
+def test_draws_stay_inside_their_split():
+    src = create_source("photos")
+    test_items = {src.item_ids()[i] for i in src.indices("test")}
+    drawn = src.draw(30, size=16, channels=3, split="test", seed=0)
+    assert {m["item"] for m in drawn.meta} <= test_items
+
+
+def test_start_offset_draws_the_same_images():
+    src = create_source("digits")
+    whole = src.draw(10, size=8, channels=1, split="val", seed=5)
+    tail = src.draw(4, size=8, channels=1, split="val", seed=5, start=6)
+    assert torch.equal(whole.images[6:], tail.images)
+
+
+def test_asking_for_more_than_a_split_holds_is_an_error():
+    src = create_source("faces")
+    with pytest.raises(ValueError, match="has 15 images in split 'test'"):
+        src.draw(16, size=8, channels=1, split="test")
+
+
+def test_conversion_is_reported_in_metadata():
+    meta = create_source("faces").draw(1, size=25, channels=3, split="train").meta[0]
+    assert meta["converted"] == "1ch->3ch" and "resized" not in meta and meta["original_size"] == [25, 25]
+
+
+def test_folder_source_reads_images_and_skips_non_images(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        write_png(tmp_path / "sub" / f"{i}.png", rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "fake.png").write_text("not a png either")
+    src = create_source(f"folder:{tmp_path}")
+    assert len(src.item_ids()) == 5
+    assert src.skipped == [str(tmp_path / "fake.png")]
+    batch = src.draw(None, size=16, channels=3, split="all")
+    assert batch.images.shape == (5, 3, 16, 16)
+    assert batch.meta[0]["crop"] == [0, 5, 30, 30]  # centre square crop, never stretched
+
+
+def test_unknown_source_and_missing_folder_are_clear_errors(tmp_path):
+    with pytest.raises(KeyError, match="known: digits, faces, photos"):
+        create_source("mnist")
+    with pytest.raises(ValueError, match="is not a directory"):
+        create_source(f"folder:{tmp_path / 'nope'}")

@@ -1,0 +1,71 @@
+import json
+
+import pytest
+import torch
+
+from generators.gan import create_gan, load_gan
+from generators.sources import create_source
+from generators.training import RunFolderError, train_gan
+
+
+def _data():
+    return create_source("digits").draw(100, size=8, channels=1, split="train", seed=0).images
+
+
+def test_run_folder_contents(tmp_path):
+    ckpt = train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), tmp_path / "r", seed=0)
+    run = tmp_path / "r"
+    assert (ckpt / "model.safetensors").is_file() and (ckpt / "config.json").is_file()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-0000002.png", "step-0000004.png"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    assert json.loads((run / "options.json").read_text())["total_steps"] == 4
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    full = create_gan("vanilla", image_size=8, epochs=3, batch_size=50, seed=1)
+    train_gan(full, _data(), tmp_path / "full", seed=7)
+
+    part = create_gan("vanilla", image_size=8, epochs=3, batch_size=50, seed=1)
+    train_gan(part, _data(), tmp_path / "part", seed=7, stop_after=3)  # killed after step 3; state saved at 2
+    resumed = create_gan("vanilla", image_size=8, epochs=3, batch_size=50, seed=99)  # fresh process, other init
+    train_gan(resumed, _data(), tmp_path / "part", seed=7, resume=True)
+
+    for k, v in full.nets.state_dict().items():
+        assert torch.equal(v, resumed.nets.state_dict()[k]), k
+    steps = [json.loads(line)["step"] for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]
+
+
+def test_existing_run_needs_resume_and_same_config(tmp_path):
+    train_gan(create_gan("vanilla", image_size=8, epochs=1, batch_size=50), _data(), tmp_path / "r", seed=0)
+    with pytest.raises(RunFolderError, match="--resume"):
+        train_gan(create_gan("vanilla", image_size=8, epochs=1, batch_size=50), _data(), tmp_path / "r", seed=0)
+    with pytest.raises(RunFolderError, match="different family or config"):
+        train_gan(create_gan("vanilla", image_size=8, epochs=5, batch_size=50), _data(), tmp_path / "r",
+                  seed=0, resume=True)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_checkpoint_round_trip(tmp_path, half):
+    gan = create_gan("vanilla", image_size=8, seed=3)
+    gan.nets.eval()
+    digest = gan.save(tmp_path / "ck", half=half)
+    loaded, meta = load_gan(tmp_path / "ck")
+    assert meta["sha256"] == digest and meta["family"] == "vanilla"
+    assert loaded.config == gan.config
+    z = torch.randn(4, 100)
+    tol = 2e-2 if half else 0.0
+    assert (loaded.generate(z) - gan.generate(z)).abs().max() <= tol
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    from generators.checkpoint import CheckpointError
+
+    create_gan("vanilla", image_size=8).save(tmp_path / "ck")
+    weights = tmp_path / "ck" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the sha256"):
+        load_gan(tmp_path / "ck")
