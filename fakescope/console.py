@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from enum import Enum
+from typing import Annotated
 
 import torch
 import typer
@@ -98,3 +101,21 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v)
+
+
+# --- options shared by several commands -------------------------------------------------------------------------
+
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N (auto takes CUDA when present).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for everything random.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config field: key=value (repeatable).")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def command_line() -> str:
+    """The command as typed, recorded in checkpoints and run folders."""
+    return shlex.join(["fakescope", *sys.argv[1:]])
