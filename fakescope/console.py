@@ -116,6 +116,22 @@ class Format(str, Enum):
     csv = "csv"
 
 
-def command_line() -> str:
-    """The command as typed, recorded in checkpoints and run folders."""
-    return shlex.join(["fakescope", *sys.argv[1:]])
+def command_line(ctx: typer.Context) -> str:
+    """The running command with every value given on the command line, recorded in checkpoints and runs."""
+    words = ["fakescope", *ctx.command_path.split()[1:]]
+    options: list[str] = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[param.name]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        values = [str(v.value if isinstance(v, Enum) else v) for v in values]
+        if param.param_type_name == "argument":
+            words += values
+        elif getattr(param, "is_flag", False):
+            options.append(param.opts[0] if value else (param.secondary_opts or param.opts)[0])
+        else:
+            for v in values:
+                options += [param.opts[0], v]
+    return shlex.join(words + options)

@@ -25,6 +25,7 @@ detectors_app = typer.Typer(no_args_is_help=True, help="Detector families and bu
 
 @app.command("train")
 def train_detector(
+    ctx: typer.Context,
     family: Annotated[str, typer.Argument(help="Detector family (see `fakescope detectors list`).")],
     corpus: Annotated[list[Path], typer.Option("--corpus", help="Corpus folder (repeatable).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Checkpoint folder to write.")],
@@ -60,7 +61,7 @@ def train_detector(
         rows["test"] = summarize(test.labels, det.predict_proba(test.images, device=dev), det.threshold)
     except ValueError:
         pass
-    det.info = {"training": {"corpora": [str(c) for c in corpus], "seed": seed, "command": command_line(),
+    det.info = {"training": {"corpora": [str(c) for c in corpus], "seed": seed, "command": command_line(ctx),
                              "best_epoch": result["best_epoch"], "history": result["history"], "metrics": rows},
                 "complexity": det.complexity()}
     det.save(out_dir, half=half)

@@ -44,6 +44,7 @@ def gan_list() -> None:
 
 @gan_app.command("train")
 def gan_train(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="GAN family (see `fakescope gan list`).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder.")],
     data: Annotated[str, typer.Option(help="Real source: digits, faces, photos or folder:PATH.")] = "digits",
@@ -75,7 +76,7 @@ def gan_train(
         real = source.draw(count, size=s, channels=c, split="train", seed=seed)
     except (ValueError, KeyError) as exc:
         raise fail(str(exc)) from None
-    options = {"data": data, "count": len(real), "command": command_line()}
+    options = {"data": data, "count": len(real), "command": command_line(ctx)}
     with progress_bar(f"training {name}", None) as update:
         def on_step(step: int, total: int, phase: str, losses: dict) -> None:
             loss_text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())

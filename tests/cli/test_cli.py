@@ -1,0 +1,114 @@
+"""The command line end to end on tiny inputs (Typer's CliRunner; one real subprocess for `python -m`)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_python_dash_m_works():
+    proc = subprocess.run([sys.executable, "-m", "fakescope", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "score" in proc.stdout
+
+
+def test_gan_list_shows_families_and_bundled_checkpoints():
+    result = invoke("gan", "list")
+    assert result.exit_code == 0
+    assert "vanilla" in result.output and "vanilla-digits" in result.output
+
+
+def test_gan_train_then_resume_then_sample(tmp_path):
+    run = tmp_path / "run"
+    common = ["gan", "train", "vanilla", "--data", "digits", "--size", "8", "--set", "batch_size=200",
+              "--device", "cpu", "--out", run]
+    assert invoke(*common, "--epochs", "1").exit_code == 0
+    again = invoke(*common, "--epochs", "1")
+    assert again.exit_code == 2 and "--resume" in again.output
+    assert (run / "checkpoint" / "config.json").is_file()
+    cfg = json.loads((run / "checkpoint" / "config.json").read_text())
+    assert cfg["config"]["image_size"] == 8 and cfg["training"]["command"].startswith("fakescope gan train vanilla")
+
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    assert invoke("gan", "sample", run / "checkpoint", "--count", "5", "--seed", "3", "--out", out_a).exit_code == 0
+    assert invoke("gan", "sample", run / "checkpoint", "--count", "5", "--seed", "3", "--out", out_b).exit_code == 0
+    assert sorted(p.name for p in out_a.iterdir()) == [f"00000{i}.png" for i in range(5)] + ["manifest.jsonl"]
+    assert all((out_a / n).read_bytes() == (out_b / n).read_bytes() for n in ("000000.png", "000004.png"))
+
+
+def test_unknown_names_are_usage_errors(tmp_path):
+    result = invoke("gan", "train", "nope", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "known: vanilla" in result.output
+    result = invoke("gan", "sample", "no-such-model", "--out", tmp_path / "y")
+    assert result.exit_code == 2 and "vanilla-digits" in result.output
+    result = invoke("gan", "train", "vanilla", "--set", "bogus=1", "--out", tmp_path / "z")
+    assert result.exit_code == 2 and "unknown setting 'bogus'" in result.output
+
+
+def test_corpus_build_verify_and_tamper(tmp_path, tiny_gan_dir):
+    corpus = tmp_path / "corpus"
+    result = invoke("corpus", "build", "--real", "digits", "--generator", tiny_gan_dir, "--train", "20",
+                    "--val", "8", "--test", "8", "--device", "cpu", "--out", corpus)
+    assert result.exit_code == 0, result.output
+    report = invoke("corpus", "verify", corpus, "--format", "json")
+    assert report.exit_code == 0 and json.loads(report.output)["checked"] == 72
+    victim = next((corpus / "test" / "1_fake").iterdir())
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    report = invoke("corpus", "verify", corpus, "--format", "json")
+    assert report.exit_code == 1
+    assert json.loads(report.output)["changed"] == [str(victim.relative_to(corpus))]
+
+
+def test_train_detector_and_score_with_it(tmp_path, tiny_corpus):
+    ckpt = tmp_path / "det"
+    result = invoke("train", "discriminator", "--corpus", tiny_corpus, "--epochs", "2", "--device", "cpu",
+                    "--out", ckpt)
+    assert result.exit_code == 0, result.output
+    assert "test" in result.output and (ckpt / "model.safetensors").is_file()
+    meta = json.loads((ckpt / "config.json").read_text())
+    assert meta["training"]["corpora"] == [str(tiny_corpus)] and 0 <= meta["threshold"] <= 1
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    images = sorted((tiny_corpus / "test" / "1_fake").iterdir())[:3]
+    result = invoke("score", *images, bad, tmp_path / "missing.png", "--detector", ckpt, "--format", "json")
+    assert result.exit_code == 1
+    records = json.loads(result.stdout)
+    assert [r["path"] for r in records] == [str(p) for p in [*images, bad, tmp_path / "missing.png"]]
+    assert all(0 <= r["score"] <= 1 and r["error"] is None for r in records[:3])
+    assert records[3]["error"].startswith("empty file") and records[4]["error"] == "no such file"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "table"])
+def test_score_formats_and_output_file(tmp_path, tiny_corpus, fmt):
+    images = sorted((tiny_corpus / "test" / "0_real").iterdir())[:2]
+    out = tmp_path / f"scores.{fmt}"
+    result = invoke("score", *images, "--format", fmt, "--output", out)
+    assert result.exit_code == 0
+    text = out.read_text()
+    if fmt == "csv":
+        lines = text.splitlines()
+        assert lines[0] == "path,kind,score,label,error" and len(lines) == 3
+    else:
+        assert json.loads(text)[0]["path"] == str(images[0]) if text.startswith("[") else images[0].name in text
+
+
+def test_demo_runs_and_writes_its_report(tmp_path):
+    out = tmp_path / "demo"
+    result = invoke("demo", "--count", "24", "--device", "cpu", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "ap" in result.output and "real_accuracy" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics"]["n"] == 48 and report["metrics"]["ap"] > 0.9
+    records = json.loads((out / "scores.json").read_text())
+    assert len(records) == 48 and {r["truth"] for r in records} == {"real", "fake"}
+    assert (out / "grid.png").stat().st_size > 0
