@@ -3,6 +3,8 @@
 ``digits``  scikit-learn's 1,797 8×8 handwritten digits (white ink on black, 17 gray levels).
 ``faces``   scikit-image's LFW subset: the 100 real 25×25 gray faces (the 100 non-faces are left out).
 ``photos``  random square crops of real photographs bundled with scikit-image and scikit-learn.
+``paintings``  the same photographs rendered by OpenCV's non-photorealistic ``cv2.stylization`` filter
+            (a derived, painting-like domain for image translation); crops as for ``photos``.
 ``folder:PATH``  every readable image under PATH (recursive); unreadable files are skipped and counted.
 
 Every source has a fixed split of its items into train/val/test (seeded by the source, not the caller), so
@@ -206,6 +208,34 @@ class PhotosSource(RealSource):
         if index not in self._cache:
             self._cache[index] = _load_bundled_photo(_PHOTOS[index])
         return self._cache[index]
+
+
+#: The non-photorealistic filter that turns a photograph into a ``paintings`` item (OpenCV's parameters).
+PAINTING_FILTER = {"filter": "cv2.stylization", "sigma_s": 60, "sigma_r": 0.45}
+
+
+@SOURCES.register("paintings")
+class PaintingsSource(PhotosSource):
+    """The ``photos`` photographs rendered as paintings by ``cv2.stylization`` (edge-preserving smoothing
+    with darkened edges), filtered at full resolution before cropping. Items, ids and the train/val/test
+    split are those of ``photos``: a painting of a test photograph is in the test split. Crops are drawn
+    independently of ``photos`` crops (the two domains are unpaired).
+    """
+
+    name = "paintings"
+
+    def load_item(self, index: int) -> np.ndarray:
+        if index not in self._cache:
+            import cv2
+
+            bgr = cv2.cvtColor(_load_bundled_photo(_PHOTOS[index]), cv2.COLOR_RGB2BGR)
+            painted = cv2.stylization(bgr, sigma_s=PAINTING_FILTER["sigma_s"], sigma_r=PAINTING_FILTER["sigma_r"])
+            self._cache[index] = np.ascontiguousarray(cv2.cvtColor(painted, cv2.COLOR_BGR2RGB))
+        return self._cache[index]
+
+    def _prepare(self, item: int, box: tuple | None, size: int, channels: int) -> tuple[np.ndarray, dict]:
+        image, info = super()._prepare(item, box, size, channels)
+        return image, {**info, "derived_from": "photos", "filter": dict(PAINTING_FILTER)}
 
 
 def _load_bundled_photo(key: str) -> np.ndarray:

@@ -1,3 +1,6 @@
 """GAN families; importing this package registers each of them."""
 
-from . import vanilla  # noqa: F401
+from . import (
+    cyclegan,  # noqa: F401
+    vanilla,  # noqa: F401
+)
