@@ -44,6 +44,8 @@ class GANFamily(ABC):
     Config: ClassVar[type]
     kind: ClassVar[str] = "noise"  # "noise": latent → image; "translate": image → image
     exported: ClassVar[tuple[str, ...]] = ("G",)
+    #: Named sets of config overrides (``--preset NAME``), e.g. ``{"cpu": {...}, "gpu": {...}}``.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: Any, *, seed: int = 0) -> None:
         self.config = config
@@ -104,11 +106,22 @@ def list_gans() -> list[str]:
     return GANS.names()
 
 
-def create_gan(name: str, *, seed: int = 0, **overrides: Any) -> GANFamily:
-    """A fresh (untrained) GAN of family ``name`` with config fields overridden by keyword."""
+def create_gan(name: str, *, seed: int = 0, preset: str | None = None, **overrides: Any) -> GANFamily:
+    """A fresh (untrained) GAN of family ``name``: its config from ``preset`` (if given), then ``overrides``."""
     _import_families()
     family = GANS.get(name)
-    return family(replace(family.Config(), **overrides), seed=seed)
+    values = {**preset_overrides(name, preset), **overrides} if preset else overrides
+    return family(replace(family.Config(), **values), seed=seed)
+
+
+def preset_overrides(name: str, preset: str) -> dict[str, Any]:
+    """The config overrides of family ``name``'s preset ``preset``; an unknown preset names the known ones."""
+    _import_families()
+    presets = GANS.get(name).presets
+    if preset not in presets:
+        known = ", ".join(sorted(presets)) or "none"
+        raise ValueError(f"unknown preset {preset!r} for GAN family {name!r}; known: {known}")
+    return dict(presets[preset])
 
 
 def load_gan(name_or_dir: str | os.PathLike, *, device: torch.device | str = "cpu") -> tuple[GANFamily, dict]:

@@ -46,6 +46,10 @@ class Trainer(ABC):
         """Steps between checkpoints (one epoch by default)."""
         return max(1, -(-len(self.data) // self.batch_size(0)))
 
+    def is_checkpoint(self, done: int) -> bool:
+        """Whether to checkpoint after ``done`` steps (every :attr:`checkpoint_every` steps by default)."""
+        return done % self.checkpoint_every == 0
+
     @abstractmethod
     def batch_size(self, step: int) -> int: ...
 
@@ -148,7 +152,6 @@ def train_gan(
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "options.json", record)
 
-    every = trainer.checkpoint_every
     losses: dict[str, float] = {}
     end = trainer.total_steps if stop_after is None else min(trainer.total_steps, start + stop_after)
     for step in range(start, end):
@@ -157,7 +160,7 @@ def train_gan(
         if progress is not None:
             progress(step + 1, trainer.total_steps, trainer.describe(step), losses)
         done = step + 1
-        if done % every == 0 or done == trainer.total_steps:
+        if trainer.is_checkpoint(done) or done == trainer.total_steps:
             _write_checkpoint(trainer, out, done, losses, options or {})
     return out / "checkpoint"
 
