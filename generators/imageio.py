@@ -7,12 +7,15 @@ Reading is defensive: whatever a user hands us (truncated files, text named .jpg
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import re
+import stat
 import struct
 import tempfile
-import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,12 +27,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Images with more pixels than this are refused before they are decoded (about 8K × 8K).
 MAX_PIXELS = 64_000_000
+#: Files larger than this are refused before they are read.
+MAX_FILE_BYTES = 1 << 30
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".webp",
+                  ".avif", ".jp2", ".j2k", ".ppm", ".pgm", ".pbm", ".pnm", ".pfm", ".ras", ".hdr"}
 
 
 class ImageReadError(ValueError):
@@ -37,69 +43,105 @@ class ImageReadError(ValueError):
 
 
 def _check_file(path: Path) -> None:
-    if path.is_symlink() and not path.exists():
-        raise ImageReadError("broken symbolic link")
-    if not path.exists():
-        raise ImageReadError("no such file")
-    if path.is_dir():
+    """Refuse what is not a readable regular file, with the reason; ``OSError`` s become one-line reasons."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageReadError("broken symbolic link" if path.is_symlink() else "no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageReadError("symbolic link loop") from None
+        raise ImageReadError(_os_reason(exc)) from None
+    if stat.S_ISDIR(st.st_mode):
         raise ImageReadError("is a directory")
-    if not os.access(path, os.R_OK):
-        raise ImageReadError("permission denied")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError("not a regular file")
+    if st.st_size == 0:
         raise ImageReadError("empty file (0 bytes)")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ImageReadError(f"file too large: {st.st_size:,} bytes (limit {MAX_FILE_BYTES:,})")
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    return (exc.strerror or str(exc) or type(exc).__name__).splitlines()[0].lower()
 
 
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode encoded image bytes into an RGB ``uint8`` array ``[H, W, 3]``.
+    """Decode encoded image bytes into an RGB ``uint8`` array ``[H, W, 3]`` or raise :class:`ImageReadError`.
 
-    The header is read first so that an absurd size is refused before any pixel is decoded.
+    The header is read first so that an absurd size is refused before any pixel is decoded. Pillow decodes
+    everything it knows; OpenCV only the formats Pillow lacks (Radiance HDR), after their header is checked.
+    Whatever the bytes, the only exception that leaves is :class:`ImageReadError`.
     """
     if not data:
         raise ImageReadError("empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-                if w <= 0 or h <= 0:
-                    raise ImageReadError(f"invalid image size {w}x{h}")
-                if w * h > max_pixels:
-                    raise ImageReadError(f"image too large: {w}x{h} pixels (limit {max_pixels:,})")
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                return _pil_to_rgb(im)
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if w <= 0 or h <= 0:
+                raise ImageReadError(f"invalid image size {w}x{h}")
+            if w * h > max_pixels:
+                raise ImageReadError(f"image too large: {w}x{h} pixels (limit {max_pixels:,})")
+            im.load()
+            return _pil_to_rgb(_upright(im))
     except ImageReadError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        # Pillow does not know the format: give OpenCV a chance before calling it a non-image.
+    except Image.DecompressionBombError as exc:  # Pillow's own, higher limit, hit while reading the header
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(m.group(1)):,} pixels" if m else "too many pixels"
+        raise ImageReadError(f"image too large: {size} (limit {max_pixels:,})") from None
+    except UnidentifiedImageError:
         arr = _decode_with_opencv(data, max_pixels)
         if arr is not None:
             return arr
-        if isinstance(exc, UnidentifiedImageError):
-            raise ImageReadError("not a recognised image format") from None
-        raise ImageReadError(f"image too large: {exc}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, struct.error) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImageReadError(f"corrupt or truncated image ({reason})") from None
+        raise ImageReadError("not a recognised image format") from None
+    except (OSError, SyntaxError, EOFError, struct.error, zlib.error) as exc:
+        raise ImageReadError(f"corrupt or truncated image ({_first_line(exc)})") from None
+    except MemoryError:
+        raise ImageReadError("corrupt image (it asked for more memory than is available)") from None
+    except Exception as exc:  # noqa: BLE001 — malformed bytes reach odd corners of the decoders
+        raise ImageReadError(f"corrupt image ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a malformed EXIF block leaves the pixels as stored."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:  # noqa: BLE001 — the pixels decoded fine; only the metadata is broken
+        return im
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_HDR_SIZE = re.compile(rb"\n[-+]Y (\d+) [-+]X (\d+)\n")
 
 
 def _decode_with_opencv(data: bytes, max_pixels: int) -> np.ndarray | None:
-    buf = np.frombuffer(data, dtype=np.uint8)
+    """Radiance HDR (the one format OpenCV reads and Pillow does not), its size checked from the header."""
+    if not data.startswith((b"#?RADIANCE", b"#?RGBE")):
+        return None
+    m = _HDR_SIZE.search(data[:4096])
+    if m is None:
+        raise ImageReadError("corrupt Radiance HDR header (no size line)")
+    h, w = int(m.group(1)), int(m.group(2))
+    if w * h > max_pixels:
+        raise ImageReadError(f"image too large: {w}x{h} pixels (limit {max_pixels:,})")
     try:
-        arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        return None
-    if arr is None or arr.size == 0:
-        return None
-    if arr.shape[0] * arr.shape[1] > max_pixels:
-        raise ImageReadError(f"image too large: {arr.shape[1]}x{arr.shape[0]} pixels")
-    if arr.dtype != np.uint8:
-        arr = (arr.astype(np.float64) / np.iinfo(arr.dtype).max * 255).round().astype(np.uint8)
-    if arr.ndim == 2:
-        return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
-    if arr.shape[2] == 4:
-        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+        arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ImageReadError(f"corrupt Radiance HDR image ({_first_line(exc)})") from None
+    if arr is None or arr.size == 0 or arr.ndim != 3:
+        raise ImageReadError("corrupt Radiance HDR image")
+    # linear radiance → display values: clip to [0, 1], sRGB-like gamma 2.2
+    arr = (np.clip(np.nan_to_num(arr.astype(np.float32)), 0.0, 1.0) ** (1 / 2.2) * 255.0).round().astype(np.uint8)
+    return cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB)
 
 
 def _pil_to_rgb(im: Image.Image) -> np.ndarray:
@@ -110,25 +152,25 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
         gray = np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
     if im.mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
+        arr = np.nan_to_num(np.asarray(im, dtype=np.float64), posinf=0.0, neginf=0.0)
         lo, hi = float(arr.min()), float(arr.max())
         gray = ((arr - lo) / (hi - lo or 1.0) * 255.0).round().astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
+    if im.mode in ("LAB", "HSV"):
+        raise ImageReadError(f"unsupported colour mode {im.mode}")
     return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read an image file as RGB ``uint8`` ``[H, W, 3]`` or raise :class:`ImageReadError`."""
+    """Read an image file as RGB ``uint8`` ``[H, W, 3]`` or raise :class:`ImageReadError` with a one-line reason."""
     path = Path(path)
+    _check_file(path)
     try:
-        _check_file(path)
         data = path.read_bytes()
-    except ImageReadError:
-        raise
     except OSError as exc:
-        raise ImageReadError(exc.strerror or str(exc)) from None
+        raise ImageReadError(_os_reason(exc)) from None
     return decode_image(data, max_pixels)
 
 
