@@ -4,12 +4,19 @@ A detector maps images to the probability that each is synthetic. Every family �
 classifier, a timm backbone — implements the same interface:
 
 - ``Config``: a frozen dataclass saved with the checkpoint;
-- ``fit(train, val, device=, seed=, progress=)`` on :class:`detector.data.ImageSet` s;
-- ``predict_proba(images, device=)``: RGB ``uint8 [H, W, 3]`` arrays of any size → probabilities;
+- ``fit(train, val, device=, seed=, progress=)`` on :class:`detector.data.ImageSet` s (``val`` only for early
+  stopping and model selection);
+- ``raw_scores(images, device=)``: RGB ``uint8 [H, W, 3]`` arrays of any size → uncalibrated scores in [0, 1];
 - ``tensors()`` / ``load_tensors()``: the learned state as named tensors (saved with safetensors);
 - ``complexity()``: parameters and multiply-accumulates per image.
 
-The decision threshold is chosen on validation data only and travels with the checkpoint.
+The base class adds what every family shares: :meth:`Detector.predict_proba` returns *calibrated*
+probabilities (Platt or isotonic, fit on the validation split, see :mod:`detector.calibration`), and
+``threshold`` is the decision threshold on that calibrated scale, also chosen on the validation split. Both
+travel with the checkpoint, so ``fakescope score`` uses them by default.
+
+Family names: a registered name (``discriminator``, ``spectrum``, ``npr``) or ``family:variant`` for families
+with a variant field (``timm:resnet18`` sets ``TimmConfig.arch``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -33,33 +40,52 @@ from generators.checkpoint import (
 )
 from generators.registry import Registry
 
+from .calibration import Calibration
+
 if TYPE_CHECKING:
     from .data import ImageSet
 
 CHECKPOINT_KIND = "detector"
 DEFAULT_DETECTOR = "discriminator-digits"
 
+_STORED_BY_SAVE = ("path", "sha256", "format_version", "fakescope_version", "calibration_method")
+
 Progress = Callable[[int, int, dict], None]  # (step, total, metrics)
 
 
 class Detector(ABC):
-    """One detector family with a fixed config and, once fitted, its learned state and threshold."""
+    """One detector family with a fixed config and, once fitted, its learned state, calibration and threshold."""
 
     family: ClassVar[str]
     Config: ClassVar[type]
+    variant_field: ClassVar[str | None] = None  # the config field that ``family:variant`` sets
+    halvable: ClassVar[bool] = True  # whether ``save(half=True)`` may store the learned tensors in fp16
 
     def __init__(self, config: Any) -> None:
         self.config = config
-        self.threshold = 0.5
+        self.calibration = Calibration()
+        self.threshold = 0.5  # on the calibrated scale: score >= threshold means fake
         self.info: dict = {}  # training record: corpora, metrics, command
+
+    @property
+    def name(self) -> str:
+        """``family`` or ``family:variant``."""
+        if self.variant_field is None:
+            return self.family
+        return f"{self.family}:{getattr(self.config, self.variant_field)}"
 
     @abstractmethod
     def fit(self, train: ImageSet, val: ImageSet, *, device: torch.device, seed: int,
-            progress: Progress | None = None) -> dict: ...
+            progress: Progress | None = None) -> dict:
+        """Learn from ``train``; ``val`` only for early stopping / model selection. Returns a training record."""
 
     @abstractmethod
+    def raw_scores(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
+        """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` uncalibrated scores in [0, 1]."""
+
     def predict_proba(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
-        """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` probabilities of being synthetic."""
+        """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` calibrated probabilities of being fake."""
+        return self.calibration(self.raw_scores(images, device=device))
 
     @abstractmethod
     def tensors(self) -> dict[str, torch.Tensor]: ...
@@ -67,43 +93,93 @@ class Detector(ABC):
     @abstractmethod
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
 
+    def init_from(self, path: str | os.PathLike) -> None:
+        """Start training from a local weights file (neural families only)."""
+        raise ValueError(f"the {self.family!r} detector cannot be initialised from a weights file")
+
     def complexity(self) -> dict[str, int]:
         return {}
 
+    def round_to_half(self) -> None:
+        """Round the learned tensors through fp16, so scores match those of a ``save(half=True)`` checkpoint."""
+        if self.halvable:
+            self.load_tensors({k: v.half() if v.is_floating_point() else v for k, v in self.tensors().items()})
+
     def save(self, folder: str | os.PathLike, *, half: bool = False) -> str:
+        """Write the checkpoint folder; ``half`` stores the model (not the calibration) in fp16."""
+        model = self.tensors()
+        if half and self.halvable:
+            model = {k: v.half() if v.is_floating_point() else v for k, v in model.items()}
+        info = {k: v for k, v in self.info.items() if k not in _STORED_BY_SAVE}
         meta = {"kind": CHECKPOINT_KIND, "family": self.family, "config": self.config,
-                "threshold": self.threshold, **self.info}
-        return save_checkpoint(folder, self.tensors(), meta, half=half)
+                "threshold": self.threshold, "calibration_method": self.calibration.method, **info}
+        return save_checkpoint(folder, {**model, **self.calibration.tensors()}, meta, half=False)
 
 
 DETECTORS: Registry[type[Detector]] = Registry("detector family")
 
 
 def list_detectors() -> list[str]:
+    """Registered family names (``timm`` takes a variant: ``timm:<arch>``)."""
     _import_families()
     return DETECTORS.names()
 
 
-def create_detector(name: str, **overrides: Any) -> Detector:
+def family_spec(name: str) -> tuple[type[Detector], dict[str, Any]]:
+    """``"timm:resnet18"`` → ``(TimmDetector, {"arch": "resnet18"})``; ``"npr"`` → ``(NPRDetector, {})``."""
     _import_families()
-    family = DETECTORS.get(name)
-    return family(replace(family.Config(), **overrides))
+    family, sep, variant = name.partition(":")
+    cls = DETECTORS.get(family)
+    if not sep:
+        return cls, {}
+    if cls.variant_field is None:
+        raise ValueError(f"detector family {family!r} takes no variant (got {name!r})")
+    if not variant:
+        raise ValueError(f"{name!r}: give a variant after the colon, e.g. {family}:<{cls.variant_field}>")
+    return cls, {cls.variant_field: variant}
+
+
+def create_detector(name: str, **overrides: Any) -> Detector:
+    """A fresh detector of family ``name`` (``family`` or ``family:variant``) with config ``overrides``."""
+    cls, variant = family_spec(name)
+    known = {f.name for f in fields(cls.Config)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown {name} setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    return cls(replace(cls.Config(), **{**overrides, **variant}))
 
 
 def load_detector(name_or_dir: str | os.PathLike = DEFAULT_DETECTOR, *, family: str | None = None) -> Detector:
     """A fitted detector from a bundled name or a checkpoint folder.
 
-    ``family`` (when given) must match the checkpoint's, so a checkpoint of another family is refused.
+    ``family`` (when given, ``family`` or ``family:variant``) must match the checkpoint's, so a checkpoint of
+    another family is refused with a clear :class:`CheckpointError`.
     """
     _import_families()
     folder = resolve_checkpoint(name_or_dir, "detector")
     meta = read_meta(folder)
-    if family is not None and meta.get("family") != family:
-        raise CheckpointError(f"{folder}: is a {meta.get('family')!r} detector, not {family!r}")
+    if meta.get("kind") == CHECKPOINT_KIND and family is not None:  # refuse before reading any weights
+        stored = str(meta.get("family"))
+        cls = DETECTORS.get(stored) if stored in DETECTORS else None
+        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        name = stored if cls is None or cls.variant_field is None else f"{stored}:{config.get(cls.variant_field)}"
+        if family not in (stored, name):
+            raise CheckpointError(f"{folder}: is a {name!r} detector, not {family!r}")
     tensors, meta = load_checkpoint(folder, kind=CHECKPOINT_KIND)
-    cls = DETECTORS.get(meta["family"])
-    det = cls(config_from_dict(cls.Config, meta["config"]))
-    det.load_tensors(tensors)
+    stored = meta.get("family")
+    if stored not in DETECTORS:
+        raise CheckpointError(f"{folder}: unknown detector family {stored!r}; known: {', '.join(DETECTORS.names())}")
+    cls = DETECTORS.get(stored)
+    try:
+        det = cls(config_from_dict(cls.Config, meta.get("config", {})))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{folder}: bad {stored} config ({exc})") from None
+    det.calibration = Calibration.from_tensors(tensors)
+    try:
+        det.load_tensors({k: v for k, v in tensors.items() if not k.startswith("calibration.")})
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{folder}: weights do not fit a {det.name} detector ({first})") from None
     det.threshold = float(meta.get("threshold", 0.5))
     det.info = {k: v for k, v in meta.items() if k not in ("kind", "family", "config", "threshold")}
     det.info["path"] = str(folder)

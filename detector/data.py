@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from generators.corpus import read_manifest
-from generators.imageio import read_image
+from generators.corpus import CorpusError, read_manifest
+from generators.imageio import ImageReadError, read_image
 
 
 @dataclass
@@ -39,9 +39,15 @@ def load_split(corpora: Sequence[str | os.PathLike], split: str) -> ImageSet:
     images, labels, rows = [], [], []
     for corpus in corpora:
         for row in read_manifest(corpus):
-            if row["split"] != split:
+            if row.get("split") != split:
                 continue
-            images.append(read_image(Path(corpus) / row["path"]))
+            if row.get("label") not in (0, 1) or "path" not in row:
+                raise CorpusError(f"{corpus}: manifest row without a path and a 0/1 label: {row}")
+            path = Path(corpus) / row["path"]
+            try:
+                images.append(read_image(path))
+            except ImageReadError as exc:
+                raise CorpusError(f"{path}: {exc}") from None
             labels.append(int(row["label"]))
             rows.append({**row, "corpus": str(corpus)})
     if not images:
@@ -71,6 +77,16 @@ def augment(image: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.nda
     if aug.flip and rng.random() < 0.5:
         image = image[:, ::-1]
     return np.ascontiguousarray(image)
+
+
+def sample_crops(images: Sequence[np.ndarray], idx: Sequence[int], aug: Augment, size: int,
+                 rng: np.random.Generator) -> list[np.ndarray]:
+    """Training crops of ``images[i]`` for ``i`` in ``idx``: :func:`augment` then :func:`random_crop`.
+
+    The one place where training images are augmented; it never sees a label, so real and fake images are
+    augmented by the same law.
+    """
+    return [random_crop(augment(images[i], aug, rng), size, rng) for i in idx]
 
 
 def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

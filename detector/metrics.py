@@ -1,13 +1,15 @@
-"""Detection metrics (scikit-learn), threshold choice on validation data."""
+"""Detection metrics (scikit-learn): AP, ROC-AUC, accuracies at a threshold, expected calibration error."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score, roc_curve
+from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
+
+from .calibration import choose_threshold, expected_calibration_error
 
 
 def summarize(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """AP and ROC-AUC over scores; accuracy, real accuracy and fake accuracy at ``threshold``."""
+    """AP and ROC-AUC over scores; accuracy, real and fake accuracy at ``threshold``; ECE of the scores."""
     labels = np.asarray(labels, dtype=int)
     scores = np.asarray(scores, dtype=float)
     pred = (scores >= threshold).astype(int)
@@ -20,12 +22,11 @@ def summarize(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) ->
         "accuracy": float(accuracy_score(labels, pred)),
         "real_accuracy": float((pred[real] == 0).mean()) if real.any() else float("nan"),
         "fake_accuracy": float((pred[fake] == 1).mean()) if fake.any() else float("nan"),
+        "ece": expected_calibration_error(labels, scores),
         "threshold": float(threshold),
     }
 
 
 def balanced_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     """The threshold with the best balanced accuracy (Youden's J) on the given — validation — data."""
-    fpr, tpr, thresholds = roc_curve(labels, scores)
-    best = int(np.argmax(tpr - fpr))
-    return float(np.clip(thresholds[best], 0.0, 1.0))
+    return choose_threshold(labels, scores, rule="balanced")

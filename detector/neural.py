@@ -1,11 +1,22 @@
-"""What every neural detector family shares: the training loop (forensic augmentation, random crops, BCE,
-early stopping on validation AP, threshold chosen on validation) and prediction by native-resolution tiles."""
+"""What every neural detector family shares: the forensic training recipe and prediction by native-resolution tiles.
+
+Training (Wang et al., CVPR 2020): each step draws a batch, augments every image by the same law whatever its
+label (Gaussian blur σ ~ U(0, 3) and JPEG quality ~ U(30, 100), each with its configured probability, then a
+flip), takes a random ``crop``×``crop`` window and minimises BCE with Adam. After each epoch the validation AP
+is measured; training stops after ``patience`` epochs without a better one and keeps the best epoch's weights.
+Every random draw comes from ``seed``, so training is deterministic on the CPU.
+
+Prediction: an image is never downscaled or zero-padded; it is covered by ``crop``-sized tiles at its native
+resolution and its score is the mean of the tile probabilities (:func:`detector.data.tiles`).
+"""
 
 from __future__ import annotations
 
 import copy
+import os
 from abc import abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,8 +26,8 @@ from torch.nn import functional as F
 from generators.seeding import numpy_rng
 
 from .base import Detector, Progress
-from .data import Augment, ImageSet, augment, center_crop, random_crop, tiles
-from .metrics import balanced_threshold, summarize
+from .data import Augment, ImageSet, center_crop, sample_crops, tiles
+from .metrics import summarize
 
 
 def to_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -25,16 +36,50 @@ def to_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(arr).permute(0, 3, 1, 2).div_(127.5).sub_(1.0)
 
 
+def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state dict from a local file, without executing code.
+
+    ``.safetensors`` through safetensors; anything else through ``torch.load(weights_only=True)``. A dict that
+    wraps the state dict under ``model`` (CNNDetection's checkpoints), ``state_dict`` or ``net`` is unwrapped and
+    a ``module.`` prefix (DataParallel) is dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such weights file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 — unreadable, pickled code, truncated: one line, naming the file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: not a readable weights file ({first})") from None
+    for key in ("model", "state_dict", "net"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: does not hold a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
 class NeuralDetector(Detector):
     """A detector whose ``Config`` has ``crop``, ``epochs``, ``batch_size``, ``lr``, ``patience``, ``augment``."""
 
     def __init__(self, config) -> None:
         super().__init__(config)
         self.net = self.build_net()
+        self.init_path: str | None = None
 
     @abstractmethod
     def build_net(self) -> nn.Module:
         """A module mapping ``[N, 3, crop, crop]`` in [-1, 1] to ``[N]`` logits."""
+
+    def init_module(self) -> nn.Module:
+        """The module an ``--init`` weights file is loaded into (a wrapped backbone, say)."""
+        return self.net
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return dict(self.net.state_dict())
@@ -42,6 +87,19 @@ class NeuralDetector(Detector):
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.net.load_state_dict(tensors)
         self.net.eval()
+
+    def init_from(self, path: str | os.PathLike) -> None:
+        """Load a local weights file into :meth:`init_module` now (to fail early) and again when ``fit`` starts."""
+        self._load_init(path)
+        self.init_path = str(path)
+
+    def _load_init(self, path: str | os.PathLike) -> None:
+        state = read_weights_file(path)
+        try:
+            self.init_module().load_state_dict(state)
+        except RuntimeError as exc:
+            missing = [m for m in str(exc).splitlines() if m.strip()][1:2] or [str(exc)]
+            raise ValueError(f"{path}: weights do not fit {self.name} ({missing[0].strip()[:300]})") from None
 
     def complexity(self) -> dict[str, int]:
         from torch.utils.flop_counter import FlopCounterMode
@@ -57,13 +115,20 @@ class NeuralDetector(Detector):
     def fit(self, train: ImageSet, val: ImageSet, *, device: torch.device, seed: int,
             progress: Progress | None = None) -> dict:
         cfg = self.config
-        aug: Augment = cfg.augment
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # every torch draw (init, dropout) comes from ``seed``
             torch.manual_seed(seed)
-            self.net = self.build_net()
+            return self._fit(train, val, cfg, device=torch.device(device), seed=seed, progress=progress)
+
+    def _fit(self, train: ImageSet, val: ImageSet, cfg, *, device: torch.device, seed: int,
+             progress: Progress | None) -> dict:
+        aug: Augment = cfg.augment
+        self.net = self.build_net()
+        if self.init_path is not None:
+            self._load_init(self.init_path)
         self.net.to(device)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-        steps_per_epoch = max(1, len(train) // cfg.batch_size)
+        batch_size = min(cfg.batch_size, len(train))
+        steps_per_epoch = max(1, len(train) // batch_size)
         total = cfg.epochs * steps_per_epoch
         best_ap, best_state, best_epoch, history = -1.0, None, 0, []
         labels = torch.as_tensor(train.labels, dtype=torch.float32)
@@ -72,11 +137,10 @@ class NeuralDetector(Detector):
             order = numpy_rng(seed, "order", epoch).permutation(len(train))
             self.net.train()
             for b in range(steps_per_epoch):
-                idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                idx = order[b * batch_size : (b + 1) * batch_size]
                 rng = numpy_rng(seed, "augment", epoch, b)
-                crops = [random_crop(augment(train.images[i], aug, rng), cfg.crop, rng) for i in idx]
-                x = to_batch(crops).to(device)
-                y = labels[idx].to(device)
+                x = to_batch(sample_crops(train.images, idx, aug, cfg.crop, rng)).to(device)  # [B, 3, crop, crop]
+                y = labels[idx].to(device)  # [B]
                 loss = F.binary_cross_entropy_with_logits(self.net(x), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -84,25 +148,22 @@ class NeuralDetector(Detector):
                 step += 1
                 if progress is not None:
                     progress(step, total, {"epoch": epoch + 1, "loss": loss.item()})
-            val_scores = self.predict_proba(val.images, device=device)
-            ap = summarize(val.labels, val_scores)["ap"]
+            ap = summarize(val.labels, self.raw_scores(val.images, device=device))["ap"]
             history.append({"epoch": epoch + 1, "loss": round(loss.item(), 5), "val_ap": round(ap, 5)})
             if ap > best_ap:
                 best_ap, best_epoch = ap, epoch + 1
                 best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
             elif epoch + 1 - best_epoch >= cfg.patience:
                 break
-        self.net.load_state_dict(best_state)
+        if best_state is not None:
+            self.net.load_state_dict(best_state)
         self.net.eval()
-        val_scores = self.predict_proba(val.images, device=device)
-        self.threshold = balanced_threshold(val.labels, val_scores)
-        return {"history": history, "best_epoch": best_epoch,
-                "val": summarize(val.labels, val_scores, self.threshold)}
+        return {"history": history, "best_epoch": best_epoch, "steps": step}
 
     # prediction ------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict_proba(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu",
-                      batch_size: int = 256) -> np.ndarray:
+    def raw_scores(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu",
+                   batch_size: int = 256) -> np.ndarray:
         """Score each image at native resolution: the mean probability over crop-sized tiles."""
         self.net.to(device).eval()
         crop = self.config.crop
@@ -113,11 +174,11 @@ class NeuralDetector(Detector):
                 pieces.append(tile)
         probs = np.empty(len(pieces), dtype=np.float64)
         for s in range(0, len(pieces), batch_size):
-            x = to_batch(pieces[s : s + batch_size]).to(device)
+            x = to_batch(pieces[s : s + batch_size]).to(device)  # [B, 3, crop, crop]
             probs[s : s + len(x)] = torch.sigmoid(self.net(x).float()).cpu().numpy()
         sums = np.bincount(owner, weights=probs, minlength=len(images))
         counts = np.bincount(owner, minlength=len(images))
         return sums / np.maximum(counts, 1)
 
 
-__all__ = ["NeuralDetector", "center_crop", "to_batch"]
+__all__ = ["NeuralDetector", "center_crop", "read_weights_file", "to_batch"]

@@ -1,3 +1,3 @@
 """Detector families; importing this package registers each of them."""
 
-from . import discriminator  # noqa: F401
+from . import discriminator, npr, spectrum, timm_backbone  # noqa: F401

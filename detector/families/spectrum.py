@@ -1,0 +1,181 @@
+"""``spectrum``: a linear classifier on frequency-domain features — no deep network.
+
+Two feature sets, usable alone or together:
+
+- ``fft``: Durall et al., "Watch your Up-Convolution: CNN Based Generative Deep Neural Networks are Failing to
+  Reproduce Spectral Distributions" (CVPR 2020): grayscale → 2-D FFT → log magnitude → azimuthal average
+  (the mean over each ring of integer radius) → a 1-D spectrum, min–max normalised per image.
+- ``dct``: Frank et al., "Leveraging Frequency Analysis for Deep Fake Image Recognition" (ICML 2020):
+  grayscale → 2-D type-II DCT → log absolute coefficients, flattened.
+
+Features are standardised (scikit-learn's ``StandardScaler``, as Frank et al. do per coefficient) and classified
+with ``LogisticRegression`` or a linear SVM (``LinearSVC``); the regularisation strength is chosen from ``C`` by
+validation AP. Everything learned is a plain array — scaler mean and scale, weights, bias — stored in
+safetensors, so loading never unpickles anything. Images are featurised per ``crop``-sized tile at native
+resolution and their score is the mean of the tile scores, as for the neural families.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+from scipy.fft import dctn
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from generators.seeding import numpy_rng
+
+from ..base import DETECTORS, Detector, Progress
+from ..data import Augment, ImageSet, sample_crops, tiles
+from ..metrics import summarize
+
+FEATURES = ("fft", "dct", "both")
+CLASSIFIERS = ("logistic", "svm")
+
+
+@dataclass(frozen=True)
+class SpectrumConfig:
+    features: str = "both"  # fft (Durall azimuthal spectrum) | dct (Frank log-DCT) | both (concatenated)
+    classifier: str = "logistic"  # logistic | svm (linear)
+    C: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)  # inverse regularisation strengths; best validation AP wins
+    crop: int = 32  # featurised window and scoring tile side, in pixels
+    crops_per_image: int = 2  # augmented random crops drawn from each training image
+    augment: Augment = field(default_factory=Augment)
+
+    def __post_init__(self) -> None:
+        if self.features not in FEATURES:
+            raise ValueError(f"unknown spectrum features {self.features!r}; known: {', '.join(FEATURES)}")
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"unknown spectrum classifier {self.classifier!r}; known: {', '.join(CLASSIFIERS)}")
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    """RGB ``uint8 [H, W, 3]`` → float64 ``[H, W]`` in [0, 1]."""
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float64) / 255.0
+
+
+def azimuthal_spectrum(gray: np.ndarray) -> np.ndarray:
+    """``[S, S]`` → the log-magnitude spectrum averaged over rings of integer radius, min–max normalised."""
+    s = gray.shape[0]
+    mag = np.log(np.abs(np.fft.fftshift(np.fft.fft2(gray))) + 1e-8)  # [S, S]
+    yy, xx = np.indices(gray.shape)
+    radius = np.hypot(yy - s // 2, xx - s // 2).astype(int).ravel()  # [S*S]
+    n = radius.max() + 1
+    profile = np.bincount(radius, weights=mag.ravel(), minlength=n) / np.bincount(radius, minlength=n)  # [R]
+    lo, hi = profile.min(), profile.max()
+    return (profile - lo) / (hi - lo) if hi > lo else np.zeros_like(profile)
+
+
+def log_dct(gray: np.ndarray) -> np.ndarray:
+    """``[S, S]`` → ``[S*S]`` log absolute DCT-II coefficients."""
+    return np.log(np.abs(dctn(gray, type=2, norm="ortho")) + 1e-8).ravel()
+
+
+def spectrum_features(window: np.ndarray, features: str) -> np.ndarray:
+    """One RGB ``[S, S, 3]`` window → its 1-D feature vector."""
+    gray = _gray(window)
+    parts = []
+    if features in ("fft", "both"):
+        parts.append(azimuthal_spectrum(gray))
+    if features in ("dct", "both"):
+        parts.append(log_dct(gray))
+    return np.concatenate(parts)
+
+
+@DETECTORS.register("spectrum")
+class SpectrumDetector(Detector):
+    family = "spectrum"
+    Config = SpectrumConfig
+    halvable = False  # a few thousand numbers: fp16 would cost accuracy and save nothing
+
+    def __init__(self, config: SpectrumConfig) -> None:
+        super().__init__(config)
+        n = self.n_features()
+        self.mean = np.zeros(n)  # StandardScaler.mean_
+        self.scale = np.ones(n)  # StandardScaler.scale_
+        self.coef = np.zeros(n)  # classifier weights
+        self.intercept = 0.0
+
+    def n_features(self) -> int:
+        s = self.config.crop
+        n_fft = int(math.hypot(s // 2, s // 2)) + 1  # rings up to the farthest corner from the centre
+        return {"fft": n_fft, "dct": s * s, "both": n_fft + s * s}[self.config.features]
+
+    def featurize(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+        """RGB windows ``[S, S, 3]`` → ``[N, F]``."""
+        return np.stack([spectrum_features(w, self.config.features) for w in windows])
+
+    def fit(self, train: ImageSet, val: ImageSet, *, device: torch.device, seed: int,
+            progress: Progress | None = None) -> dict:
+        cfg = self.config
+        x, y = [], []
+        for k in range(cfg.crops_per_image):
+            rng = numpy_rng(seed, "spectrum-crops", k)
+            x.append(self.featurize(sample_crops(train.images, range(len(train)), cfg.augment, cfg.crop, rng)))
+            y.append(train.labels)
+            if progress is not None:
+                progress(k + 1, cfg.crops_per_image + len(cfg.C), {"epoch": 0, "loss": float("nan")})
+        x, y = np.concatenate(x), np.concatenate(y)  # [N*K, F], [N*K]
+        scaler = StandardScaler().fit(x)
+        xs = scaler.transform(x)
+        self.mean, self.scale = scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64)
+        history, best = [], None
+        for i, c in enumerate(cfg.C):
+            if cfg.classifier == "logistic":
+                clf = LogisticRegression(C=c, max_iter=2000)
+            else:
+                clf = LinearSVC(C=c, max_iter=20000, random_state=seed)
+            clf.fit(xs, y)
+            self.coef, self.intercept = clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
+            ap = summarize(val.labels, self.raw_scores(val.images))["ap"]
+            history.append({"C": c, "val_ap": round(ap, 5)})
+            if best is None or ap > best[0]:
+                best = (ap, c, self.coef.copy(), self.intercept)
+            if progress is not None:
+                progress(cfg.crops_per_image + i + 1, cfg.crops_per_image + len(cfg.C), {"epoch": 0, "loss": ap})
+        _, best_c, self.coef, self.intercept = best
+        return {"history": history, "best_C": best_c, "train_windows": len(y)}
+
+    def raw_scores(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
+        """The mean over each image's native-resolution tiles of ``sigmoid(w · standardised features + b)``."""
+        owner, windows = [], []
+        for i, image in enumerate(images):
+            for tile in tiles(image, self.config.crop):
+                owner.append(i)
+                windows.append(tile)
+        if not windows:
+            return np.zeros(0)
+        z = (self.featurize(windows) - self.mean) / self.scale @ self.coef + self.intercept  # [T]
+        probs = 1.0 / (1.0 + np.exp(-z))
+        sums = np.bincount(owner, weights=probs, minlength=len(images))
+        return sums / np.maximum(np.bincount(owner, minlength=len(images)), 1)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"scaler.mean": torch.from_numpy(self.mean), "scaler.scale": torch.from_numpy(self.scale),
+                "linear.weight": torch.from_numpy(self.coef), "linear.bias": torch.tensor([self.intercept],
+                                                                                          dtype=torch.float64)}
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        n = self.n_features()
+        for key in ("scaler.mean", "scaler.scale", "linear.weight", "linear.bias"):
+            if key not in tensors:
+                raise KeyError(f"missing {key}")
+        arrays = {k: tensors[k].double().numpy() for k in tensors}
+        if any(len(arrays[k]) != n for k in ("scaler.mean", "scaler.scale", "linear.weight")):
+            raise ValueError(f"expected {n} features for {self.config.features} at crop {self.config.crop}")
+        self.mean, self.scale = arrays["scaler.mean"], arrays["scaler.scale"]
+        self.coef, self.intercept = arrays["linear.weight"], float(arrays["linear.bias"][0])
+
+    def complexity(self) -> dict[str, int]:
+        """Learned numbers, and an estimate of the multiply-accumulates per crop (FFT/DCT ≈ 2·N·log2 N each)."""
+        s, f = self.config.crop, self.n_features()
+        n = s * s
+        transforms = {"fft": 1, "dct": 1, "both": 2}[self.config.features]
+        macs = int(transforms * 2 * n * math.log2(max(n, 2)) + 2 * f)
+        return {"parameters": 3 * f + 1, "macs_per_crop": macs, "crop": s}

@@ -1,0 +1,77 @@
+"""``timm:<arch>``: any timm backbone with a one-logit head, trained with the forensic recipe.
+
+Wang et al., "CNN-generated images are surprisingly easy to spot... for now" (CVPR 2020) showed that a plain
+ImageNet classifier (ResNet-50) trained on one GAN with blur and JPEG augmentation generalises to others.
+This family builds ``timm.create_model(arch, pretrained=False, num_classes=1)`` — nothing is ever downloaded —
+optionally initialised from a local weights file (``--init PATH``: safetensors, or ``.pth``/``.pt`` read with
+``torch.load(weights_only=True)``). A CNNDetection checkpoint (a dict whose ``model`` key holds a torchvision
+ResNet-50 state dict with a one-output ``fc``) loads into ``timm:resnet50`` as is: timm's ResNet uses
+torchvision's parameter names. Inputs are normalised with ``mean``/``std`` (ImageNet's by default, as
+CNNDetection does).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import timm
+import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from torch import nn
+
+from ..base import DETECTORS
+from ..data import Augment
+from ..neural import NeuralDetector
+
+
+@dataclass(frozen=True)
+class TimmConfig:
+    arch: str = "resnet18"  # any name in timm.list_models()
+    crop: int = 32  # training crop and scoring tile side, in pixels
+    mean: tuple[float, float, float] = IMAGENET_DEFAULT_MEAN  # per-channel normalisation of [0, 1] inputs
+    std: tuple[float, float, float] = IMAGENET_DEFAULT_STD
+    drop_rate: float = 0.0  # dropout before the head
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    patience: int = 3  # epochs without a better validation AP before stopping
+    augment: Augment = field(default_factory=Augment)
+
+    def __post_init__(self) -> None:
+        if not timm.is_model(self.arch):
+            close = difflib.get_close_matches(self.arch, timm.list_models(), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
+            raise ValueError(f"unknown timm architecture {self.arch!r}{hint}")
+
+
+class TimmNet(nn.Module):
+    """``[N, 3, H, W]`` in [-1, 1] → ImageNet-style normalisation → backbone → ``[N]`` logits."""
+
+    def __init__(self, cfg: TimmConfig) -> None:
+        super().__init__()
+        kwargs = {"pretrained": False, "num_classes": 1, "drop_rate": cfg.drop_rate}
+        try:  # transformers need their input size; convolutional nets do not take the argument
+            self.body = timm.create_model(cfg.arch, img_size=cfg.crop, **kwargs)
+        except TypeError:
+            self.body = timm.create_model(cfg.arch, **kwargs)
+        # plain tensors, not buffers: the state dict holds only the backbone's own names
+        self.mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(cfg.std).view(1, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] → [N]
+        x = ((x + 1.0) * 0.5 - self.mean.to(x.device)) / self.std.to(x.device)
+        return self.body(x).squeeze(1)
+
+
+@DETECTORS.register("timm")
+class TimmDetector(NeuralDetector):
+    family = "timm"
+    Config = TimmConfig
+    variant_field = "arch"
+
+    def build_net(self) -> nn.Module:
+        return TimmNet(self.config)
+
+    def init_module(self) -> nn.Module:
+        return self.net.body

@@ -1,0 +1,113 @@
+"""Training a detector on corpora: fit on the train split, calibrate on the val split, report on the test split.
+
+The test split is read only after the model, its calibration and its threshold are final, and only to report
+metrics: nothing is ever fit on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from generators.imageio import sha256_file
+
+from .base import Detector, Progress
+from .calibration import METHODS, THRESHOLD_RULES, choose_threshold, fit_calibration
+from .data import ImageSet, load_split
+from .metrics import summarize
+
+
+@dataclass(frozen=True)
+class CalibrationSpec:
+    method: str = "platt"  # platt | isotonic | none: the map from raw scores to probabilities
+    threshold_rule: str = "fpr"  # fpr: at most target_fpr of validation reals flagged; balanced: best balanced acc.
+    target_fpr: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown calibration {self.method!r}; known: {', '.join(METHODS)}")
+        if self.threshold_rule not in THRESHOLD_RULES:
+            raise ValueError(f"unknown threshold rule {self.threshold_rule!r}; known: {', '.join(THRESHOLD_RULES)}")
+        if not 0.0 <= self.target_fpr < 1.0:
+            raise ValueError(f"target FPR must be in [0, 1), got {self.target_fpr}")
+
+
+def calibrate(det: Detector, val: ImageSet, spec: CalibrationSpec = CalibrationSpec(), *,
+              device: torch.device | str = "cpu") -> dict:
+    """Fit ``det``'s calibration and threshold on the validation set ``val``; returns the validation metrics."""
+    raw = det.raw_scores(val.images, device=device)
+    det.calibration = fit_calibration(raw, val.labels, spec.method)
+    probs = det.calibration(raw)
+    det.threshold = choose_threshold(val.labels, probs, spec.threshold_rule, spec.target_fpr)
+    return summarize(val.labels, probs, det.threshold)
+
+
+def train_detector(
+    det: Detector,
+    corpora: Sequence[str | os.PathLike],
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    calibration: CalibrationSpec = CalibrationSpec(),
+    half: bool = False,
+    init: str | os.PathLike | None = None,
+    command: str | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Train ``det`` on the corpora's train split, calibrate on their val split, measure on their test split.
+
+    ``half`` rounds the model through fp16 *before* calibrating, so a ``save(half=True)`` checkpoint scores
+    exactly as calibrated. ``init`` starts from a local weights file (with ``epochs=0``: calibrate it only).
+    Sets ``det.info`` (the training record saved with the checkpoint) and returns it.
+    """
+    train, val = load_split(corpora, "train"), load_split(corpora, "val")
+    if init is not None:
+        det.init_from(init)
+    fitted = det.fit(train, val, device=torch.device(device), seed=seed, progress=progress)
+    if half:
+        det.round_to_half()
+    metrics = {"val": calibrate(det, val, calibration, device=device)}
+    try:
+        test = load_split(corpora, "test")
+    except ValueError:
+        test = None
+    if test is not None:
+        metrics["test"] = summarize(test.labels, det.predict_proba(test.images, device=device), det.threshold)
+    training = {
+        "corpora": [_describe_corpus(c) for c in corpora],
+        "seed": seed,
+        "device": str(device),
+        "half": half,
+        "counts": {"train": len(train), "val": len(val), **({"test": len(test)} if test is not None else {})},
+        **({"command": command} if command else {}),
+        **({"init": {"path": str(init), "sha256": sha256_file(init)}} if init is not None else {}),
+        **fitted,
+        "metrics": metrics,
+    }
+    det.info = {"name": det.name, "training": training,
+                "calibration": {"method": det.calibration.method, "threshold_rule": calibration.threshold_rule,
+                                "target_fpr": calibration.target_fpr, "fit_on": "val"},
+                "complexity": det.complexity()}
+    return det.info
+
+
+def _describe_corpus(corpus: str | os.PathLike) -> dict:
+    """Path, real source and generator of a corpus, from its ``corpus.json`` when it has one."""
+    record: dict = {"path": str(corpus)}
+    try:
+        meta = json.loads((Path(corpus) / "corpus.json").read_text())
+    except (OSError, ValueError):
+        return record
+    spec = meta.get("spec", {}) if isinstance(meta, dict) else {}
+    gen = meta.get("generator", {}) if isinstance(meta, dict) else {}
+    if isinstance(spec, dict) and "real" in spec:
+        record["real"] = spec["real"]
+    if isinstance(gen, dict) and gen.get("name"):
+        record["generator"] = gen["name"]
+        record["generator_sha256"] = gen.get("sha256")
+    return record
