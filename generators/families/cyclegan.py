@@ -33,8 +33,8 @@ from torch.nn import functional as F
 from ..gan import GANS, GANFamily
 from ..seeding import torch_generator
 from ..training import Trainer
+from ..translate import DIRECTIONS
 
-DIRECTIONS = ("a2b", "b2a")
 UPSAMPLING = ("deconv", "resize")
 
 
@@ -62,7 +62,7 @@ class CycleGANConfig:
 #: Named config overrides (``--preset``): a CPU-sized model and the reference GPU settings.
 PRESETS: dict[str, dict[str, Any]] = {
     # trains the bundled photo↔painting model in about 40 minutes on one CPU thread
-    "cpu": {"image_size": 48, "ngf": 16, "ndf": 32, "n_blocks": 6, "batch_size": 1, "epochs": 10},
+    "cpu": {"image_size": 64, "ngf": 16, "ndf": 32, "n_blocks": 6, "batch_size": 1, "epochs": 10},
     # the reference settings at 128 px (6 blocks) and 256 px (9 blocks), in mixed precision
     "gpu": {"image_size": 128, "ngf": 64, "ndf": 64, "n_blocks": 6, "batch_size": 1, "epochs": 200, "amp": True},
     "gpu-256": {"image_size": 256, "ngf": 64, "ndf": 64, "n_blocks": 9, "batch_size": 1, "epochs": 200,
@@ -198,6 +198,11 @@ class CycleGANTrainer(Trainer):
         for key, images in data.items():
             if images.ndim != 4 or images.shape[0] == 0:
                 raise ValueError(f"domain {key}: expected images [N, C, H, W] with N > 0, got {tuple(images.shape)}")
+        smallest = 3 * 2 ** gan.config.d_layers  # the PatchGAN's last layers need at least 2×2 inputs
+        side = min(min(images.shape[-2:]) for images in data.values())
+        if side < smallest or side % 4:
+            raise ValueError(f"cyclegan trains on sides that are multiples of 4 and at least {smallest} "
+                             f"(d_layers={gan.config.d_layers}); got {side}")
         super().__init__(gan, data, device=device, seed=seed)
         cfg = gan.config
         nets = gan.nets
@@ -356,6 +361,10 @@ class CycleGAN(GANFamily):
         cfg = self.config
         if cfg.upsample not in UPSAMPLING:
             raise ValueError(f"unknown upsample {cfg.upsample!r}; expected one of {', '.join(UPSAMPLING)}")
+        smallest = 3 * 2**cfg.d_layers  # the PatchGAN's last layers need at least 2×2 inputs
+        if cfg.image_size < smallest or cfg.image_size % 4:
+            raise ValueError(f"cyclegan image_size must be a multiple of 4 and at least {smallest} "
+                             f"(d_layers={cfg.d_layers}); got {cfg.image_size}")
         nets = nn.ModuleDict({
             "G_ab": Generator(cfg), "G_ba": Generator(cfg),
             "D_a": PatchDiscriminator(cfg), "D_b": PatchDiscriminator(cfg),
