@@ -63,7 +63,7 @@ def parse_overrides(items: list[str] | None, config_cls: type) -> dict:
 def progress_bar(description: str, total: int | None, *, enabled: bool = True) -> Iterator:
     """A rich progress bar on a terminal; silent in pipes or when ``enabled`` is false.
 
-    Yields ``update(advance=0, completed=None, description=None)``.
+    Yields ``update(advance=0, completed=None, description=None, total=None)``.
     """
     show = enabled and sys.stderr.isatty()
     progress = Progress(
@@ -73,8 +73,11 @@ def progress_bar(description: str, total: int | None, *, enabled: bool = True) -
     with progress:
         task = progress.add_task(description, total=total)
 
-        def update(advance: int = 0, completed: int | None = None, description: str | None = None) -> None:
+        def update(advance: int = 0, completed: int | None = None, description: str | None = None,
+                   total: int | None = None) -> None:
             kw = {"description": description} if description is not None else {}
+            if total is not None:
+                kw["total"] = total
             if completed is not None:
                 progress.update(task, completed=completed, **kw)
             else:

@@ -9,6 +9,7 @@ import typer
 
 from ..console import (
     DeviceOpt,
+    Format,
     SeedOpt,
     SetOpt,
     command_line,
@@ -26,66 +27,130 @@ detectors_app = typer.Typer(no_args_is_help=True, help="Detector families and bu
 @app.command("train")
 def train_detector(
     ctx: typer.Context,
-    family: Annotated[str, typer.Argument(help="Detector family (see `fakescope detectors list`).")],
+    family: Annotated[str, typer.Argument(help="Detector family, e.g. discriminator, npr, spectrum, timm:resnet18 "
+                                               "(see `fakescope detectors list`).")],
     corpus: Annotated[list[Path], typer.Option("--corpus", help="Corpus folder (repeatable).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Checkpoint folder to write.")],
-    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    epochs: Annotated[int | None, typer.Option(min=0, help="Training epochs (0 with --init: calibrate only).")] = None,
     set_: SetOpt = None,
-    half: Annotated[bool, typer.Option("--half", help="Store weights in fp16.")] = False,
+    blur_prob: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Probability of a Gaussian blur (sigma 0-3) per training image, real and fake alike.",
+    )] = None,
+    jpeg_prob: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Probability of JPEG re-encoding (quality 30-100) per training image, real and fake.",
+    )] = None,
+    init: Annotated[Path | None, typer.Option(
+        "--init", help="Start from a local weights file (.safetensors, .pth/.pt; a CNNDetection checkpoint loads "
+                       "into timm:resnet50).",
+    )] = None,
+    calibration: Annotated[str, typer.Option(
+        help="Calibration fit on the val split: platt, isotonic or none.")] = "platt",
+    threshold_rule: Annotated[str, typer.Option(
+        help="Threshold chosen on the val split: fpr (at most --target-fpr of real images flagged) or balanced.",
+    )] = "fpr",
+    target_fpr: Annotated[float, typer.Option(
+        min=0.0, max=0.99, help="False-positive rate for --threshold-rule fpr.")] = 0.05,
+    half: Annotated[bool, typer.Option("--half", help="Store weights in fp16 (calibrated after rounding).")] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Train a detector on corpora (train split), choosing its threshold on their val split."""
-    from detector.base import DETECTORS, create_detector, list_detectors
-    from detector.data import load_split
-    from detector.metrics import summarize
+    """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only."""
+    from dataclasses import fields, replace
 
-    if family not in list_detectors():
-        raise fail(f"unknown detector family {family!r}; known: {', '.join(list_detectors())}")
-    overrides = parse_overrides(set_, DETECTORS.get(family).Config)
-    if epochs is not None:
-        overrides["epochs"] = epochs
-    det = create_detector(family, **overrides)
+    from detector.base import family_spec
+    from detector.training import CalibrationSpec
+    from detector.training import train_detector as run_training
+    from generators.registry import UnknownNameError
+
     try:
-        train, val = load_split(corpus, "train"), load_split(corpus, "val")
-    except (ValueError, OSError) as exc:
+        cls, variant = family_spec(family)
+        overrides = parse_overrides(set_, cls.Config)
+        known = {f.name for f in fields(cls.Config)}
+        if epochs is not None:
+            if "epochs" not in known:
+                raise ValueError(f"the {family} detector has no epochs")
+            overrides["epochs"] = epochs
+        if blur_prob is not None or jpeg_prob is not None:
+            if "augment" not in known:
+                raise ValueError(f"the {family} detector has no augmentation")
+            aug = overrides.get("augment", cls.Config().augment)
+            aug = replace(aug, **({"blur_prob": blur_prob} if blur_prob is not None else {}),
+                          **({"jpeg_prob": jpeg_prob} if jpeg_prob is not None else {}))
+            overrides["augment"] = aug
+        det = cls(replace(cls.Config(), **{**overrides, **variant}))
+        spec = CalibrationSpec(calibration, threshold_rule, target_fpr)
+    except (UnknownNameError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
+    if getattr(det.config, "epochs", 1) == 0 and init is None:
+        raise fail("--epochs 0 needs --init (a model to calibrate)")
     dev = resolve_device(device)
-    with progress_bar(f"training {family}", None) as update:
-        result = det.fit(train, val, device=dev, seed=seed,
-                         progress=lambda s, t, m: update(completed=s, description=
-                                                         f"{family} epoch {m['epoch']} loss={m['loss']:.3f}"))
-    rows = {"val": result["val"]}
-    try:
-        test = load_split(corpus, "test")
-        rows["test"] = summarize(test.labels, det.predict_proba(test.images, device=dev), det.threshold)
-    except ValueError:
-        pass
-    det.info = {"training": {"corpora": [str(c) for c in corpus], "seed": seed, "command": command_line(ctx),
-                             "best_epoch": result["best_epoch"], "history": result["history"], "metrics": rows},
-                "complexity": det.complexity()}
+    with progress_bar(f"training {det.name}", None) as update:
+
+        def progress(step: int, total: int, m: dict) -> None:
+            update(completed=step, total=total, description=f"{det.name} epoch {m['epoch']} loss={m['loss']:.3f}")
+
+        try:
+            info = run_training(det, corpus, device=dev, seed=seed, calibration=spec, half=half, init=init,
+                                command=command_line(ctx), progress=progress)
+        except (ValueError, OSError) as exc:
+            raise fail(str(exc)) from None
     det.save(out_dir, half=half)
-    out.print(metrics_table(f"{family} (threshold {det.threshold:.4f})", rows))
+    rows = info["training"]["metrics"]
+    title = (f"{det.name}: {spec.method} calibration, threshold {det.threshold:.4f} "
+             f"({'FPR <= ' + format(spec.target_fpr, 'g') if spec.threshold_rule == 'fpr' else 'balanced'} on val)")
+    out.print(metrics_table(title, rows, columns=("n", "ap", "roc_auc", "accuracy", "real_accuracy",
+                                                  "fake_accuracy", "ece")))
     out.print(f"checkpoint: {out_dir}", highlight=False)
 
 
 @detectors_app.command("list")
-def detectors_list() -> None:
+def detectors_list(
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
     """Detector families and bundled detector checkpoints with their training corpora and metrics."""
+    import json
+    import sys
+
     from rich.table import Table
 
-    from detector.base import DEFAULT_DETECTOR, list_detectors
+    from detector.base import DEFAULT_DETECTOR, DETECTORS, list_detectors
     from generators.checkpoint import bundled_root, list_bundled, read_meta
 
-    out.print("families: " + ", ".join(list_detectors()), highlight=False)
-    table = Table(title="bundled detectors")
-    for col in ("name", "family", "threshold", "corpora", "test AP", "default"):
-        table.add_column(col)
+    families = []
+    for name in list_detectors():
+        cls = DETECTORS.get(name)
+        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        shown = f"{name}:<{cls.variant_field}>" if cls.variant_field else name
+        families.append({"family": shown, "about": doc[0].split(": ", 1)[-1] if doc else ""})
+    bundled = []
     for name in list_bundled("detector"):
         meta = read_meta(bundled_root("detector") / name)
         training = meta.get("training", {})
-        test = training.get("metrics", {}).get("test", {})
-        table.add_row(name, meta.get("family", "?"), f"{meta.get('threshold', 0.5):.4f}",
-                      ", ".join(training.get("corpora", [])), f"{test.get('ap', float('nan')):.4f}",
-                      "yes" if name == DEFAULT_DETECTOR else "")
+        metrics = training.get("metrics", {})
+        corpora = [c if isinstance(c, str) else c.get("generator") or c.get("path", "?")
+                   for c in training.get("corpora", [])]
+        bundled.append({"name": name, "family": meta.get("name", meta.get("family", "?")),
+                        "threshold": meta.get("threshold", 0.5),
+                        "calibration": meta.get("calibration_method", "none"),
+                        "corpora": corpora, "val": metrics.get("val", {}), "test": metrics.get("test", {}),
+                        "command": training.get("command"), "default": name == DEFAULT_DETECTOR})
+    if format != Format.table:
+        sys.stdout.write(json.dumps({"families": families, "bundled": bundled}, indent=2) + "\n")
+        return
+    table = Table(title="detector families")
+    table.add_column("family")
+    table.add_column("what")
+    for f in families:
+        table.add_row(f["family"], f["about"])
     out.print(table)
+    table = Table(title="bundled detectors")
+    for col in ("name", "family", "calibration", "threshold", "trained on", "test AP", "test ECE", "default"):
+        table.add_column(col, justify="right" if col in ("threshold", "test AP", "test ECE") else "left")
+    for b in bundled:
+        table.add_row(b["name"], b["family"], b["calibration"], f"{b['threshold']:.4f}", ", ".join(b["corpora"]),
+                      _num(b["test"].get("ap")), _num(b["test"].get("ece")), "yes" if b["default"] else "")
+    out.print(table)
+
+
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.4f}"
