@@ -12,6 +12,7 @@ from ..console import (
     SeedOpt,
     SetOpt,
     command_line,
+    err,
     fail,
     out,
     parse_overrides,
@@ -48,6 +49,10 @@ def gan_train(
     name: Annotated[str, typer.Argument(help="GAN family (see `fakescope gan list`).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder.")],
     data: Annotated[str, typer.Option(help="Real source: digits, faces, photos or folder:PATH.")] = "digits",
+    domain_a: Annotated[str | None, typer.Option(
+        "--domain-a", help="Image-to-image families (cyclegan): domain A's source: photos, folder:PATH, ...")] = None,
+    domain_b: Annotated[str | None, typer.Option(
+        "--domain-b", help="Image-to-image families (cyclegan): domain B's source, e.g. paintings.")] = None,
     count: Annotated[int | None, typer.Option(help="Real images to draw (default: the whole train split).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training length (family-specific meaning).")] = None,
     size: Annotated[int | None, typer.Option(help="Image side in pixels.")] = None,
@@ -70,19 +75,32 @@ def gan_train(
             overrides[key] = value
     dev = resolve_device(device)
     gan = create_gan(name, seed=seed, **overrides)
+    translating = gan.kind == "translate"
+    if translating and (domain_a is None or domain_b is None):
+        raise fail(f"{name} translates between two domains: give --domain-a and --domain-b")
+    if not translating and (domain_a is not None or domain_b is not None):
+        raise fail(f"--domain-a/--domain-b apply to image-to-image families only; {name} trains on --data")
     try:
-        source = create_source(data)
         c, s, _ = gan.image_shape
-        real = source.draw(count, size=s, channels=c, split="train", seed=seed)
+        if translating:
+            from generators.translate import draw_domains
+
+            train_data, drawn = draw_domains(domain_a, domain_b, count=count, size=s, channels=c, seed=seed)
+            data = f"{domain_a} <-> {domain_b}"
+        else:
+            real = create_source(data).draw(count, size=s, channels=c, split="train", seed=seed)
+            train_data, drawn = real.images, len(real)
     except (ValueError, KeyError) as exc:
         raise fail(str(exc)) from None
-    options = {"data": data, "count": len(real), "command": command_line(ctx)}
+    options = {"data": data, "count": drawn, "command": command_line(ctx)}
+    if translating:
+        options.update(domain_a=domain_a, domain_b=domain_b)
     with progress_bar(f"training {name}", None) as update:
         def on_step(step: int, total: int, phase: str, losses: dict) -> None:
             loss_text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
             update(completed=step, description=f"{name} {phase} {loss_text}")
         try:
-            ckpt = train_gan(gan, real.images, out_dir, device=dev, seed=seed, resume=resume,
+            ckpt = train_gan(gan, train_data, out_dir, device=dev, seed=seed, resume=resume,
                              options=options, progress=on_step)
         except RunFolderError as exc:
             raise fail(str(exc)) from None
@@ -108,6 +126,8 @@ def gan_sample(
         gan, meta = load_gan(model, device=resolve_device(device))
     except (CheckpointError, KeyError) as exc:
         raise fail(str(exc)) from None
+    if gan.kind == "translate":
+        raise fail(f"{model} is an image-to-image model ({gan.name}); use `fakescope gan translate {model} IMAGE...`")
     with progress_bar(f"sampling {model}", count) as update:
         rows = sample_to_folder(gan, out_dir, count=count, seed=seed, start=start, batch_size=batch_size,
                                 checkpoint={"name": model, "sha256": meta["sha256"]},
@@ -133,3 +153,46 @@ def gan_export(
                                                         "format_version", "fakescope_version")}
     digest = gan.save(out_dir, meta=keep, half=half)
     out.print(f"{out_dir}: sha256 {digest}", highlight=False)
+
+
+@gan_app.command("translate")
+def gan_translate(
+    model: Annotated[str, typer.Argument(help="Image-to-image checkpoint: bundled name (cyclegan-photo2painting) "
+                                              "or folder.")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files and folders (folders are searched recursively).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder: one PNG per input plus manifest.jsonl.")],
+    direction: Annotated[str, typer.Option(help="a2b (domain A to B, e.g. photo to painting) or b2a.")] = "a2b",
+    device: DeviceOpt = "auto",
+) -> None:
+    """Translate images at their own size (reflect-padded to a multiple of 4, cropped back, never stretched).
+
+    Unreadable inputs are reported and skipped (exit status 1); manifest.jsonl names each output's source image.
+    """
+    from generators.checkpoint import CheckpointError
+    from generators.gan import load_gan
+    from generators.translate import DIRECTIONS, expand_inputs, translate_paths
+
+    if direction not in DIRECTIONS:
+        raise fail(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
+    try:
+        gan, meta = load_gan(model, device=resolve_device(device))
+    except (CheckpointError, KeyError) as exc:
+        raise fail(str(exc)) from None
+    if gan.kind != "translate":
+        raise fail(f"{model} is a {gan.name} model, which generates from noise; use `fakescope gan sample`")
+    files = expand_inputs(inputs)
+    if not files:
+        raise fail("no images found in the inputs")
+    with progress_bar(f"translating {direction}", len(files)) as update:
+        rows = translate_paths(gan, inputs, out_dir, direction=direction,
+                               checkpoint={"name": model, "sha256": meta["sha256"]},
+                               progress=lambda n: update(advance=n))
+    failed = [r for r in rows if r["error"]]
+    for r in failed:
+        err.print(f"{r['source_image']}: {r['error']}", highlight=False, markup=False)
+    training = meta.get("training", {})
+    a, b = training.get("domain_a", "A"), training.get("domain_b", "B")
+    way = f"{a} -> {b}" if direction == "a2b" else f"{b} -> {a}"
+    out.print(f"{len(rows) - len(failed)} images translated ({way}) in {out_dir}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
