@@ -42,8 +42,9 @@ class ImageReadError(ValueError):
     """An input that could not be turned into an image; the message is one line naming why."""
 
 
-def _check_file(path: Path) -> None:
-    """Refuse what is not a readable regular file, with the reason; ``OSError`` s become one-line reasons."""
+def check_file(path: str | os.PathLike, max_bytes: int | None = MAX_FILE_BYTES) -> None:
+    """Refuse what is not a non-empty regular file (missing, broken or looping link, folder, device, too large)."""
+    path = Path(path)
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -51,18 +52,19 @@ def _check_file(path: Path) -> None:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ImageReadError("symbolic link loop") from None
-        raise ImageReadError(_os_reason(exc)) from None
+        raise ImageReadError(os_reason(exc)) from None
     if stat.S_ISDIR(st.st_mode):
         raise ImageReadError("is a directory")
     if not stat.S_ISREG(st.st_mode):
         raise ImageReadError("not a regular file")
     if st.st_size == 0:
         raise ImageReadError("empty file (0 bytes)")
-    if st.st_size > MAX_FILE_BYTES:
-        raise ImageReadError(f"file too large: {st.st_size:,} bytes (limit {MAX_FILE_BYTES:,})")
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise ImageReadError(f"file too large: {st.st_size:,} bytes (limit {max_bytes:,})")
 
 
-def _os_reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
+    """A failed open or read as a short lower-case reason."""
     if isinstance(exc, PermissionError):
         return "permission denied"
     if exc.errno == errno.ELOOP:
@@ -166,11 +168,11 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read an image file as RGB ``uint8`` ``[H, W, 3]`` or raise :class:`ImageReadError` with a one-line reason."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ImageReadError(_os_reason(exc)) from None
+        raise ImageReadError(os_reason(exc)) from None
     return decode_image(data, max_pixels)
 
 

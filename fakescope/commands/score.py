@@ -1,4 +1,4 @@
-"""``fakescope score``: score images (and, later, video frames) from files, folders and stdin."""
+"""``fakescope score``: score images and video frames (optionally their faces) from files, folders, globs, stdin."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import sys
+import warnings
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,67 +25,161 @@ from ..console import (
 
 app = typer.Typer()  # top-level commands: merged into the main app
 
+PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
+CSV_COLUMNS = ["path", "kind", "score", "label", "error", "aggregate", "frames_scored", "frames_sampled", "face"]
+
+
+class Aggregate(str, Enum):
+    mean = "mean"
+    max = "max"
+    topk = "topk"
+    vote = "vote"
+
+
 @app.command()
 def score(
-    paths: Annotated[list[str], typer.Argument(help="Image files or folders (recursive); '-' reads paths from stdin.")],
+    paths: Annotated[list[str], typer.Argument(
+        help="Images, videos, folders (recursive) or quoted patterns ('imgs/**/*.jpg'); '-' reads paths from stdin, "
+             "one per line.", show_default=False)],
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the output to this file.")] = None,
     detector: Annotated[str, typer.Option("--detector", "-d", help="Bundled detector name or checkpoint folder.")] = "",
     threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the detector's).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    frames: Annotated[int | None, typer.Option("--frames", min=1,
+                                               help="Video: sample this many frames evenly [default: 32].")] = None,
+    every: Annotated[int | None, typer.Option("--every", min=1, help="Video: take every K-th frame instead.")] = None,
+    faces: Annotated[bool, typer.Option("--faces", help="Score the largest face of each image and frame "
+                                                        "(a square 1.3× the face); frames without one are skipped.")]
+    = False,
+    aggregate: Annotated[Aggregate, typer.Option("--aggregate", help="Video score from its frames: mean, max, "
+                                                 "topk (mean of the --top-k highest) or vote (share of fake frames).")]
+    = Aggregate.mean,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Frames averaged by --aggregate topk.")] = 5,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw each video's score over time (with the "
+                                              "threshold) into this image (.png, .pdf, .svg).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images and frames per detector batch.")] = 64,
+    workers: Annotated[int, typer.Option(min=1, help="Background decoding threads.")] = 2,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Score images: the probability that each is synthetic. Exit 1 when some input could not be read."""
+    """Score images and videos: the probability that each is synthetic.
+
+    Exit status: 0 when every input was scored, 1 when some could not be read or scored in full (each has an
+    error; the others are still scored), 2 on a usage error.
+    """
     from detector.base import DEFAULT_DETECTOR, load_detector
-    from detector.scoring import iter_scores
+    from detector.scoring import collect_inputs, iter_scores
     from generators.checkpoint import CheckpointError
 
+    if frames is not None and every is not None:
+        raise fail("use --frames or --every, not both")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise fail(f"--threshold must be between 0 and 1, got {threshold}")
+    for opt, path in (("--output", output), ("--plot", plot)):
+        if path is not None and not path.parent.resolve().is_dir():
+            raise fail(f"{opt} {path}: folder {path.parent} does not exist")
+    if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise fail(f"--plot {plot}: use one of {', '.join(sorted(PLOT_SUFFIXES))}")
     if "-" in paths:
-        paths = [p for p in paths if p != "-"] + [line.strip() for line in sys.stdin if line.strip()]
+        paths = [p for p in paths if p != "-"] + [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     dev = resolve_device(device)
     try:
         det = load_detector(detector or DEFAULT_DETECTOR)
     except (CheckpointError, KeyError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
+    _quiet_decoders()
+
+    inputs = collect_inputs(paths)
+    if not inputs:
+        raise fail(f"no images or videos found in {', '.join(paths) or 'the paths given'}", code=1)
     records = []
-    with progress_bar("scoring", None, enabled=format == Format.table and output is None) as update:
-        for rec in iter_scores(paths, det, threshold=threshold, batch_size=batch_size, device=dev,
-                               progress=lambda n: update(advance=n)):
+    with progress_bar("scoring", len(inputs), enabled=format == Format.table or output is not None) as update:
+        for rec in iter_scores(inputs, det, threshold=threshold, batch_size=batch_size, device=dev, workers=workers,
+                               frames=frames or 32, every=every, faces=faces, aggregate=aggregate.value,
+                               top_k=top_k, progress=lambda n: update(advance=n)):
             records.append(rec)
-    text = render_records(records, format)
+
+    if format == Format.table:
+        text = None
+    else:
+        text = render_records(records, format)
     if output is not None:
-        output.write_text(text)
-    elif format == Format.table:
+        from generators.imageio import write_bytes_atomic
+
+        write_bytes_atomic(output, (text if text is not None else _table_text(records)).encode())
+    elif text is None:
         out.print(records_table(records))
     else:
         sys.stdout.write(text)
+    if plot is not None:
+        from detector.video import plot_timelines
+
+        thr = det.threshold if threshold is None else threshold
+        if plot_timelines(records, plot, thr) == 0:
+            err.print(f"--plot: no video among the inputs, {plot} not written", highlight=False)
     bad = sum(r["error"] is not None for r in records)
     if bad:
-        err.print(f"{bad} of {len(records)} input(s) could not be read", highlight=False)
+        err.print(f"{bad} of {len(records)} input(s) could not be read or scored in full", highlight=False)
         raise typer.Exit(1)
 
 
+def _quiet_decoders() -> None:
+    """Decoder chatter on stderr (Pillow warnings, OpenCV log lines): every problem is in the records instead."""
+    import cv2
+
+    warnings.filterwarnings("ignore", module=r"PIL\..*")
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # builds without the logging module
+        pass
+
+
+def _frames_summary(r: dict) -> tuple[int, int]:
+    frames = r.get("frames") or []
+    return sum(f["score"] is not None for f in frames), len(frames)
+
+
 def render_records(records: list[dict], format: Format) -> str:
+    """JSON: the records as a list. CSV: one row per input, videos summarised (their timeline is in JSON)."""
     if format == Format.json:
         return json.dumps(records, indent=2) + "\n"
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["path", "kind", "score", "label", "error"])
+    writer.writerow(CSV_COLUMNS)
     for r in records:
-        writer.writerow([r["path"], r["kind"], "" if r["score"] is None else f"{r['score']:.6f}",
-                         r["label"] or "", r["error"] or ""])
+        scored, sampled = _frames_summary(r)
+        video = r["kind"] == "video" and "frames" in r
+        face = r.get("face")
+        writer.writerow([r["path"], r["kind"], "" if r["score"] is None else f"{r['score']:.6f}", r["label"] or "",
+                         r["error"] or "", r.get("aggregate", "") if video else "",
+                         scored if video else "", sampled if video else "",
+                         " ".join(map(str, face)) if face else ""])
     return buf.getvalue()
 
 
 def records_table(records: list[dict]):
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table()
-    for col in ("path", "kind", "score", "label", "error"):
-        table.add_column(col, justify="right" if col == "score" else "left")
+    for col in ("path", "kind", "score", "label", "note"):
+        table.add_column(col, justify="right" if col == "score" else "left", overflow="fold")
     for r in records:
         label = r["label"] or ""
         style = {"fake": "red", "real": "green"}.get(label, "")
-        table.add_row(r["path"], r["kind"], "-" if r["score"] is None else f"{r['score']:.4f}",
-                      f"[{style}]{label}[/{style}]" if style else label, r["error"] or "")
+        notes = []
+        if r["kind"] == "video" and "frames" in r:
+            scored, sampled = _frames_summary(r)
+            notes.append(f"{r['aggregate']} of {scored}/{sampled} frames")
+        if r["error"]:
+            notes.append(f"[yellow]{escape(r['error'])}[/yellow]")
+        table.add_row(escape(r["path"]), r["kind"], "-" if r["score"] is None else f"{r['score']:.4f}",
+                      f"[{style}]{label}[/{style}]" if style else label, "; ".join(notes))
     return table
+
+
+def _table_text(records: list[dict]) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=160, color_system=None, force_terminal=False)
+    console.print(records_table(records))
+    return console.file.getvalue()
