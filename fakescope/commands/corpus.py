@@ -1,8 +1,9 @@
-"""``fakescope corpus``: build and verify labeled real/fake corpora."""
+"""``fakescope corpus``: build labeled real/fake corpora from recipes; verify, describe, merge and list them."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,43 +13,93 @@ import typer
 from ..console import (
     DeviceOpt,
     Format,
-    SeedOpt,
     fail,
     out,
     progress_bar,
     resolve_device,
 )
 
-corpus_app = typer.Typer(no_args_is_help=True, help="Labeled real/fake corpora: build, verify.")
+corpus_app = typer.Typer(no_args_is_help=True,
+                         help="Labeled real/fake corpora: build from a recipe, verify, stats, merge shards, recipes.")
+
+_RECIPE_HELP = "Recipe file or name in datasets/ (e.g. digits-vanilla); without it, --real/--generator/--train..."
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from generators.checkpoint import CheckpointError
+
+    return (CheckpointError, ValueError, KeyError, OSError)
+
 
 @corpus_app.command("build")
 def corpus_build(
-    out_dir: Annotated[Path, typer.Option("--out", help="Corpus folder (must be new or empty).")],
-    real: Annotated[str, typer.Option(help="Real source: digits, faces, photos or folder:PATH.")] = "digits",
-    generator: Annotated[str, typer.Option(help="Bundled GAN name or checkpoint folder.")] = "vanilla-digits",
-    train: Annotated[int, typer.Option(min=0, help="Train images per class.")] = 500,
-    val: Annotated[int, typer.Option(min=0, help="Validation images per class.")] = 100,
-    test: Annotated[int, typer.Option(min=0, help="Test images per class.")] = 100,
-    size: Annotated[int | None, typer.Option(help="Image side (default: the generator's).")] = None,
-    channels: Annotated[int | None, typer.Option(help="1 or 3 (default: the generator's).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    out_dir: Annotated[Path, typer.Option("--out", help="Corpus folder (new or empty, or an interrupted build "
+                                                        "with --resume).")],
+    recipe: Annotated[str | None, typer.Argument(help=_RECIPE_HELP, show_default=False)] = None,
+    real: Annotated[str | None, typer.Option(help="Without RECIPE: real source (default digits).")] = None,
+    generator: Annotated[str | None, typer.Option(help="Without RECIPE: GAN checkpoint (default vanilla-digits).")
+                         ] = None,
+    train: Annotated[int | None, typer.Option(min=0, help="Without RECIPE: train images per class (500).")] = None,
+    val: Annotated[int | None, typer.Option(min=0, help="Without RECIPE: validation images per class (100).")] = None,
+    test: Annotated[int | None, typer.Option(min=0, help="Without RECIPE: test images per class (100).")] = None,
+    size: Annotated[int | None, typer.Option(help="Without RECIPE: image side (default: the generator's).")] = None,
+    channels: Annotated[int | None, typer.Option(help="Without RECIPE: 1 or 3 (default: the generator's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Without RECIPE: the corpus seed (0).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass on CUDA (the CPU output does "
+                                                        "not depend on it).")] = 256,
     workers: Annotated[int, typer.Option(min=1, help="Encoder/writer threads.")] = 2,
-    seed: SeedOpt = 0,
+    shard: Annotated[str | None, typer.Option(help="Build slice i of n (i/n, 0-based); join with `corpus merge`.")
+                     ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted build in --out.")] = False,
+    deterministic: Annotated[bool, typer.Option("--deterministic/--nondeterministic",
+                                                help="On CUDA, enforce deterministic algorithms (recorded in "
+                                                     "corpus.json).")] = True,
     device: DeviceOpt = "auto",
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json (corpus.json's record).")
+                      ] = Format.table,
 ) -> None:
-    """Build a labeled corpus: real images from a source beside fakes from a generator."""
-    from generators.checkpoint import CheckpointError
-    from generators.corpus import CorpusError, CorpusSpec, build_corpus
+    """Build a labeled corpus from a recipe: byte-identical on the CPU whatever the batch, workers or shards."""
+    from generators.corpus import CorpusSpec, Shard, build_corpus, planned_count
+    from generators.recipes import load_recipe
 
-    spec = CorpusSpec(real=real, generator=generator, counts={"train": train, "val": val, "test": test},
-                      size=size, channels=channels, seed=seed)
+    legacy = {"real": real, "generator": generator, "train": train, "val": val, "test": test, "size": size,
+              "channels": channels, "seed": seed}
     try:
-        with progress_bar("building corpus", 2 * (train + val + test)) as update:
-            record = build_corpus(spec, out_dir, device=resolve_device(device), batch_size=batch_size,
-                                  workers=workers, progress=lambda n: update(advance=n))
-    except (CorpusError, CheckpointError, ValueError, KeyError) as exc:
+        if recipe is not None:
+            given = [f"--{k}" for k, v in legacy.items() if v is not None]
+            if given:
+                raise fail(f"{', '.join(given)}: only without a RECIPE (a recipe fixes them)")
+            plan = load_recipe(recipe)
+        else:
+            plan = CorpusSpec(real=real or "digits", generator=generator or "vanilla-digits",
+                              counts={"train": 500 if train is None else train, "val": 100 if val is None else val,
+                                      "test": 100 if test is None else test},
+                              size=size, channels=channels, seed=seed or 0).recipe()
+        part = Shard.parse(shard) if shard is not None else None
+        dev = resolve_device(device)
+        if dev.type == "cuda" and deterministic:
+            _enforce_cuda_determinism()
+        with progress_bar(f"building {plan.name}", planned_count(plan, part),
+                          enabled=format != Format.json) as update:
+            record = build_corpus(plan, out_dir, device=dev, batch_size=batch_size, workers=workers, shard=part,
+                                  resume=resume, progress=lambda n: update(advance=n))
+    except _errors() as exc:
         raise fail(str(exc)) from None
-    out.print(f"corpus {out_dir}: {json.dumps(record['counts'])}", highlight=False)
+    if format == Format.json:
+        sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return
+    counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())
+    where = f" (shard {record['shard']['index']}/{record['shard']['count']})" if "shard" in record else ""
+    out.print(f"corpus {out_dir}{where}: {counts}", highlight=False)
+
+
+def _enforce_cuda_determinism() -> None:
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
 
 
 @corpus_app.command("verify")
@@ -56,20 +107,108 @@ def corpus_verify(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder.")],
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
-    """Recheck every file's sha256 against the manifest; exit 1 on any missing, changed or extra file."""
-    from generators.corpus import CorpusError, verify_corpus
+    """Recheck every file's sha256 and the counts; exit 1 on any missing, changed, extra or duplicate file."""
+    from generators.corpus import verify_corpus
 
     try:
         report = verify_corpus(corpus)
-    except CorpusError as exc:
+    except _errors() as exc:
         raise fail(str(exc)) from None
     if format == Format.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         out.print(f"{corpus}: {report['checked']} files checked, {len(report['missing'])} missing, "
-                  f"{len(report['changed'])} changed, {len(report['extra'])} extra", highlight=False)
-        for kind in ("missing", "changed", "extra"):
-            for path in report[kind]:
-                out.print(f"  {kind}: {path}", highlight=False)
+                  f"{len(report['changed'])} changed, {len(report['extra'])} extra, "
+                  f"{len(report['duplicates'])} duplicate: {'ok' if report['ok'] else 'FAILED'}", highlight=False)
+        if report["incomplete"]:
+            out.print("  incomplete: an interrupted build (finish it with `corpus build ... --resume`)",
+                      highlight=False)
+        for kind in ("missing", "changed", "extra", "duplicates", "counts"):
+            for item in report[kind]:
+                out.print(f"  {kind}: {item}", highlight=False)
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+@corpus_app.command("stats")
+def corpus_stats(
+    corpus: Annotated[Path, typer.Argument(help="Corpus folder.")],
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """Counts per split, label and origin (real source or generator), image sizes."""
+    from rich.table import Table
+
+    from generators.corpus import corpus_stats as stats_of
+    from generators.sources import SPLITS
+
+    try:
+        stats = stats_of(corpus)
+    except _errors() as exc:
+        raise fail(str(exc)) from None
+    if format == Format.json:
+        sys.stdout.write(json.dumps(stats, indent=2) + "\n")
+        return
+    table = Table(title=f"{corpus}: {stats['images']} images, {stats['bytes']:,} bytes")
+    for col in ("origin", "label", "kind", *SPLITS, "total"):
+        table.add_column(col, justify="right" if col in (*SPLITS, "total") else "left")
+    for name, o in stats["origins"].items():
+        table.add_row(name, o["label"], o["kind"], *(str(o.get(s, 0)) for s in SPLITS), str(o["total"]))
+    for label in ("real", "fake"):
+        table.add_row(f"all {label}", label, "", *(str(stats["counts"].get(s, {}).get(label, 0)) for s in SPLITS),
+                      str(sum(c.get(label, 0) for c in stats["counts"].values())))
+    out.print(table)
+    sizes = ", ".join(f"{k} ({v})" for k, v in stats["sizes"].items())
+    out.print(f"sizes: {sizes}; channels: {stats['channels']}; format: {stats['format']}", highlight=False)
+
+
+@corpus_app.command("merge")
+def corpus_merge(
+    shards: Annotated[list[Path], typer.Argument(help="The shard folders 0/n .. n-1/n of one recipe.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Merged corpus folder (new or empty).")],
+    move: Annotated[bool, typer.Option("--move", help="Move files instead of copying them.")] = False,
+) -> None:
+    """Join shards built with `corpus build --shard i/n` into the corpus an unsharded build writes."""
+    from generators.corpus import merge_corpora, read_record
+
+    try:
+        total = sum(sum(c["real"] + c["fake"] for c in read_record(s).get("counts", {}).values()) for s in shards)
+        with progress_bar("merging", total) as update:
+            record = merge_corpora(shards, out_dir, move=move, progress=lambda n: update(advance=n))
+    except _errors() as exc:
+        raise fail(str(exc)) from None
+    counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())
+    out.print(f"corpus {out_dir}: {counts}", highlight=False)
+
+
+@corpus_app.command("recipes")
+def corpus_recipes(
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """The recipes in datasets/: name, images, generators, and whether their checkpoints are here."""
+    from rich.table import Table
+
+    from generators.recipes import list_recipes, load_recipe
+
+    rows = []
+    for name, path in list_recipes().items():
+        try:
+            r = load_recipe(path)
+            rows.append({"name": name, "path": str(path), "description": r.description,
+                         "images": sum(sum(e.counts.values()) for e in r.entries),
+                         "generators": [e.generator for e in r.fake], "sources": [e.source for e in r.real],
+                         "error": None})
+        except _errors() as exc:
+            rows.append({"name": name, "path": str(path), "error": str(exc)})
+    if format == Format.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title="corpus recipes")
+    for col in ("name", "images", "real", "fake", "description"):
+        table.add_column(col)
+    for r in rows:
+        if r["error"]:
+            table.add_row(r["name"], "-", "-", "-", f"[red]{r['error']}[/red]")
+        else:
+            table.add_row(r["name"], str(r["images"]), ", ".join(r["sources"]), ", ".join(r["generators"]),
+                          r["description"])
+    out.print(table)

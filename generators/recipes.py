@@ -1,0 +1,394 @@
+"""Corpus recipes: a small TOML file that rebuilds the same labeled corpus anywhere.
+
+A recipe names real sources and generator checkpoints (each pinned by the sha256 of its weights), how many
+images each gives per split, the image size and channel count every image is stored at, the seed, and any
+perturbation applied to real and fake images alike. ``datasets/README.md`` documents the schema; in short::
+
+    name = "digits-vanilla"            # default: the file name without .toml
+    seed = 0                           # every image's seed derives from it and the image's index
+    size = 32                          # stored image side (default: the first generator's)
+    channels = 1                       # 1 gray or 3 RGB (default: the first generator's)
+    format = "png"                     # "png", or "jpeg" with quality = 1..100 (a perturbation on both classes)
+    counts = { train = 1000, val = 200, test = 200 }     # default per-entry counts
+
+    [[real]]
+    source = "digits"                  # digits, faces, photos or folder:PATH
+
+    [[fake]]
+    generator = "vanilla-digits"       # a bundled checkpoint name or a checkpoint folder
+    sha256 = "1d1caa33..."             # the checkpoint's weights hash: a different checkpoint is refused
+
+    [[perturbations]]                  # applied in order to every image, real and fake
+    kind = "blur"                      # blur (sigma), noise (sigma), jpeg (quality)
+    sigma = 0.5
+
+Relative paths (checkpoint folders, ``folder:PATH`` sources) are read from the recipe file's folder.
+Validation is strict: unknown keys, bad values, missing checkpoints and hash mismatches are one-line errors
+that name the recipe and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from .checkpoint import CheckpointError, read_meta, resolve_checkpoint
+from .sources import SPLITS, create_source
+
+RECIPE_SUFFIX = ".toml"
+FORMATS = ("png", "jpeg")
+PERTURBATIONS = {"blur": ("sigma",), "noise": ("sigma",), "jpeg": ("quality",)}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+_TOP_KEYS = ("name", "description", "seed", "size", "channels", "format", "quality", "counts", "real", "fake",
+             "perturbations")
+_REAL_KEYS = ("name", "source", "counts")
+_FAKE_KEYS = ("name", "generator", "sha256", "counts", "direction", "input", "input_split")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be read or does not validate; the message names the recipe and the key."""
+
+
+@dataclass(frozen=True)
+class RealEntry:
+    """Real images from one source."""
+
+    name: str  # file-name prefix and manifest ``origin``; default: the source name
+    source: str  # digits, faces, photos or folder:PATH (absolute once resolved)
+    counts: dict[str, int]  # images per split
+
+
+@dataclass(frozen=True)
+class FakeEntry:
+    """Fakes from one generator checkpoint."""
+
+    name: str  # file-name prefix and manifest ``origin``; default: the checkpoint name
+    generator: str  # as written in the recipe: a bundled name or a checkpoint folder
+    sha256: str | None  # pinned weights hash (None: not pinned)
+    counts: dict[str, int]  # images per split
+    direction: str | None = None  # image-to-image families: which way to translate
+    input: str | None = None  # image-to-image families: the real source whose images are translated
+    input_split: str | None = None  # image-to-image families: the input's split (None: the corpus split)
+    checkpoint: str = ""  # the resolved checkpoint folder (filled in by load/parse)
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    kind: str  # blur, noise or jpeg
+    value: float  # blur/noise: sigma in 8-bit levels (noise) or pixels (blur); jpeg: quality
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    seed: int = 0
+    size: int | None = None  # None: the first generator's image size
+    channels: int | None = None  # None: the first generator's channel count
+    format: str = "png"
+    quality: int | None = None  # JPEG quality when format = "jpeg"
+    real: tuple[RealEntry, ...] = ()
+    fake: tuple[FakeEntry, ...] = ()
+    perturbations: tuple[Perturbation, ...] = ()
+    description: str = ""
+    path: str | None = field(default=None, compare=False)  # the file it was read from
+
+    @property
+    def entries(self) -> tuple[RealEntry | FakeEntry, ...]:
+        return (*self.real, *self.fake)
+
+    def count(self, label: int, split: str) -> int:
+        return sum(e.counts.get(split, 0) for e in (self.fake if label else self.real))
+
+
+def recipe_to_dict(recipe: Recipe) -> dict:
+    """The recipe as written data with every default filled in (what ``corpus.json`` records)."""
+    return {
+        "name": recipe.name,
+        "description": recipe.description,
+        "seed": recipe.seed,
+        "size": recipe.size,
+        "channels": recipe.channels,
+        "format": recipe.format,
+        "quality": recipe.quality,
+        "real": [{"name": e.name, "source": e.source, "counts": dict(e.counts)} for e in recipe.real],
+        "fake": [
+            {"name": e.name, "generator": e.generator, "sha256": e.sha256, "counts": dict(e.counts),
+             "direction": e.direction, "input": e.input, "input_split": e.input_split}
+            for e in recipe.fake
+        ],
+        "perturbations": [
+            {"kind": p.kind, PERTURBATIONS[p.kind][0]: p.value} for p in recipe.perturbations
+        ],
+    }
+
+
+# --- finding and reading recipes ---------------------------------------------------------------------------------
+
+def recipe_dirs() -> list[Path]:
+    """Where recipe names are looked up: ``./datasets`` and the ``datasets`` folder of a source checkout."""
+    dirs = [Path.cwd() / "datasets", Path(__file__).resolve().parent.parent / "datasets"]
+    seen, out = set(), []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in seen:
+            seen.add(d.resolve())
+            out.append(d)
+    return out
+
+
+def list_recipes() -> dict[str, Path]:
+    """Recipe name → file, for every recipe in :func:`recipe_dirs` (the first folder wins on a clash)."""
+    found: dict[str, Path] = {}
+    for d in recipe_dirs():
+        for p in sorted(d.glob(f"*{RECIPE_SUFFIX}")):
+            found.setdefault(p.stem, p)
+    return found
+
+
+def find_recipe(name_or_path: str | os.PathLike) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    known = list_recipes()
+    if str(name_or_path) in known:
+        return known[str(name_or_path)]
+    names = ", ".join(known) or "none"
+    raise RecipeError(f"no recipe {str(name_or_path)!r}: not a file nor a known recipe name ({names})")
+
+
+def load_recipe(name_or_path: str | os.PathLike, *, check: bool = True) -> Recipe:
+    """Read and validate a recipe file (or a recipe name from ``datasets/``).
+
+    ``check`` also opens every checkpoint's ``config.json`` and compares its sha256 with the pinned one.
+    """
+    path = find_recipe(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: not valid TOML ({exc})") from None
+    return parse_recipe(data, name=path.stem, base=path.parent, origin=str(path), check=check)
+
+
+def parse_recipe(
+    data: dict[str, Any],
+    *,
+    name: str = "recipe",
+    base: str | os.PathLike | None = None,
+    origin: str | None = None,
+    check: bool = True,
+) -> Recipe:
+    """Validate recipe data (as read from TOML); relative paths are taken from ``base`` (default: cwd)."""
+    where = origin or name
+    base = Path(base) if base is not None else Path.cwd()
+
+    def err(msg: str) -> RecipeError:
+        return RecipeError(f"{where}: {msg}")
+
+    _keys(data, _TOP_KEYS, "", err)
+    name = _get(data, "name", str, name, "", err)
+    if not _NAME.match(name):
+        raise err(f"name {name!r}: use letters, digits, '.', '_' and '-'")
+    seed = _get(data, "seed", int, 0, "", err)
+    if seed < 0:
+        raise err("seed must be >= 0")
+    size = _get(data, "size", int, None, "", err)
+    if size is not None and not 4 <= size <= 4096:
+        raise err(f"size {size}: expected 4 .. 4096 pixels")
+    channels = _get(data, "channels", int, None, "", err)
+    if channels not in (None, 1, 3):
+        raise err(f"channels {channels}: expected 1 or 3")
+    fmt = _get(data, "format", str, "png", "", err)
+    if fmt not in FORMATS:
+        raise err(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    quality = _get(data, "quality", int, None, "", err)
+    if fmt == "jpeg" and quality is None:
+        raise err("format = \"jpeg\" needs quality = 1..100 (JPEG is applied to real and fake alike)")
+    if fmt == "png" and quality is not None:
+        raise err("quality only applies to format = \"jpeg\"")
+    if quality is not None and not 1 <= quality <= 100:
+        raise err(f"quality {quality}: expected 1 .. 100")
+    default_counts = _counts(data["counts"], "counts", err) if "counts" in data else None
+
+    real = []
+    for i, item in enumerate(_tables(data, "real", err)):
+        at = f"real[{i}]"
+        _keys(item, _REAL_KEYS, at, err)
+        source = _get(item, "source", str, None, at, err)
+        if source is None:
+            raise err(f"{at}: missing key 'source'")
+        source = _resolve_source(source, base)
+        try:
+            src = create_source(source)
+        except (ValueError, KeyError) as exc:
+            raise err(f"{at}.source: {exc}") from None
+        counts = _entry_counts(item, default_counts, at, err)
+        for split, n in counts.items():
+            available = src.available(split) if n else None
+            if available is not None and n > available:
+                raise err(f"{at}: source {source!r} has {available} images in split {split!r}; asked for {n}")
+        real.append(RealEntry(name=_get(item, "name", str, _source_name(source), at, err), source=source,
+                              counts=counts))
+
+    fake = []
+    for i, item in enumerate(_tables(data, "fake", err)):
+        at = f"fake[{i}]"
+        _keys(item, _FAKE_KEYS, at, err)
+        generator = _get(item, "generator", str, None, at, err)
+        if generator is None:
+            raise err(f"{at}: missing key 'generator'")
+        pinned = _get(item, "sha256", str, None, at, err)
+        if pinned is not None and not re.fullmatch(r"[0-9a-f]{64}", pinned):
+            raise err(f"{at}.sha256: expected 64 lowercase hex digits")
+        folder = _resolve_checkpoint(generator, base, at, err)
+        meta = read_meta(folder) if check else {}
+        if check:
+            if meta.get("kind") != "gan":
+                raise err(f"{at}.generator: {folder} is a {meta.get('kind')!r} checkpoint, not a GAN")
+            if pinned is not None and meta.get("sha256") != pinned:
+                raise err(f"{at}: checkpoint {generator!r} has sha256 {meta.get('sha256')}, but the recipe pins "
+                          f"{pinned}; use the pinned checkpoint or update the recipe")
+        direction = _get(item, "direction", str, None, at, err)
+        input_source = _get(item, "input", str, None, at, err)
+        input_split = _get(item, "input_split", str, None, at, err)
+        if input_split is not None and input_split not in SPLITS:
+            raise err(f"{at}.input_split {input_split!r}: expected one of {', '.join(SPLITS)}")
+        if input_source is not None:
+            input_source = _resolve_source(input_source, base)
+            try:
+                create_source(input_source)
+            except (ValueError, KeyError) as exc:
+                raise err(f"{at}.input: {exc}") from None
+        if check:
+            _check_kind(meta, direction, input_source, input_split, at, err)
+        default_name = folder.parent.name if folder.name == "checkpoint" else folder.name
+        fake.append(FakeEntry(
+            name=_get(item, "name", str, default_name, at, err), generator=generator, sha256=pinned,
+            counts=_entry_counts(item, default_counts, at, err), direction=direction, input=input_source,
+            input_split=input_split, checkpoint=str(folder),
+        ))
+
+    if not real and not fake:
+        raise err("no [[real]] or [[fake]] entries")
+    sources = [e.source for e in real]
+    if len(set(sources)) != len(sources):
+        raise err("two [[real]] entries draw from one source (they would hold the same images); merge them")
+    names = [e.name for e in (*real, *fake)]
+    for n in names:
+        if not _NAME.match(n):
+            raise err(f"entry name {n!r}: use letters, digits, '.', '_' and '-' (set name = ...)")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise err(f"entry names must differ; repeated: {', '.join(dupes)} (set name = ... on one of them)")
+
+    perturbations = []
+    for i, item in enumerate(_tables(data, "perturbations", err)):
+        at = f"perturbations[{i}]"
+        kind = _get(item, "kind", str, None, at, err)
+        if kind not in PERTURBATIONS:
+            raise err(f"{at}.kind {kind!r}: expected one of {', '.join(PERTURBATIONS)}")
+        (param,) = PERTURBATIONS[kind]
+        _keys(item, ("kind", param), at, err)
+        if param not in item:
+            raise err(f"{at}: {kind} needs {param}")
+        value = _get(item, param, (int, float), None, at, err)
+        if kind == "jpeg" and not (isinstance(value, int) and 1 <= value <= 100):
+            raise err(f"{at}.quality {value}: expected an integer 1 .. 100")
+        if kind in ("blur", "noise") and not 0 < value <= 100:
+            raise err(f"{at}.sigma {value}: expected 0 < sigma <= 100")
+        perturbations.append(Perturbation(kind, value))
+
+    return Recipe(name=name, seed=seed, size=size, channels=channels, format=fmt, quality=quality,
+                  real=tuple(real), fake=tuple(fake), perturbations=tuple(perturbations),
+                  description=_get(data, "description", str, "", "", err), path=origin)
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+def _keys(table: dict, known: tuple[str, ...], at: str, err) -> None:
+    unknown = [k for k in table if k not in known]
+    if unknown:
+        prefix = f"{at}." if at else ""
+        raise err(f"unknown key {prefix}{unknown[0]!r}; known: {', '.join(known)}")
+
+
+def _get(table: dict, key: str, kind, default, at: str, err):
+    if key not in table:
+        return default
+    value = table[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        prefix = f"{at}." if at else ""
+        raise err(f"{prefix}{key} = {value!r}: expected {names}")
+    return value
+
+
+def _tables(data: dict, key: str, err) -> list[dict]:
+    items = data.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
+        raise err(f"{key}: expected [[{key}]] tables")
+    return items
+
+
+def _counts(value, at: str, err) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise err(f"{at}: expected a table like {{ train = 100, val = 20, test = 20 }}")
+    _keys(value, SPLITS, at, err)
+    counts = {}
+    for split in SPLITS:
+        n = _get(value, split, int, 0, at, err)
+        if n < 0:
+            raise err(f"{at}.{split} = {n}: expected a count >= 0")
+        counts[split] = n
+    return counts
+
+
+def _entry_counts(item: dict, default: dict | None, at: str, err) -> dict[str, int]:
+    if "counts" in item:
+        return _counts(item["counts"], f"{at}.counts", err)
+    if default is None:
+        raise err(f"{at}: no counts (give counts here or a top-level counts table)")
+    return dict(default)
+
+
+def _source_name(source: str) -> str:
+    return Path(source.split(":", 1)[1]).name if source.startswith("folder:") else source
+
+
+def _resolve_source(source: str, base: Path) -> str:
+    if source.startswith("folder:"):
+        return f"folder:{base / source.split(':', 1)[1]}"
+    return source
+
+
+def _resolve_checkpoint(generator: str, base: Path, at: str, err) -> Path:
+    local = base / generator
+    try:
+        return resolve_checkpoint(local if (local / "config.json").is_file() else generator, "generators")
+    except CheckpointError as exc:
+        raise err(f"{at}.generator: {exc}") from None
+
+
+def _check_kind(meta: dict, direction, input_source, input_split, at: str, err) -> None:
+    from .gan import GANS, list_gans
+
+    family = meta.get("family")
+    if family not in list_gans():
+        raise err(f"{at}.generator: unknown GAN family {family!r}; known: {', '.join(list_gans())}")
+    kind = GANS.get(family).kind
+    if kind == "translate":
+        if input_source is None or direction is None:
+            raise err(f"{at}: {family} translates images; give input = \"SOURCE\" (the images it translates) "
+                      "and direction = \"a2b\" or \"b2a\"")
+    elif direction is not None or input_source is not None or input_split is not None:
+        raise err(f"{at}: direction, input and input_split only apply to image-to-image families, not {family}")
