@@ -110,7 +110,7 @@ class RunFolderError(ValueError):
 
 def train_gan(
     gan: GANFamily,
-    data: torch.Tensor,
+    data: torch.Tensor | dict[str, torch.Tensor],
     out: str | os.PathLike,
     *,
     device: torch.device | str = "cpu",
@@ -121,6 +121,8 @@ def train_gan(
     stop_after: int | None = None,
 ) -> Path:
     """Train ``gan`` on real images ``data [N, C, H, W]`` in [-1, 1], writing the run folder ``out``.
+
+    Image-to-image families take one tensor per domain instead: ``data = {"a": [Na, ...], "b": [Nb, ...]}``.
 
     Returns the sampling checkpoint folder. ``stop_after`` ends the run early after that many steps
     (used to simulate a kill in tests); ``progress(step, total, phase, losses)`` is called each step.
