@@ -121,12 +121,10 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray, rule: str = "fpr", 
         best = int(np.argmax(tpr - fpr))
     upper = thresholds[best]
     lower = thresholds[best + 1] if best + 1 < len(thresholds) else -np.inf
-    if not np.isfinite(upper):  # nothing may be flagged: sit just above the highest score
-        return float(min(1.0, np.nextafter(scores.max(), np.inf)))
+    if not np.isfinite(upper):  # nothing may be flagged: just above the highest score (above 1 if that is 1)
+        return float(np.nextafter(scores.max(), np.inf))
     t = upper if not np.isfinite(lower) else 0.5 * (upper + lower)
-    if t >= upper:  # midpoint rounded onto upper in float arithmetic: keep upper itself
-        t = upper
-    return float(np.clip(t, 0.0, 1.0))
+    return float(t if lower < t <= upper else upper)  # neighbours too close for a midpoint: upper itself
 
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:

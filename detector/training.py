@@ -79,7 +79,8 @@ def train_detector(
     if test is not None:
         metrics["test"] = summarize(test.labels, det.predict_proba(test.images, device=device), det.threshold)
     training = {
-        "corpora": [_describe_corpus(c) for c in corpora],
+        "corpora": [str(c) for c in corpora],
+        "corpus_details": [_describe_corpus(c) for c in corpora],
         "seed": seed,
         "device": str(device),
         "half": half,

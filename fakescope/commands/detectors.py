@@ -127,8 +127,9 @@ def detectors_list(
         meta = read_meta(bundled_root("detector") / name)
         training = meta.get("training", {})
         metrics = training.get("metrics", {})
-        corpora = [c if isinstance(c, str) else c.get("generator") or c.get("path", "?")
-                   for c in training.get("corpora", [])]
+        details = training.get("corpus_details") or [{"path": c} for c in training.get("corpora", [])]
+        corpora = [f"{d['real']} vs {d['generator']}" if "real" in d and "generator" in d else d.get("path", "?")
+                   for d in details]
         bundled.append({"name": name, "family": meta.get("name", meta.get("family", "?")),
                         "threshold": meta.get("threshold", 0.5),
                         "calibration": meta.get("calibration_method", "none"),
