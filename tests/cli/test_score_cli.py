@@ -1,0 +1,129 @@
+"""`fakescope score` end to end: formats, exit statuses, stdin, video options, plots and usage errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args, input: str | None = None):
+    return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def write_video(path: Path, count: int = 10, size=(96, 64)) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, size)
+    for i in range(count):
+        writer.write(np.full((size[1], size[0], 3), 30 + 10 * i, np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def media(tmp_path) -> Path:
+    root = tmp_path / "media"
+    (root / "sub").mkdir(parents=True)
+    astro = skdata.astronaut()
+    Image.fromarray(cv2.resize(astro[:128, :128], (40, 40))).save(root / "a.png")
+    Image.fromarray(cv2.resize(astro[200:328, 200:328], (40, 40))).save(root / "sub" / "b.jpg")
+    write_video(root / "sub" / "clip.avi")
+    return root
+
+
+def test_json_records_and_exit_0(media):
+    result = invoke("score", media, "--format", "json", "--frames", "4", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [Path(r["path"]).name for r in records] == ["a.png", "b.jpg", "clip.avi"]
+    assert all(set(r) >= {"path", "kind", "score", "label", "error"} for r in records)
+    assert [r["kind"] for r in records] == ["image", "image", "video"]
+    video = records[2]
+    assert len(video["frames"]) == 4 and video["aggregate"] == "mean"
+    assert set(video["frames"][0]) == {"index", "time", "score", "label", "face", "status"}
+
+
+def test_bad_input_gives_exit_1_and_the_rest_are_scored(media):
+    (media / "broken.jpg").write_text("not a jpeg")
+    result = invoke("score", media, "--format", "csv")
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    by_name = {Path(r["path"]).name: r for r in rows}
+    assert by_name["broken.jpg"]["error"] == "not a recognised image format" and by_name["broken.jpg"]["score"] == ""
+    assert float(by_name["a.png"]["score"]) >= 0 and by_name["clip.avi"]["frames_scored"] == "10"
+    assert "1 of 4 input(s)" in result.stderr
+
+
+def test_paths_from_stdin_and_globs(media):
+    listing = f"{media / 'a.png'}\n\n{media / 'sub' / 'clip.avi'}\n"
+    result = invoke("score", "-", str(media / "**" / "*.jpg"), "--format", "json", "--every", "5", input=listing)
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [Path(r["path"]).name for r in records] == ["b.jpg", "a.png", "clip.avi"]
+    assert [f["index"] for f in records[2]["frames"]] == [0, 5]
+
+
+def test_table_output_plot_and_options(media, tmp_path):
+    plot = tmp_path / "timeline.png"
+    out = tmp_path / "scores.txt"
+    result = invoke("score", media, "--aggregate", "topk", "--top-k", "2", "--threshold", "0.5", "--plot", plot,
+                    "--output", out, "--batch-size", "3")
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "clip.avi" in text and "topk of 10/10 frames" in text
+    assert cv2.imread(str(plot)) is not None
+
+
+def test_table_escapes_markup_in_paths(tmp_path):
+    odd = tmp_path / "[red]x[" / "[bold]name].png"
+    odd.parent.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(odd)
+    out = tmp_path / "table.txt"
+    result = invoke("score", odd, "--output", out)
+    assert result.exit_code == 0, result.output
+    assert str(odd) in out.read_text()  # shown as written, not read as rich markup
+
+
+def test_faces_option(tmp_path):
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    frame[40:200, 80:240] = cv2.resize(skdata.astronaut()[20:260, 150:390], (160, 160))
+    Image.fromarray(frame).save(tmp_path / "face.png")
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(tmp_path / "blank.png")
+    result = invoke("score", tmp_path / "face.png", tmp_path / "blank.png", "--faces", "--format", "csv")
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows[0]["face"].split()) == 4 and rows[0]["error"] == ""
+    assert rows[1]["error"] == "no face found"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--frames", "4", "--every", "2"], "not both"),
+    (["--aggregate", "median"], "median"),
+    (["--frames", "0"], "--frames"),
+    (["--threshold", "1.5"], "between 0 and 1"),
+    (["--plot", "out.gif"], "--plot"),
+    (["--output", "no/such/folder/x.json"], "does not exist"),
+    (["--detector", "no-such-detector"], "no-such-detector"),
+    (["--device", "tpu"], "unknown device"),
+])
+def test_usage_errors_exit_2(media, args, message):
+    result = invoke("score", media, *args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_nothing_to_score_is_exit_1(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = invoke("score", tmp_path / "empty")
+    assert result.exit_code == 1 and "no images or videos found" in result.output
