@@ -74,7 +74,7 @@ def test_folder_source_reads_images_and_skips_non_images(tmp_path):
 
 
 def test_unknown_source_and_missing_folder_are_clear_errors(tmp_path):
-    with pytest.raises(KeyError, match="known: digits, faces, photos"):
+    with pytest.raises(KeyError, match="known: digits, faces, paintings, photos"):
         create_source("mnist")
     with pytest.raises(ValueError, match="is not a directory"):
         create_source(f"folder:{tmp_path / 'nope'}")
