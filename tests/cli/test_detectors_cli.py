@@ -1,0 +1,71 @@
+"""`fakescope train` options (calibration, threshold rule, --init, --epochs 0) and `fakescope detectors list`."""
+
+import json
+
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from detector.base import create_detector
+from fakescope.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_train_calibrates_on_val_and_score_uses_that_threshold(tmp_path, tiny_corpus):
+    ckpt = tmp_path / "spec"
+    result = invoke("train", "spectrum", "--corpus", tiny_corpus, "--calibration", "isotonic",
+                    "--threshold-rule", "balanced", "--jpeg-prob", "0.3", "--device", "cpu", "--out", ckpt)
+    assert result.exit_code == 0, result.output
+    assert "ece" in result.output and "isotonic calibration" in result.output
+    meta = json.loads((ckpt / "config.json").read_text())
+    assert meta["calibration_method"] == "isotonic" and meta["calibration"]["fit_on"] == "val"
+    assert meta["config"]["augment"]["jpeg_prob"] == 0.3
+    assert meta["training"]["command"].startswith("fakescope train spectrum")
+    assert {"calibration.isotonic_x", "calibration.isotonic_y"} <= set(load_file(ckpt / "model.safetensors"))
+
+    images = [p for label in ("1_fake", "0_real") for p in sorted((tiny_corpus / "test" / label).iterdir())[:2]]
+    records = json.loads(invoke("score", *images, "--detector", ckpt, "--format", "json").stdout)
+    assert all(r["label"] == ("fake" if r["score"] >= meta["threshold"] else "real") for r in records)
+
+
+def test_train_with_init_and_zero_epochs_only_calibrates(tmp_path, tiny_corpus):
+    source = create_detector("timm:test_resnet", crop=16)
+    weights = tmp_path / "init.pth"
+    torch.save({"model": source.net.body.state_dict()}, weights)
+    ckpt = tmp_path / "det"
+    result = invoke("train", "timm:test_resnet", "--set", "crop=16", "--init", weights, "--epochs", "0",
+                    "--device", "cpu", "--out", ckpt)
+    assert result.exit_code == 2 and "--corpus" in result.output  # a corpus is required
+    result = invoke("train", "timm:test_resnet", "--set", "crop=16", "--init", weights, "--epochs", "0",
+                    "--corpus", tiny_corpus, "--device", "cpu", "--out", ckpt)
+    assert result.exit_code == 0, result.output
+    saved = load_file(ckpt / "model.safetensors")
+    for k, v in source.net.body.state_dict().items():
+        assert torch.equal(saved[f"body.{k}"], v), k
+    meta = json.loads((ckpt / "config.json").read_text())
+    assert meta["training"]["init"]["path"] == str(weights) and meta["training"]["steps"] == 0
+
+
+def test_train_refuses_bad_requests_in_one_line(tmp_path, tiny_corpus):
+    for args, message in [
+        (["timm:resnt18"], "did you mean resnet18"),
+        (["spectrum", "--epochs", "2"], "has no epochs"),
+        (["npr", "--epochs", "0"], "--epochs 0 needs --init"),
+        (["npr", "--calibration", "beta"], "unknown calibration 'beta'"),
+    ]:
+        result = invoke("train", *args, "--corpus", tiny_corpus, "--out", tmp_path / "x")
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+
+
+def test_detectors_list_shows_families_and_bundled_checkpoints():
+    result = invoke("detectors", "list", "--format", "json")
+    assert result.exit_code == 0
+    listing = json.loads(result.stdout)
+    assert {"discriminator", "npr", "spectrum", "timm:<arch>"} <= {f["family"] for f in listing["families"]}
+    assert sum(b["default"] for b in listing["bundled"]) == 1
+    assert all(b["corpora"] and "ap" in b["test"] for b in listing["bundled"])
