@@ -177,7 +177,7 @@ class VideoFrames:
 @dataclass(frozen=True)
 class FaceConfig:
     scale: float = 1.3  # side of the square crop, relative to the larger side of the detected face
-    detect_side: int = 480  # frames are shrunk to this longer side before detection (speed); boxes map back
+    detect_side: int = 320  # frames are shrunk to this longer side before detection (speed); boxes map back
     min_face: int = 24  # smallest face searched, in pixels of the shrunk frame
     scale_factor: float = 1.1  # step between the cascade's search scales
     min_neighbors: int = 5  # overlapping detections needed to keep a face (higher: fewer false faces)
