@@ -90,7 +90,7 @@ def corpus_build(
         return
     counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())
     where = f" (shard {record['shard']['index']}/{record['shard']['count']})" if "shard" in record else ""
-    out.print(f"corpus {out_dir}{where}: {counts}", highlight=False)
+    out.print(f"corpus {out_dir}{where}: {counts}", highlight=False, soft_wrap=True)
 
 
 def _enforce_cuda_determinism() -> None:
@@ -119,13 +119,14 @@ def corpus_verify(
     else:
         out.print(f"{corpus}: {report['checked']} files checked, {len(report['missing'])} missing, "
                   f"{len(report['changed'])} changed, {len(report['extra'])} extra, "
-                  f"{len(report['duplicates'])} duplicate: {'ok' if report['ok'] else 'FAILED'}", highlight=False)
+                  f"{len(report['duplicates'])} duplicate: {'ok' if report['ok'] else 'FAILED'}",
+                  highlight=False, soft_wrap=True)
         if report["incomplete"]:
             out.print("  incomplete: an interrupted build (finish it with `corpus build ... --resume`)",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
         for kind in ("missing", "changed", "extra", "duplicates", "counts"):
             for item in report[kind]:
-                out.print(f"  {kind}: {item}", highlight=False)
+                out.print(f"  {kind}: {item}", highlight=False, soft_wrap=True)
     if not report["ok"]:
         raise typer.Exit(1)
 
@@ -158,7 +159,8 @@ def corpus_stats(
                       str(sum(c.get(label, 0) for c in stats["counts"].values())))
     out.print(table)
     sizes = ", ".join(f"{k} ({v})" for k, v in stats["sizes"].items())
-    out.print(f"sizes: {sizes}; channels: {stats['channels']}; format: {stats['format']}", highlight=False)
+    out.print(f"sizes: {sizes}; channels: {stats['channels']}; format: {stats['format']}", highlight=False,
+              soft_wrap=True)
 
 
 @corpus_app.command("merge")
@@ -177,7 +179,7 @@ def corpus_merge(
     except _errors() as exc:
         raise fail(str(exc)) from None
     counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())
-    out.print(f"corpus {out_dir}: {counts}", highlight=False)
+    out.print(f"corpus {out_dir}: {counts}", highlight=False, soft_wrap=True)
 
 
 @corpus_app.command("recipes")

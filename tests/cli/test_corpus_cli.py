@@ -1,0 +1,91 @@
+"""`fakescope corpus build|verify|stats|merge|recipes` on a tiny recipe (Typer's CliRunner)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+from generators.gan import create_gan
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture()
+def recipe(tmp_path):
+    create_gan("vanilla", image_size=8, latent_dim=8, g_hidden=(16,), d_hidden=(16,)).save(tmp_path / "gen")
+    sha = json.loads((tmp_path / "gen" / "config.json").read_text())["sha256"]
+    path = tmp_path / "tiny.toml"
+    path.write_text(f'description = "test"\nseed = 4\nsize = 8\nchannels = 1\n'
+                    f'counts = {{ train = 70, val = 3, test = 3 }}\n'
+                    f'[[real]]\nsource = "digits"\n[[fake]]\ngenerator = "gen"\nsha256 = "{sha}"\n')
+    return path
+
+
+def test_build_verify_stats_from_a_recipe(tmp_path, recipe):
+    c = tmp_path / "c"
+    result = invoke("corpus", "build", recipe, "--out", c, "--device", "cpu", "--format", "json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert record["name"] == "tiny" and record["counts"]["train"] == {"real": 70, "fake": 70}
+    assert record["determinism"]["byte_exact_across_batch_sizes"] is True
+
+    report = invoke("corpus", "verify", c, "--format", "json")
+    assert report.exit_code == 0 and json.loads(report.output)["ok"]
+    stats = json.loads(invoke("corpus", "stats", c, "--format", "json").output)
+    assert stats["origins"]["gen"] == {"label": "fake", "kind": "vanilla", "train": 70, "val": 3, "test": 3,
+                                       "total": 76}
+    assert stats["sizes"] == {"8x8": 152}
+    table = invoke("corpus", "stats", c)
+    assert table.exit_code == 0 and "digits" in table.output and "gen" in table.output
+
+    (c / "test" / "0_real" / "extra.png").write_bytes(b"x")
+    broken = invoke("corpus", "verify", c)
+    assert broken.exit_code == 1 and "extra: test/0_real/extra.png" in broken.output
+
+    again = invoke("corpus", "build", recipe, "--out", c, "--device", "cpu")
+    assert again.exit_code == 2 and "not empty" in again.output
+
+
+def test_shards_merge_into_the_unsharded_corpus(tmp_path, recipe):
+    assert invoke("corpus", "build", recipe, "--out", tmp_path / "whole", "--device", "cpu").exit_code == 0
+    for i in range(2):
+        result = invoke("corpus", "build", recipe, "--out", tmp_path / f"s{i}", "--shard", f"{i}/2",
+                        "--batch-size", "5", "--workers", "1", "--device", "cpu")
+        assert result.exit_code == 0 and f"shard {i}/2" in result.output
+    merged = invoke("corpus", "merge", tmp_path / "s1", tmp_path / "s0", "--out", tmp_path / "m")
+    assert merged.exit_code == 0, merged.output
+    for name in ("manifest.jsonl", "corpus.json"):
+        assert (tmp_path / "m" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert invoke("corpus", "verify", tmp_path / "m").exit_code == 0
+    missing = invoke("corpus", "merge", tmp_path / "s0", "--out", tmp_path / "m2")
+    assert missing.exit_code == 2 and "missing 1/2" in missing.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--shard", "2/2"], "shard '2/2': expected i/n"),
+    (["--real", "faces"], "--real: only without a RECIPE"),
+])
+def test_bad_build_options_are_one_line_errors(tmp_path, recipe, args, message):
+    result = invoke("corpus", "build", recipe, "--out", tmp_path / "c", *args)
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_bad_recipe_is_a_one_line_error(tmp_path, recipe):
+    recipe.write_text(recipe.read_text().replace("seed = 4", "seeed = 4"))
+    result = invoke("corpus", "build", recipe, "--out", tmp_path / "c")
+    assert result.exit_code == 2 and "unknown key 'seeed'" in result.output
+    unknown = invoke("corpus", "build", "no-such-recipe", "--out", tmp_path / "c")
+    assert unknown.exit_code == 2 and "digits-vanilla" in unknown.output  # names the known recipes
+    assert invoke("corpus", "verify", tmp_path / "nothing").exit_code == 2
+
+
+def test_recipes_lists_the_shipped_recipes():
+    result = invoke("corpus", "recipes", "--format", "json")
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["digits-vanilla"]["error"] is None and rows["digits-vanilla"]["images"] == 2800

@@ -1,0 +1,127 @@
+"""Recipes: the shipped ones validate against the bundled checkpoints; bad recipes fail with one clear line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from generators.checkpoint import read_meta, resolve_checkpoint
+from generators.gan import GANS, create_gan
+from generators.recipes import RecipeError, list_recipes, load_recipe, parse_recipe, recipe_to_dict
+
+SHIPPED = list_recipes()
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("r") / "gen"
+    create_gan("vanilla", image_size=8, latent_dim=8, g_hidden=(16,), d_hidden=(16,)).save(folder)
+    return folder
+
+
+def test_the_shipped_recipes_are_found():
+    assert "digits-vanilla" in SHIPPED
+    assert all(p.parent.name == "datasets" for p in SHIPPED.values())
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_recipe_validates_and_pins_its_checkpoints(name):
+    recipe = load_recipe(name)
+    assert recipe.name == name and recipe.description
+    assert recipe.fake and recipe.real
+    for entry in recipe.fake:
+        assert entry.sha256 is not None, f"{name}: {entry.name} is not pinned"
+        assert read_meta(resolve_checkpoint(entry.generator, "generators"))["sha256"] == entry.sha256
+    for split in ("train", "val", "test"):  # every split holds both classes
+        assert recipe.count(0, split) > 0 and recipe.count(1, split) > 0, split
+    assert recipe.size and recipe.channels in (1, 3)
+
+
+def base(ckpt: Path) -> dict:
+    return {"seed": 1, "size": 8, "channels": 1, "counts": {"train": 4, "val": 1, "test": 1},
+            "real": [{"source": "digits"}], "fake": [{"generator": str(ckpt)}]}
+
+
+def pinned(ckpt: Path) -> str:
+    return json.loads((ckpt / "config.json").read_text())["sha256"]
+
+
+def test_a_valid_recipe_fills_in_defaults(ckpt):
+    recipe = parse_recipe({**base(ckpt), "fake": [{"generator": str(ckpt), "sha256": pinned(ckpt)}]}, name="x")
+    assert recipe.name == "x" and recipe.format == "png" and recipe.perturbations == ()
+    assert recipe.fake[0].name == "gen" and recipe.real[0].name == "digits"
+    assert recipe.count(0, "train") == 4 and recipe.count(1, "test") == 1
+    data = recipe_to_dict(recipe)
+    assert data["fake"][0]["sha256"] == pinned(ckpt) and data["real"][0]["counts"] == {"train": 4, "val": 1,
+                                                                                       "test": 1}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(colour=3), "unknown key 'colour'; known: name, description, seed"),
+    (lambda d: d["fake"][0].update(sha="abc"), "unknown key fake[0].'sha'"),
+    (lambda d: d["real"][0].update(counts={"train": 1, "tset": 1}), "unknown key real[0].counts.'tset'"),
+    (lambda d: d["fake"][0].update(generator="no-such-gan"), "fake[0].generator: no checkpoint 'no-such-gan'"),
+    (lambda d: d["fake"][0].update(sha256="0" * 64), "but the recipe pins 0000"),
+    (lambda d: d["fake"][0].update(sha256="xyz"), "fake[0].sha256: expected 64 lowercase hex digits"),
+    (lambda d: d.update(channels=2), "channels 2: expected 1 or 3"),
+    (lambda d: d.update(size="big"), "size = 'big': expected int"),
+    (lambda d: d.update(seed=True), "seed = True: expected int"),
+    (lambda d: d.update(format="webp"), "format 'webp': expected one of png, jpeg"),
+    (lambda d: d.update(format="jpeg"), "needs quality"),
+    (lambda d: d.update(quality=90), "quality only applies"),
+    (lambda d: d.update(counts={"train": -1}), "counts.train = -1"),
+    (lambda d: d["real"][0].update(source="nowhere"), "real[0].source: unknown real source 'nowhere'"),
+    (lambda d: d["real"].append({"source": "faces", "counts": {"val": 20}}),
+     "source 'faces' has 15 images in split 'val'; asked for 20"),
+    (lambda d: d["real"].append({"source": "digits", "name": "again"}), "two [[real]] entries draw from one source"),
+    (lambda d: d["fake"].append({"generator": d["fake"][0]["generator"]}), "repeated: gen"),
+    (lambda d: d["fake"][0].update(name="a/b"), "entry name 'a/b'"),
+    (lambda d: d["fake"][0].update(direction="a2b"), "only apply to image-to-image families"),
+    (lambda d: d.update(perturbations=[{"kind": "swirl"}]), "perturbations[0].kind 'swirl'"),
+    (lambda d: d.update(perturbations=[{"kind": "blur", "quality": 3}]), "unknown key perturbations[0].'quality'"),
+    (lambda d: d.update(perturbations=[{"kind": "jpeg", "quality": 0}]), "expected an integer 1 .. 100"),
+    (lambda d: d.update(real=[], fake=[]), "no [[real]] or [[fake]] entries"),
+    (lambda d: d.pop("counts"), "real[0]: no counts"),
+])
+def test_bad_recipes_fail_with_one_clear_line(ckpt, change, message):
+    data = base(ckpt)
+    change(data)
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(data, origin="my.toml")
+    text = str(info.value)
+    assert text.startswith("my.toml: ") and "\n" not in text
+    assert message in text
+
+
+def test_recipe_files_resolve_relative_paths_and_report_toml_errors(tmp_path, ckpt):
+    (tmp_path / "ck").symlink_to(ckpt, target_is_directory=True)
+    (tmp_path / "imgs").mkdir()
+    import cv2
+    import numpy as np
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / "imgs" / f"{i}.png"), np.full((10, 10), 20 * i, np.uint8))
+    good = tmp_path / "good.toml"
+    good.write_text('size = 8\nchannels = 1\ncounts = { train = 1 }\n[[real]]\nsource = "folder:imgs"\n'
+                    '[[fake]]\ngenerator = "ck"\n')
+    recipe = load_recipe(good)
+    assert recipe.name == "good" and recipe.real[0].source == f"folder:{tmp_path / 'imgs'}"
+    assert recipe.real[0].name == "imgs" and recipe.fake[0].name == "ck" and recipe.fake[0].generator == "ck"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("size = = 3\n")
+    with pytest.raises(RecipeError, match=r"bad.toml: not valid TOML"):
+        load_recipe(bad)
+    with pytest.raises(RecipeError, match="no recipe 'nope': not a file nor a known recipe name"):
+        load_recipe("nope")
+
+
+def test_translate_families_need_an_input_and_a_direction(tmp_path):
+    assert GANS.get("cyclegan").kind == "translate"
+    folder = tmp_path / "cyclegan"
+    create_gan("cyclegan", image_size=24, ngf=4, ndf=4, n_blocks=1).save(folder)
+    data = {"size": 8, "channels": 1, "counts": {"train": 1}, "fake": [{"generator": str(folder)}]}
+    with pytest.raises(RecipeError, match="give input"):
+        parse_recipe(data)
+    data["fake"][0].update(input="digits", direction="a2b")
+    assert parse_recipe(data).fake[0].input == "digits"
