@@ -1,6 +1,6 @@
 """Training a detector on corpora: fit on the train split, calibrate on the val split, report on the test split.
 
-The test split is read only after the model, its calibration and its threshold are final, and only to report
+The test split is used only after the model, its calibration and its threshold are final, and only to report
 metrics: nothing is ever fit on it.
 """
 
@@ -47,6 +47,34 @@ def calibrate(det: Detector, val: ImageSet, spec: CalibrationSpec = CalibrationS
     return summarize(val.labels, probs, det.threshold)
 
 
+def fit_and_calibrate(
+    det: Detector,
+    train: ImageSet,
+    val: ImageSet,
+    test: ImageSet | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    calibration: CalibrationSpec = CalibrationSpec(),
+    half: bool = False,
+    init: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict, dict]:
+    """Fit on ``train`` (``val`` for early stopping), calibrate on ``val``, then — only then — measure ``test``.
+
+    Returns ``(training record from fit, {"val": metrics, "test": metrics})``.
+    """
+    if init is not None:
+        det.init_from(init)
+    fitted = det.fit(train, val, device=torch.device(device), seed=seed, progress=progress)
+    if half:
+        det.round_to_half()
+    metrics = {"val": calibrate(det, val, calibration, device=device)}
+    if test is not None:
+        metrics["test"] = summarize(test.labels, det.predict_proba(test.images, device=device), det.threshold)
+    return fitted, metrics
+
+
 def train_detector(
     det: Detector,
     corpora: Sequence[str | os.PathLike],
@@ -66,18 +94,12 @@ def train_detector(
     Sets ``det.info`` (the training record saved with the checkpoint) and returns it.
     """
     train, val = load_split(corpora, "train"), load_split(corpora, "val")
-    if init is not None:
-        det.init_from(init)
-    fitted = det.fit(train, val, device=torch.device(device), seed=seed, progress=progress)
-    if half:
-        det.round_to_half()
-    metrics = {"val": calibrate(det, val, calibration, device=device)}
     try:
         test = load_split(corpora, "test")
     except ValueError:
         test = None
-    if test is not None:
-        metrics["test"] = summarize(test.labels, det.predict_proba(test.images, device=device), det.threshold)
+    fitted, metrics = fit_and_calibrate(det, train, val, test, device=device, seed=seed, calibration=calibration,
+                                        half=half, init=init, progress=progress)
     training = {
         "corpora": [str(c) for c in corpora],
         "corpus_details": [_describe_corpus(c) for c in corpora],
@@ -98,17 +120,23 @@ def train_detector(
 
 
 def _describe_corpus(corpus: str | os.PathLike) -> dict:
-    """Path, real source and generator of a corpus, from its ``corpus.json`` when it has one."""
+    """Path, real source(s) and generator(s) of a corpus, from its ``corpus.json`` when it has one."""
     record: dict = {"path": str(corpus)}
     try:
         meta = json.loads((Path(corpus) / "corpus.json").read_text())
     except (OSError, ValueError):
         return record
-    spec = meta.get("spec", {}) if isinstance(meta, dict) else {}
-    gen = meta.get("generator", {}) if isinstance(meta, dict) else {}
-    if isinstance(spec, dict) and "real" in spec:
-        record["real"] = spec["real"]
-    if isinstance(gen, dict) and gen.get("name"):
-        record["generator"] = gen["name"]
-        record["generator_sha256"] = gen.get("sha256")
+    if not isinstance(meta, dict):
+        return record
+    sources = [s.get("source") for s in meta.get("sources", []) if isinstance(s, dict)]
+    generators = [g for g in meta.get("generators", []) if isinstance(g, dict)]
+    if not sources and isinstance(meta.get("spec"), dict) and "real" in meta["spec"]:  # one source, one generator
+        sources = [meta["spec"]["real"]]
+    if not generators and isinstance(meta.get("generator"), dict):
+        generators = [meta["generator"]]
+    if sources:
+        record["real"] = ", ".join(str(s) for s in sources)
+    if generators:
+        record["generator"] = ", ".join(str(g.get("name")) for g in generators)
+        record["generator_sha256"] = [g.get("sha256") for g in generators]
     return record
