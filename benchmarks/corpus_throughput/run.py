@@ -1,0 +1,223 @@
+"""Corpus generation throughput per bundled generator, plus the determinism and resume checks of corpus builds.
+
+Throughput (images/s, fakes only, at the generator's native size, batch 256 by default):
+
+- ``generate``: the device's forward passes (latents or translation inputs included) and the conversion to
+  ``uint8`` on the host, nothing written;
+- ``encode+write``: the writer pool of ``build_corpus`` alone (PNG encoding, sha256, atomic file writes,
+  journal) fed with images generated beforehand;
+- ``end to end``: ``build_corpus`` as the CLI runs it.
+
+The slower of the first two is the limit; ``ratio = end to end ÷ limit`` shows how well the two overlap
+(goal ≥ 0.8). ``--check`` also builds the ``digits-vanilla`` recipe several ways (batch sizes, writer threads,
+a 4-shard layout merged, a ``fakescope corpus build`` subprocess killed with SIGKILL and resumed) and reports
+whether every build has the same manifest and files. Results are printed as JSON and appended to
+``results.jsonl`` beside this file.
+
+    python benchmarks/corpus_throughput/run.py                     # every bundled generator, auto device
+    python benchmarks/corpus_throughput/run.py --check             # + determinism and resume checks
+    python benchmarks/corpus_throughput/run.py --device cpu --count 512 --only vanilla-digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from unittest import mock
+
+import torch
+
+import generators.corpus as corpus
+from generators.checkpoint import list_bundled
+from generators.corpus import Shard, build_corpus, merge_corpora, verify_corpus
+from generators.gan import load_gan
+from generators.recipes import load_recipe, parse_recipe
+from generators.sampling import generate_range
+from generators.sources import create_source
+
+HERE = Path(__file__).resolve().parent
+#: Images per measurement for families that run one forward pass per image on the CPU (translation).
+SLOW_KINDS = {"translate": 8}
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {cpu_name()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def fake_recipe(name: str, gan, count: int):
+    """A fakes-only recipe for one bundled generator at its native size."""
+    c, h, _ = gan.image_shape
+    entry = {"generator": name}
+    if gan.kind == "translate":
+        entry.update(input="paintings", direction="b2a")
+    return parse_recipe({"name": f"bench-{name}", "size": h, "channels": c, "counts": {"train": count},
+                         "fake": [entry]})
+
+
+def batches(name: str, gan, recipe, batch_size: int):
+    """Every ``(first, images, inputs)`` batch a build of ``recipe`` generates, as the build generates them."""
+    entry = recipe.fake[0]
+    n = entry.counts["train"]
+    if gan.kind == "translate":
+        ctx = corpus._Context(Path("."), recipe, 0, 0, ".png", set(), {entry.input: create_source(entry.input)})
+        yield from corpus._translate_range(gan, ctx, entry, "train", 0, n, batch_size)
+    else:
+        seed_of = corpus._fake_seed_fn(recipe.seed, "train")
+        for first, images in generate_range(gan, seed_of, 0, n, batch_size=batch_size):
+            yield first, images, None
+
+
+def measure(name: str, device: torch.device, count: int, batch_size: int, workers: int, root: Path) -> dict:
+    gan, _ = load_gan(name, device=device)
+    count = max(batch_size, count // SLOW_KINDS.get(gan.kind, 1))
+    recipe = fake_recipe(name, gan, count)
+    list(batches(name, gan, fake_recipe(name, gan, min(count, batch_size)), batch_size))  # warm up
+
+    sync(device)
+    t = time.perf_counter()
+    cached = []
+    for first, images, inputs in batches(name, gan, recipe, batch_size):
+        pixels = corpus._to_uint8_batch(images)
+        cached.append((first, images, inputs))
+        del pixels
+    sync(device)
+    generate = count / (time.perf_counter() - t)
+
+    # the writer pool alone: the same build, fed with the images generated above
+    def replay_noise(gan_, seed_of, start, stop, *, batch_size):
+        for first, images, _ in cached:
+            yield first, images
+
+    def replay_translate(gan_, ctx, entry, split, start, stop, batch_size):
+        yield from cached
+
+    target = "_translate_range" if gan.kind == "translate" else "generate_range"
+    replay = replay_translate if gan.kind == "translate" else replay_noise
+    with mock.patch.object(corpus, target, replay):
+        t = time.perf_counter()
+        build_corpus(recipe, root / f"{name}-encode", device=device, batch_size=batch_size, workers=workers)
+        encode = count / (time.perf_counter() - t)
+    a = (root / f"{name}-encode" / "manifest.jsonl").read_bytes()
+    shutil.rmtree(root / f"{name}-encode")
+
+    sync(device)
+    t = time.perf_counter()
+    build_corpus(recipe, root / f"{name}-e2e", device=device, batch_size=batch_size, workers=workers)
+    sync(device)
+    end_to_end = count / (time.perf_counter() - t)
+    same = (root / f"{name}-e2e" / "manifest.jsonl").read_bytes() == a
+    shutil.rmtree(root / f"{name}-e2e")
+    limit = min(generate, encode)
+    return {
+        "generator": name, "family": gan.name, "kind": gan.kind, "image": list(gan.image_shape), "images": count,
+        "generate_per_s": round(generate, 1), "encode_write_per_s": round(encode, 1),
+        "end_to_end_per_s": round(end_to_end, 1), "limit": "generate" if generate < encode else "encode+write",
+        "ratio": round(end_to_end / limit, 3), "replayed_manifest_identical": same,
+    }
+
+
+def digest(folder: Path) -> str:
+    """sha256 over every file's path and bytes (manifest and corpus.json included)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def check(recipe_name: str, root: Path, device: torch.device) -> dict:
+    """Build one recipe several ways; every way must give the same bytes."""
+    recipe = load_recipe(recipe_name)
+    runs: dict[str, str] = {}
+    build_corpus(recipe, root / "a", device=device, batch_size=256, workers=2)
+    runs["batch 256, 2 writers"] = digest(root / "a")
+    build_corpus(recipe, root / "b", device=device, batch_size=50, workers=1)
+    runs["batch 50, 1 writer"] = digest(root / "b")
+    for i in range(4):
+        build_corpus(recipe, root / f"s{i}", device=device, batch_size=128, workers=3, shard=Shard(i, 4))
+    merge_corpora([root / f"s{i}" for i in (2, 0, 3, 1)], root / "m")
+    runs["4 shards, merged"] = digest(root / "m")
+
+    out = root / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "fakescope", "corpus", "build", recipe_name, "--out", str(out),
+           "--device", device.type, "--workers", "1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / ".build" / "journal.jsonl"
+    while proc.poll() is None and not (journal.is_file() and journal.stat().st_size > 200_000):
+        time.sleep(0.01)
+    killed_mid_run = proc.poll() is None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    written = len(journal.read_text().splitlines()) if journal.is_file() else 0
+    partial = len(list(out.rglob("*.tmp")))
+    build_corpus(recipe, out, device=device, resume=True)
+    runs[f"SIGKILL after ~{written} files, then --resume"] = digest(out)
+    report = verify_corpus(out)
+    return {
+        "recipe": recipe_name, "device": str(device), "digests": runs, "identical": len(set(runs.values())) == 1,
+        "killed_mid_run": killed_mid_run, "partial_files_after_kill": partial, "verify_ok": report["ok"],
+        "files": report["checked"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--count", type=int, default=4096, help="fakes per measurement (translation: ÷ 8)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=2, help="writer threads")
+    parser.add_argument("--only", nargs="*", help="bundled generator names (default: all)")
+    parser.add_argument("--check", action="store_true", help="also run the determinism and resume checks")
+    parser.add_argument("--check-recipe", default="digits-vanilla")
+    parser.add_argument("--no-record", action="store_true", help="do not append to results.jsonl")
+    args = parser.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
+    names = args.only or list_bundled("generators")
+    with tempfile.TemporaryDirectory(prefix="corpus-bench-") as tmp:
+        rows = [measure(n, device, args.count, args.batch_size, args.workers, Path(tmp)) for n in names]
+        result = {
+            "date": datetime.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {device_name(device)}",
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "torch": torch.__version__, "batch_size": args.batch_size, "workers": args.workers,
+            "throughput": rows,
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+        if args.check:
+            result["determinism"] = check(args.check_recipe, Path(tmp) / "check", device)
+    print(json.dumps(result, indent=2))
+    if not args.no_record:
+        with open(HERE / "results.jsonl", "a") as f:
+            f.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
