@@ -57,24 +57,50 @@ def gan_train(
     epochs: Annotated[int | None, typer.Option(help="Training length (family-specific meaning).")] = None,
     size: Annotated[int | None, typer.Option(help="Image side in pixels.")] = None,
     channels: Annotated[int | None, typer.Option(help="1 (gray) or 3 (RGB).")] = None,
+    preset: Annotated[str | None, typer.Option(
+        help="A named set of config values (e.g. cpu, gpu); --set and the options above override it.")] = None,
     set_: SetOpt = None,
+    inception_weights: Annotated[Path | None, typer.Option(
+        help="The standard FID Inception weights file (pt_inception-2015-12-05-6726825d.pth, checked by "
+             "sha256, never downloaded): also report the standard FID.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
     """Train a GAN on real images; resumable after a kill with --resume."""
+    from dataclasses import fields
+
     from generators.gan import GANS, create_gan, list_gans
     from generators.sources import create_source
     from generators.training import RunFolderError, train_gan
 
     if name not in list_gans():
         raise fail(f"unknown GAN family {name!r}; known: {', '.join(list_gans())}")
-    overrides = parse_overrides(set_, GANS.get(name).Config)
-    for key, value in (("epochs", epochs), ("image_size", size), ("channels", channels)):
+    config_cls = GANS.get(name).Config
+    known = {f.name for f in fields(config_cls)}
+    overrides = parse_overrides(set_, config_cls)
+    for key, value, opt in (("epochs", epochs, "--epochs"), ("image_size", size, "--size"),
+                            ("channels", channels, "--channels")):
         if value is not None:
+            if key not in known:
+                raise fail(f"{opt} does not apply to {name}; see its settings with --set (known: "
+                           f"{', '.join(sorted(known))})")
             overrides[key] = value
     dev = resolve_device(device)
-    gan = create_gan(name, seed=seed, **overrides)
+    try:
+        gan = create_gan(name, seed=seed, preset=preset, **overrides)
+    except (ValueError, TypeError) as exc:
+        raise fail(str(exc)) from None
+    if inception_weights is not None:
+        from generators.metrics import MetricsError, check_inception_weights
+
+        if not hasattr(gan, "inception_weights"):
+            raise fail(f"--inception-weights does not apply to {name} (it reports no image-quality metrics)")
+        try:
+            check_inception_weights(inception_weights)
+        except MetricsError as exc:
+            raise fail(str(exc)) from None
+        gan.inception_weights = inception_weights
     translating = gan.kind == "translate"
     if translating and (domain_a is None or domain_b is None):
         raise fail(f"{name} translates between two domains: give --domain-a and --domain-b")
@@ -95,6 +121,8 @@ def gan_train(
     options = {"data": data, "count": drawn, "command": command_line(ctx)}
     if translating:
         options.update(domain_a=domain_a, domain_b=domain_b)
+    if preset:
+        options["preset"] = preset
     with progress_bar(f"training {name}", None) as update:
         def on_step(step: int, total: int, phase: str, losses: dict) -> None:
             loss_text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())

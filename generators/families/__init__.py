@@ -2,5 +2,6 @@
 
 from . import (
     cyclegan,  # noqa: F401
+    progan,  # noqa: F401
     vanilla,  # noqa: F401
 )

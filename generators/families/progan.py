@@ -1,0 +1,476 @@
+"""Progressive GAN: Karras, Aila, Laine and Lehtinen, "Progressive Growing of GANs for Improved Quality,
+Stability, and Variation", ICLR 2018 (reference code: github.com/tkarras/progressive_growing_of_gans).
+
+The paper's method, kept here:
+
+- Growth from 4×4, doubling up to ``image_size``. Each new resolution first fades in (alpha rising linearly
+  from 0 to 1 over ``images_per_phase`` real images), then stabilises for as many images. While it fades in,
+  the generator's output is ``lerp(upsample(toRGB_low(x)), toRGB_new(block(x)), alpha)``, the discriminator's
+  input path is blended the same way, and the real images shown to the discriminator are blended between
+  their current and their half resolution (so real and fake look alike at every alpha).
+- Equalized learning rate: weights drawn from N(0, 1) and scaled at run time by the He constant
+  ``gain / sqrt(fan_in)``, on every convolution and linear layer.
+- Pixelwise feature normalization after every generator convolution (and on the latent).
+- Minibatch standard deviation (group size 4) as an extra feature map before the discriminator's last block.
+- WGAN-GP loss, λ = 10, with the drift term 0.001·D(real)²; one discriminator step per generator step.
+- Adam(lr 1e-3, betas (0, 0.99), eps 1e-8); the optimizer state is reset when a new resolution starts.
+- An exponential moving average of the generator weights (beta 0.999) is the network that samples.
+- Channels per stage ``min(fmap_base / 2**stage, fmap_max)``, stage 1 being 4×4.
+
+Nearest-neighbour upsampling and 2×2 average pooling, as in the paper. Horizontal-flip augmentation of the
+reals (``mirror``) is the reference code's ``mirror_augment``. The generator carries its growth state (current
+resolution and alpha) as buffers, so a checkpoint saved mid-training samples at the resolution it reached
+(upsampled to ``image_size``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import math
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..gan import GANS, GANFamily
+from ..seeding import torch_generator
+from ..training import Trainer
+
+
+@dataclass(frozen=True)
+class ProGANConfig:
+    image_size: int = 32  # final resolution, a power of two ≥ 4; growth starts at 4×4
+    channels: int = 1  # 1 gray, 3 RGB
+    latent_dim: int = 128  # size of the Gaussian latent (paper: 512)
+    fmap_base: int = 256  # channels at stage s (4×4 is stage 1): min(fmap_base / 2**s, fmap_max) (paper: 8192)
+    fmap_max: int = 64  # (paper: 512)
+    images_per_phase: int = 12_000  # real images shown per fade-in and per stabilising phase (paper: 800k)
+    batch_sizes: tuple[int, ...] = (16,)  # minibatch at 4×4, 8×8, 16×16, ...; the last value repeats
+    lr: float = 1e-3  # Adam learning rate, both networks
+    betas: tuple[float, float] = (0.0, 0.99)  # Adam betas
+    adam_eps: float = 1e-8  # Adam epsilon
+    gp_lambda: float = 10.0  # WGAN-GP weight λ (target gradient norm 1)
+    drift: float = 0.001  # ε_drift: weight of D(real)² that keeps the critic's output near zero
+    ema_beta: float = 0.999  # generator weight averaging per step (the sampling network)
+    mbstd_group: int = 4  # minibatch standard deviation group size (0 disables the layer)
+    mirror: bool = True  # flip each real image horizontally with probability 1/2
+    amp: bool = False  # bfloat16 autocast on CUDA (mixed precision); ignored on the CPU
+    checkpoint_images: int = 4_000  # also checkpoint every this many images inside a phase (phase ends always)
+    metric_images: int = 1_000  # generated images for the quality metrics at each phase end (0: none)
+
+    def __post_init__(self) -> None:
+        if self.image_size < 4 or self.image_size & (self.image_size - 1):
+            raise ValueError(f"progan image_size must be a power of two ≥ 4, got {self.image_size}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"progan channels must be 1 or 3, got {self.channels}")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise ValueError(f"progan batch_sizes must be positive, got {self.batch_sizes}")
+        if self.images_per_phase < 1:
+            raise ValueError(f"progan images_per_phase must be positive, got {self.images_per_phase}")
+
+    @property
+    def levels(self) -> int:
+        """Number of resolutions: 4, 8, ..., image_size."""
+        return int(math.log2(self.image_size)) - 1
+
+    def nf(self, stage: int) -> int:
+        """Channels at ``stage`` (stage 1 = 4×4, stage s = 2**(s+1) px; stage 0 is the latent/dense width)."""
+        return min(self.fmap_base // 2**stage, self.fmap_max)
+
+    def batch_size(self, level: int) -> int:
+        return self.batch_sizes[min(level, len(self.batch_sizes) - 1)]
+
+
+#: Named config overrides (``--preset``).
+PRESETS: dict[str, dict[str, Any]] = {
+    # the bundled progan-faces model: 32×32 gray, about 40 minutes on one CPU thread
+    # (one 32 px step of the paper-sized fmap_base 1024 / fmap_max 128 networks costs ~4× more here). The
+    # paper's EMA beta 0.999 averages over ~1,000 steps, 2% of its 50k-step phases; these phases have 750
+    # steps, so the averaging window is shortened to ~100 steps.
+    "cpu": {"image_size": 32, "channels": 1, "latent_dim": 128, "fmap_base": 256, "fmap_max": 64,
+            "images_per_phase": 12_000, "batch_sizes": (16,), "ema_beta": 0.99, "amp": False,
+            "checkpoint_images": 4_000, "metric_images": 1_000},
+    # the paper's networks at 128 px (use --set image_size=256 for the next step), per-resolution batches
+    "gpu": {"image_size": 128, "channels": 3, "latent_dim": 512, "fmap_base": 8192, "fmap_max": 512,
+            "images_per_phase": 800_000, "batch_sizes": (128, 128, 128, 64, 32, 16, 8, 4), "amp": True,
+            "checkpoint_images": 100_000, "metric_images": 10_000},
+}
+
+
+# --- layers ----------------------------------------------------------------------------------------------
+
+
+class EqualizedConv2d(nn.Module):
+    """A convolution whose weights are N(0, 1) and scaled at run time by ``gain / sqrt(fan_in)``."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, gain: float = math.sqrt(2)) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        self.scale = gain / math.sqrt(in_ch * kernel * kernel)
+        self.padding = kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, in, H, W] → [N, out, H, W]
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+
+class EqualizedLinear(nn.Module):
+    """A linear layer with the same run-time He scaling."""
+
+    def __init__(self, in_features: int, out_features: int, gain: float = math.sqrt(2)) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.scale = gain / math.sqrt(in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, in] → [N, out]
+        return F.linear(x, self.weight * self.scale, self.bias)
+
+
+class PixelNorm(nn.Module):
+    """Normalise each pixel's feature vector to unit average square: ``x / sqrt(mean_c(x²) + 1e-8)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, ...]
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+class MinibatchStdDev(nn.Module):
+    """Append one feature map: the standard deviation of each feature over a group of samples, averaged.
+
+    The batch is split into groups of ``group_size`` (sample ``i`` in group ``i mod M``, as in the reference
+    code); the largest group size ≤ ``group_size`` that divides the batch is used.
+    """
+
+    def __init__(self, group_size: int = 4) -> None:
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] → [N, C + 1, H, W]
+        n, c, h, w = x.shape
+        g = next(k for k in range(min(self.group_size, n), 0, -1) if n % k == 0)
+        y = x.float().reshape(g, -1, c, h, w)  # [G, M, C, H, W]
+        y = (y - y.mean(dim=0)).pow(2).mean(dim=0).add(1e-8).sqrt()  # [M, C, H, W] stddev over the group
+        y = y.mean(dim=(1, 2, 3)).to(x.dtype)  # [M]
+        y = y.repeat(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)  # [N, 1, H, W]
+        return torch.cat([x, y], dim=1)
+
+
+def _act(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)
+
+
+# --- networks ----------------------------------------------------------------------------------------------
+
+
+class Generator(nn.Module):
+    """latent ``[N, latent_dim]`` → image ``[N, C, 4·2^level, 4·2^level]`` (linear output, no tanh)."""
+
+    def __init__(self, cfg: ProGANConfig) -> None:
+        super().__init__()
+        self.latent_dim, nf = cfg.latent_dim, cfg.nf
+        self.norm = PixelNorm()
+        # 4×4: dense latent → nf(1)·16 (gain √2/4 as in the reference code), then a 3×3 conv
+        self.dense = EqualizedLinear(cfg.latent_dim, nf(1) * 16, gain=math.sqrt(2) / 4)
+        self.conv4 = EqualizedConv2d(nf(1), nf(1), 3)
+        # 8×8 and up: nearest ×2, then two 3×3 convs (stage s → s+1)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList([EqualizedConv2d(nf(s), nf(s + 1), 3), EqualizedConv2d(nf(s + 1), nf(s + 1), 3)])
+            for s in range(1, cfg.levels)
+        )
+        self.to_rgb = nn.ModuleList(EqualizedConv2d(nf(s + 1), cfg.channels, 1, gain=1.0) for s in range(cfg.levels))
+        # growth state, saved with the weights: the resolution level and fade-in alpha this network samples at
+        self.register_buffer("level", torch.tensor(cfg.levels - 1))
+        self.register_buffer("alpha", torch.tensor(1.0))
+
+    def features(self, z: torch.Tensor, level: int) -> torch.Tensor:
+        """Feature maps at ``level`` (0: 4×4) before toRGB: ``[N, nf, 4·2^level, 4·2^level]``."""
+        x = self.dense(self.norm(z)).view(z.shape[0], -1, 4, 4)
+        x = self.norm(_act(x))
+        x = self.norm(_act(self.conv4(x)))
+        for conv0, conv1 in self.blocks[:level]:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = self.norm(_act(conv0(x)))
+            x = self.norm(_act(conv1(x)))
+        return x
+
+    def forward(self, z: torch.Tensor, level: int | None = None, alpha: float | None = None) -> torch.Tensor:
+        level = int(self.level) if level is None else level
+        alpha = float(self.alpha) if alpha is None else alpha
+        if level == 0 or alpha >= 1.0:
+            return self.to_rgb[level](self.features(z, level))
+        x = self.features(z, level - 1)  # [N, nf, r/2, r/2]
+        old = F.interpolate(self.to_rgb[level - 1](x), scale_factor=2, mode="nearest")  # [N, C, r, r]
+        conv0, conv1 = self.blocks[level - 1]
+        y = self.norm(_act(conv0(F.interpolate(x, scale_factor=2, mode="nearest"))))
+        new = self.to_rgb[level](self.norm(_act(conv1(y))))  # [N, C, r, r]
+        return torch.lerp(old, new, alpha)
+
+
+class Discriminator(nn.Module):
+    """image ``[N, C, 4·2^level, 4·2^level]`` → critic score ``[N]``."""
+
+    def __init__(self, cfg: ProGANConfig) -> None:
+        super().__init__()
+        nf = cfg.nf
+        self.from_rgb = nn.ModuleList(EqualizedConv2d(cfg.channels, nf(s + 1), 1) for s in range(cfg.levels))
+        # 8×8 and up (index level-1): 3×3 conv nf(s+1) → nf(s+1), 3×3 conv nf(s+1) → nf(s), 2×2 average pool
+        self.blocks = nn.ModuleList(
+            nn.ModuleList([EqualizedConv2d(nf(s + 1), nf(s + 1), 3), EqualizedConv2d(nf(s + 1), nf(s), 3)])
+            for s in range(1, cfg.levels)
+        )
+        # 4×4: minibatch stddev, 3×3 conv, dense nf(1)·16 → nf(0), dense → 1 (gain 1)
+        self.mbstd = MinibatchStdDev(cfg.mbstd_group) if cfg.mbstd_group > 0 else None
+        extra = 1 if self.mbstd is not None else 0
+        self.conv4 = EqualizedConv2d(nf(1) + extra, nf(1), 3)
+        self.dense0 = EqualizedLinear(nf(1) * 16, nf(0))
+        self.dense1 = EqualizedLinear(nf(0), 1, gain=1.0)
+
+    def _block(self, level: int, x: torch.Tensor) -> torch.Tensor:  # [N, nf(l+2), r, r] → [N, nf(l+1), r/2, r/2]
+        conv0, conv1 = self.blocks[level - 1]
+        return F.avg_pool2d(_act(conv1(_act(conv0(x)))), 2)
+
+    def forward(self, img: torch.Tensor, level: int, alpha: float = 1.0) -> torch.Tensor:
+        x = _act(self.from_rgb[level](img))
+        if level > 0:
+            x = self._block(level, x)
+            if alpha < 1.0:
+                old = _act(self.from_rgb[level - 1](F.avg_pool2d(img, 2)))
+                x = torch.lerp(old, x, alpha)
+            for lv in range(level - 1, 0, -1):
+                x = self._block(lv, x)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
+        x = _act(self.conv4(x))  # [N, nf(1), 4, 4]
+        x = _act(self.dense0(x.flatten(1)))
+        return self.dense1(x).squeeze(1)
+
+
+# --- loss terms and weight averaging -----------------------------------------------------------------------
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     mix: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP: mean over samples of ``(‖∇critic(x̂)‖₂ − 1)²`` at ``x̂ = lerp(real, fake, mix)``.
+
+    ``mix [N, 1, 1, 1]`` is drawn per sample from U(0, 1); the norm runs over all non-batch dimensions.
+    The result keeps its graph so that it can be backpropagated into the critic's weights.
+    """
+    x = torch.lerp(real, fake, mix).detach().requires_grad_(True)
+    scores = critic(x)
+    (grad,) = torch.autograd.grad(scores.float().sum(), x, create_graph=True)
+    norms = grad.float().flatten(1).norm(dim=1)  # [N]
+    return (norms - 1.0).pow(2).mean()
+
+
+def drift_penalty(real_scores: torch.Tensor) -> torch.Tensor:
+    """The drift term before its weight: ``mean(D(real)²)``."""
+    return real_scores.float().pow(2).mean()
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """``ema ← beta·ema + (1 − beta)·model`` for parameters; buffers (the growth state) are copied."""
+    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
+        p_ema.lerp_(p, 1.0 - beta)
+    for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+# --- training ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phase:
+    level: int  # resolution 4·2^level
+    fade: bool  # True: the new block fades in (alpha 0 → 1); False: stabilising (alpha 1)
+    start: int  # first step
+    steps: int
+    batch: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.steps
+
+    @property
+    def resolution(self) -> int:
+        return 4 * 2**self.level
+
+
+def schedule(cfg: ProGANConfig) -> list[Phase]:
+    """4×4 stabilise, then for each higher resolution a fade-in and a stabilising phase."""
+    phases, start = [], 0
+    for level in range(cfg.levels):
+        batch = cfg.batch_size(level)
+        steps = -(-cfg.images_per_phase // batch)
+        for fade in ((False,) if level == 0 else (True, False)):
+            phases.append(Phase(level, fade, start, steps, batch))
+            start += steps
+    return phases
+
+
+class ProGANTrainer(Trainer):
+    gan: ProGAN
+
+    def __init__(self, gan: ProGAN, data: torch.Tensor, *, device: torch.device, seed: int) -> None:
+        super().__init__(gan, data, device=device, seed=seed)
+        self.phases = schedule(gan.config)
+        self._starts = [p.start for p in self.phases]
+        self._new_optimizers()
+
+    def _new_optimizers(self) -> None:
+        cfg, nets = self.gan.config, self.gan.nets
+        kw = {"lr": cfg.lr, "betas": cfg.betas, "eps": cfg.adam_eps}
+        self.opt_g = torch.optim.Adam(nets["G"].parameters(), **kw)
+        self.opt_d = torch.optim.Adam(nets["D"].parameters(), **kw)
+
+    def phase(self, step: int) -> Phase:
+        return self.phases[bisect.bisect_right(self._starts, step) - 1]
+
+    def alpha(self, step: int) -> float:
+        ph = self.phase(step)
+        return (step - ph.start) / ph.steps if ph.fade else 1.0
+
+    @property
+    def total_steps(self) -> int:
+        return self.phases[-1].end
+
+    def batch_size(self, step: int) -> int:
+        return self.phase(step).batch
+
+    def is_checkpoint(self, done: int) -> bool:
+        ph = self.phase(done - 1)
+        every = max(1, -(-self.gan.config.checkpoint_images // ph.batch))
+        return done == ph.end or (done - ph.start) % every == 0
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def describe(self, step: int) -> str:
+        ph = self.phase(step)
+        kind = "fade-in" if ph.fade else "stabilise"
+        return f"{ph.resolution}px {kind} α={self.alpha(step):.2f}"
+
+    def real_batch(self, step: int) -> torch.Tensor:
+        """Reals at the current resolution (2×2 average pooling), mirrored, and blended while fading in."""
+        x = super().real_batch(step)  # [B, C, S, S]
+        if self.gan.config.mirror:
+            flip = torch.rand(x.shape[0], generator=torch_generator(self.seed, "mirror", step)) < 0.5
+            x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(3), x)
+        ph = self.phase(step)
+        if x.shape[-1] != ph.resolution:
+            x = F.avg_pool2d(x, x.shape[-1] // ph.resolution)  # [B, C, r, r]
+        if ph.fade:
+            low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
+            x = torch.lerp(low, x, self.alpha(step))
+        return x
+
+    def _autocast(self):
+        if self.gan.config.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def step(self, step: int) -> dict[str, float]:
+        cfg, nets = self.gan.config, self.gan.nets
+        G, D, G_ema = nets["G"], nets["D"], nets["G_ema"]
+        ph, alpha = self.phase(step), self.alpha(step)
+        if step == ph.start and ph.fade:
+            self._new_optimizers()  # a new resolution starts: forget Adam's moments
+        level = ph.level
+        real = self.real_batch(step)  # [B, C, r, r]
+        b = real.shape[0]
+
+        # discriminator: WGAN-GP + drift
+        z = self.noise(step, (b, cfg.latent_dim), "noise_d")
+        mix = torch.rand((b, 1, 1, 1), generator=torch_generator(self.seed, "mix", step)).to(self.device)
+        with self._autocast():
+            with torch.no_grad():
+                fake = G(z, level, alpha)
+            d_real = D(real, level, alpha).float()
+            d_fake = D(fake, level, alpha).float()
+            gp = gradient_penalty(lambda x: D(x, level, alpha), real, fake.to(real.dtype), mix)
+        drift = drift_penalty(d_real)
+        loss_d = d_fake.mean() - d_real.mean() + cfg.gp_lambda * gp + cfg.drift * drift
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+        # generator: −D(G(z))
+        z = self.noise(step, (b, cfg.latent_dim), "noise_g")
+        D.requires_grad_(False)
+        with self._autocast():
+            loss_g = -D(G(z, level, alpha), level, alpha).float().mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        D.requires_grad_(True)
+
+        G.level.fill_(level)
+        G.alpha.fill_(alpha)
+        ema_update(G_ema, G, cfg.ema_beta)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(),
+                "wdist": (d_real.mean() - d_fake.mean()).item()}
+
+    def metrics(self, step: int) -> dict[str, Any]:
+        ph = self.phase(step - 1)
+        G = self.gan.nets["G"]
+        row: dict[str, Any] = {
+            "resolution": ph.resolution, "phase": "fade-in" if ph.fade else "stabilise",
+            "alpha": round(float(G.alpha), 4), "kimg": round(self.images_shown(step) / 1000, 3),
+        }
+        if step == ph.end and self.gan.config.metric_images > 0:
+            row.update(self.quality(self.gan.config.metric_images))
+        return row
+
+    def images_shown(self, step: int) -> int:
+        """Real images shown to the discriminator in steps ``0 .. step-1``."""
+        return sum(min(p.steps, max(0, step - p.start)) * p.batch for p in self.phases)
+
+    @torch.no_grad()
+    def quality(self, count: int) -> dict[str, float]:
+        """Quality metrics of ``count`` samples of the averaged generator against the (mirrored) reals."""
+        from ..metrics import quality_metrics
+
+        reals = self.data.float()
+        if self.gan.config.mirror:
+            reals = torch.cat([reals, reals.flip(3)])
+        z = torch.randn((count, self.gan.config.latent_dim), generator=torch_generator(self.seed, "metrics"))
+        fakes = torch.cat([self.gan.generate(c.to(self.device)).cpu() for c in z.split(256)])
+        return quality_metrics(reals, fakes, device=self.device, seed=self.seed,
+                               inception_weights=self.gan.inception_weights)
+
+
+@GANS.register("progan")
+class ProGAN(GANFamily):
+    name = "progan"
+    Config = ProGANConfig
+    exported = ("G_ema",)
+    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+
+    #: The standard FID Inception weights file, when the user gave one (checked by hash before training).
+    inception_weights: str | None = None
+
+    def build_nets(self) -> nn.ModuleDict:
+        G = Generator(self.config)
+        return nn.ModuleDict({"G": G, "D": Discriminator(self.config), "G_ema": copy.deepcopy(G)})
+
+    def make_trainer(self, data: torch.Tensor, *, device: torch.device, seed: int) -> ProGANTrainer:
+        if data.shape[-1] != self.config.image_size or data.shape[-2] != self.config.image_size:
+            raise ValueError(f"progan needs real images of {self.config.image_size}×{self.config.image_size}, "
+                             f"got {tuple(data.shape[-2:])}")
+        return ProGANTrainer(self, data, device=device, seed=seed)
+
+    def latent(self, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(self.config.latent_dim, generator=generator)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """``z [N, latent]`` → ``[N, C, image_size, image_size]`` in [-1, 1] from the averaged generator."""
+        x = self.nets["G_ema"](z)  # at its saved growth state
+        if x.shape[-1] != self.config.image_size:
+            x = F.interpolate(x, size=self.config.image_size, mode="nearest")
+        return x.float().clamp(-1.0, 1.0)
