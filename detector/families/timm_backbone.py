@@ -55,12 +55,12 @@ class TimmNet(nn.Module):
             self.body = timm.create_model(cfg.arch, img_size=cfg.crop, **kwargs)
         except TypeError:
             self.body = timm.create_model(cfg.arch, **kwargs)
-        # plain tensors, not buffers: the state dict holds only the backbone's own names
-        self.mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
-        self.std = torch.tensor(cfg.std).view(1, 3, 1, 1)
+        # not persistent: they come from the config, and the state dict holds only the backbone's own names
+        self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(cfg.std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] → [N]
-        x = ((x + 1.0) * 0.5 - self.mean.to(x.device)) / self.std.to(x.device)
+        x = ((x + 1.0) * 0.5 - self.mean) / self.std
         return self.body(x).squeeze(1)
 
 
