@@ -215,7 +215,16 @@ def render_md(summary: dict, generators: list[str]) -> str:
     def f(v):
         return "-" if v is None else f"{v:.3f}"
 
-    lines = ["| family | mean in-dist AP | mean LOGO AP | " + " | ".join(f"LOGO AP {g}" for g in generators)
+    m = summary.get("machine", {})
+    lines = ["# Detector generalization: in-distribution and leave-one-generator-out AP", "",
+             f"- date: {summary.get('date')}; machine: {m.get('cpu')}, {m.get('cores')} cores"
+             + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU") + f"; torch {m.get('torch')}, "
+             f"{m.get('threads')} thread(s)",
+             f"- command: `{summary.get('command')}`",
+             "- corpora: " + ", ".join(f"`{c['path']}`" for c in summary.get("corpora", [])),
+             "- AP of a generator: its test fakes against every real test image. LOGO: trained (and calibrated) "
+             "with that generator's fakes left out of train and val.", ""]
+    lines += ["| family | mean in-dist AP | mean LOGO AP | " + " | ".join(f"LOGO AP {g}" for g in generators)
              + " | params | MACs/crop | train s |",
              "|---|---|---|" + "---|" * len(generators) + "---|---|---|"]
     for fam in summary["ranking"]:
