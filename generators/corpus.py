@@ -165,17 +165,29 @@ def build_corpus(
     workers: int = 2,
     shard: Shard | None = None,
     resume: bool = False,
+    threads: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Build ``recipe`` (or one shard of it) into ``out``; returns the ``corpus.json`` record.
 
     ``out`` must be new or empty, unless ``resume`` finishes an interrupted build of the same recipe, shard
-    and device there. ``progress(n)`` is called as files are written (first with the count already done).
+    and device there. ``threads`` sets torch's CPU threads for the build's duration (None: unchanged); on a
+    small CPU, leaving cores to the ``workers`` writer threads keeps both busy instead of contending.
+    ``progress(n)`` is called as files are written (first with the count already done).
     """
     if isinstance(recipe, CorpusSpec):
         recipe = recipe.recipe()
-    out = Path(out)
-    device = torch.device(device)
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
+    try:
+        return _build(recipe, Path(out), torch.device(device), batch_size, workers, shard, resume, progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, workers: int, shard: Shard | None,
+           resume: bool, progress: Callable[[int], None] | None) -> dict:
     gans = [_load_generator(entry, device) for entry in recipe.fake]
     size, channels = _image_format(recipe, gans)
     identity = _identity(recipe, gans, size, channels, shard, device, batch_size)

@@ -93,7 +93,8 @@ def batches(name: str, gan, recipe, batch_size: int):
             yield first, images, None
 
 
-def measure(name: str, device: torch.device, count: int, batch_size: int, workers: int, root: Path) -> dict:
+def measure(name: str, device: torch.device, count: int, batch_size: int, workers: int, threads: int | None,
+            root: Path) -> dict:
     gan, _ = load_gan(name, device=device)
     count = max(batch_size, count // SLOW_KINDS.get(gan.kind, 1))
     recipe = fake_recipe(name, gan, count)
@@ -121,14 +122,16 @@ def measure(name: str, device: torch.device, count: int, batch_size: int, worker
     replay = replay_translate if gan.kind == "translate" else replay_noise
     with mock.patch.object(corpus, target, replay):
         t = time.perf_counter()
-        build_corpus(recipe, root / f"{name}-encode", device=device, batch_size=batch_size, workers=workers)
+        build_corpus(recipe, root / f"{name}-encode", device=device, batch_size=batch_size, workers=workers,
+                     threads=threads)
         encode = count / (time.perf_counter() - t)
     a = (root / f"{name}-encode" / "manifest.jsonl").read_bytes()
     shutil.rmtree(root / f"{name}-encode")
 
     sync(device)
     t = time.perf_counter()
-    build_corpus(recipe, root / f"{name}-e2e", device=device, batch_size=batch_size, workers=workers)
+    build_corpus(recipe, root / f"{name}-e2e", device=device, batch_size=batch_size, workers=workers,
+                 threads=threads)
     sync(device)
     end_to_end = count / (time.perf_counter() - t)
     same = (root / f"{name}-e2e" / "manifest.jsonl").read_bytes() == a
@@ -193,6 +196,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4096, help="fakes per measurement (translation: ÷ 8)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2, help="writer threads")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default, as the CLI: the cores left by "
+                        "the writer threads, at least 1)")
+    parser.add_argument("--root", help="where the corpora are written (default: a temporary folder)")
     parser.add_argument("--only", nargs="*", help="bundled generator names (default: all)")
     parser.add_argument("--check", action="store_true", help="also run the determinism and resume checks")
     parser.add_argument("--check-recipe", default="digits-vanilla")
@@ -201,13 +207,17 @@ def main() -> None:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     names = args.only or list_bundled("generators")
-    with tempfile.TemporaryDirectory(prefix="corpus-bench-") as tmp:
-        rows = [measure(n, device, args.count, args.batch_size, args.workers, Path(tmp)) for n in names]
+    threads = args.threads or (max(1, (os.cpu_count() or 1) - args.workers) if device.type == "cpu" else None)
+    if threads is not None:
+        torch.set_num_threads(threads)  # generation alone runs with the threads a build gives it
+    with tempfile.TemporaryDirectory(prefix="corpus-bench-", dir=args.root) as tmp:
+        rows = [measure(n, device, args.count, args.batch_size, args.workers, threads, Path(tmp)) for n in names]
         result = {
             "date": datetime.date.today().isoformat(),
             "machine": f"{platform.machine()}, {device_name(device)}",
             "load_average": [round(x, 2) for x in os.getloadavg()],
-            "torch": torch.__version__, "batch_size": args.batch_size, "workers": args.workers,
+            "filesystem": str(Path(tmp).resolve().parent), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "batch_size": args.batch_size, "workers": args.workers,
             "throughput": rows,
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }

@@ -48,6 +48,8 @@ def corpus_build(
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass on CUDA (the CPU output does "
                                                         "not depend on it).")] = 256,
     workers: Annotated[int, typer.Option(min=1, help="Encoder/writer threads.")] = 2,
+    threads: Annotated[int | None, typer.Option(min=1, help="Torch threads generating on the CPU (default: the "
+                                                            "cores the writer threads leave, at least 1).")] = None,
     shard: Annotated[str | None, typer.Option(help="Build slice i of n (i/n, 0-based); join with `corpus merge`.")
                      ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted build in --out.")] = False,
@@ -81,8 +83,10 @@ def corpus_build(
             _enforce_cuda_determinism()
         with progress_bar(f"building {plan.name}", planned_count(plan, part),
                           enabled=format != Format.json) as update:
+            if threads is None and dev.type == "cpu":
+                threads = max(1, (os.cpu_count() or 1) - workers)
             record = build_corpus(plan, out_dir, device=dev, batch_size=batch_size, workers=workers, shard=part,
-                                  resume=resume, progress=lambda n: update(advance=n))
+                                  resume=resume, threads=threads, progress=lambda n: update(advance=n))
     except _errors() as exc:
         raise fail(str(exc)) from None
     if format == Format.json:

@@ -69,11 +69,11 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("family", list_gans())
-def test_bytes_do_not_depend_on_batch_workers_or_shards(tmp_path, checkpoints, family):
+def test_bytes_do_not_depend_on_batch_workers_threads_or_shards(tmp_path, checkpoints, family):
     # 70 train images cross a 64-image chunk boundary; the faces source makes two real entries
     recipe = recipe_for(checkpoints, [family], {"train": 70, "val": 9, "test": 5})
     reference = build_corpus(recipe, tmp_path / "a", batch_size=256, workers=2)
-    build_corpus(recipe, tmp_path / "b", batch_size=7, workers=1)
+    build_corpus(recipe, tmp_path / "b", batch_size=7, workers=1, threads=1)
     shards = [tmp_path / f"s{i}" for i in range(3)]
     for i, folder in enumerate(shards):
         build_corpus(recipe, folder, batch_size=32, workers=3, shard=Shard(i, 3))
