@@ -364,9 +364,14 @@ def load_fid_inception(path: str | os.PathLike, *, device: torch.device | str = 
     net = fid_inception_v3()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise MetricsError(f"{path}: cannot load as FID Inception weights ({str(exc).splitlines()[0]})") from None
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except Exception as exc:  # noqa: BLE001  (weights_only refusals, wrong shapes, not a state dict)
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise MetricsError(f"{path}: cannot load as FID Inception weights ({reason})") from None
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]  # older files lack these counters
+    if missing or unexpected:
+        raise MetricsError(f"{path}: cannot load as FID Inception weights ({len(missing)} missing and "
+                           f"{len(unexpected)} unexpected tensors)")
     return InceptionPool3(net).to(device)
 
 
