@@ -165,11 +165,18 @@ def gan_sample(
 
 @gan_app.command("export")
 def gan_export(
+    ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="GAN checkpoint folder (e.g. RUN/checkpoint).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write.")],
     half: Annotated[bool, typer.Option("--half/--full", help="Store weights in fp16.")] = True,
 ) -> None:
-    """Copy a sampling checkpoint, in fp16 by default (how bundled checkpoints are made)."""
+    """Copy a sampling checkpoint, in fp16 by default (how bundled checkpoints are made).
+
+    The training record travels along; from a run folder (RUN/checkpoint) the metrics row of the exported
+    step is added to it.
+    """
+    import json
+
     from generators.checkpoint import CheckpointError
     from generators.gan import load_gan
 
@@ -179,6 +186,14 @@ def gan_export(
         raise fail(str(exc)) from None
     keep = {k: v for k, v in meta.items() if k not in ("kind", "family", "config", "image", "sha256", "path",
                                                         "format_version", "fakescope_version")}
+    training = keep.get("training")
+    run_metrics = Path(meta["path"]).parent / "metrics.jsonl"
+    if isinstance(training, dict) and "metrics" not in training and run_metrics.is_file():
+        for line in run_metrics.read_text().splitlines():
+            row = json.loads(line) if line.strip() else {}
+            if row.get("step") == training.get("step"):
+                keep["training"] = {**training, "metrics": row}
+    keep["export"] = {"command": command_line(ctx), "half": half}
     digest = gan.save(out_dir, meta=keep, half=half)
     out.print(f"{out_dir}: sha256 {digest}", highlight=False)
 

@@ -230,6 +230,15 @@ def test_cli_train_with_preset_and_overrides(tmp_path):
     meta = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
     assert meta["config"]["image_size"] == 8 and meta["config"]["ema_beta"] == PRESETS["cpu"]["ema_beta"]
     assert meta["training"]["preset"] == "cpu" and "--preset cpu" in meta["training"]["command"]
+    exported = tmp_path / "bundle"
+    result = runner.invoke(app, ["gan", "export", str(tmp_path / "run" / "checkpoint"), "--out", str(exported)])
+    assert result.exit_code == 0, result.output
+    bundle = json.loads((exported / "config.json").read_text())
+    assert bundle["training"]["command"] == meta["training"]["command"]
+    assert bundle["training"]["metrics"]["step"] == meta["training"]["step"] == 12  # the final metrics row
+    assert bundle["export"] == {"command": f"fakescope gan export {tmp_path / 'run' / 'checkpoint'} --out {exported}",
+                                "half": True}
+    assert load_gan(exported)[0].generate(torch.randn(2, 16)).shape == (2, 1, 8, 8)
 
     bad = runner.invoke(app, ["gan", "train", "progan", "--preset", "tpu", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown preset 'tpu'" in bad.output
