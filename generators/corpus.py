@@ -472,7 +472,9 @@ def _prepare_folder(out: Path, identity: dict, resume: bool) -> dict[str, dict] 
         if state.exists():
             previous = json.loads(state.read_text())
             if previous != identity:
-                what = [k for k in identity if previous.get(k) != identity[k]]
+                words = {"recipe": "recipe", "checkpoints": "checkpoint", "image": "image format", "shard": "shard",
+                         "determinism": "device (or CUDA batch size)"}
+                what = [words[k] for k in identity if previous.get(k) != identity[k]]
                 raise CorpusError(f"{out} holds an interrupted build with another {', '.join(what)}; "
                                   "resume it with the same recipe, shard and device, or choose a new folder")
             _remove_partial_files(out)

@@ -387,8 +387,12 @@ def _check_kind(meta: dict, direction, input_source, input_split, at: str, err) 
         raise err(f"{at}.generator: unknown GAN family {family!r}; known: {', '.join(list_gans())}")
     kind = GANS.get(family).kind
     if kind == "translate":
+        from .translate import DIRECTIONS
+
         if input_source is None or direction is None:
             raise err(f"{at}: {family} translates images; give input = \"SOURCE\" (the images it translates) "
                       "and direction = \"a2b\" or \"b2a\"")
+        if direction not in DIRECTIONS:
+            raise err(f"{at}.direction {direction!r}: expected one of {', '.join(DIRECTIONS)}")
     elif direction is not None or input_source is not None or input_split is not None:
         raise err(f"{at}: direction, input and input_split only apply to image-to-image families, not {family}")

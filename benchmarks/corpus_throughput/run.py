@@ -30,6 +30,7 @@ import platform
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,54 +95,58 @@ def batches(name: str, gan, recipe, batch_size: int):
 
 
 def measure(name: str, device: torch.device, count: int, batch_size: int, workers: int, threads: int | None,
-            root: Path) -> dict:
+            root: Path, repeat: int) -> dict:
+    """Images/s of generation alone, the writer pool alone and the whole build: medians of ``repeat`` rounds,
+    the three measured one after the other in each round (a shared machine's load drifts)."""
     gan, _ = load_gan(name, device=device)
     count = max(batch_size, count // SLOW_KINDS.get(gan.kind, 1))
     recipe = fake_recipe(name, gan, count)
     list(batches(name, gan, fake_recipe(name, gan, min(count, batch_size)), batch_size))  # warm up
-
-    sync(device)
-    t = time.perf_counter()
-    cached = []
-    for first, images, inputs in batches(name, gan, recipe, batch_size):
-        pixels = corpus._to_uint8_batch(images)
-        cached.append((first, images, inputs))
-        del pixels
-    sync(device)
-    generate = count / (time.perf_counter() - t)
-
-    # the writer pool alone: the same build, fed with the images generated above
-    def replay_noise(gan_, seed_of, start, stop, *, batch_size):
-        for first, images, _ in cached:
-            yield first, images
-
-    def replay_translate(gan_, ctx, entry, split, start, stop, batch_size):
-        yield from cached
-
-    target = "_translate_range" if gan.kind == "translate" else "generate_range"
-    replay = replay_translate if gan.kind == "translate" else replay_noise
-    with mock.patch.object(corpus, target, replay):
+    rounds: dict[str, list[float]] = {"generate": [], "encode": [], "end_to_end": []}
+    same = True
+    for _ in range(repeat):
+        sync(device)
         t = time.perf_counter()
-        build_corpus(recipe, root / f"{name}-encode", device=device, batch_size=batch_size, workers=workers,
-                     threads=threads)
-        encode = count / (time.perf_counter() - t)
-    a = (root / f"{name}-encode" / "manifest.jsonl").read_bytes()
-    shutil.rmtree(root / f"{name}-encode")
+        cached = []
+        for first, images, inputs in batches(name, gan, recipe, batch_size):
+            corpus._to_uint8_batch(images)  # the host-side conversion is part of generating
+            cached.append((first, images, inputs))
+        sync(device)
+        rounds["generate"].append(count / (time.perf_counter() - t))
 
-    sync(device)
-    t = time.perf_counter()
-    build_corpus(recipe, root / f"{name}-e2e", device=device, batch_size=batch_size, workers=workers,
-                 threads=threads)
-    sync(device)
-    end_to_end = count / (time.perf_counter() - t)
-    same = (root / f"{name}-e2e" / "manifest.jsonl").read_bytes() == a
-    shutil.rmtree(root / f"{name}-e2e")
+        # the writer pool alone: the same build, fed with the images generated above
+        def replay_noise(gan_, seed_of, start, stop, *, batch_size, cached=cached):
+            for first, images, _ in cached:
+                yield first, images
+
+        def replay_translate(gan_, ctx, entry, split, start, stop, batch_size, cached=cached):
+            yield from cached
+
+        target = "_translate_range" if gan.kind == "translate" else "generate_range"
+        replay = replay_translate if gan.kind == "translate" else replay_noise
+        with mock.patch.object(corpus, target, replay):
+            t = time.perf_counter()
+            build_corpus(recipe, root / "encode", device=device, batch_size=batch_size, workers=workers,
+                         threads=threads)
+            rounds["encode"].append(count / (time.perf_counter() - t))
+        del cached
+
+        sync(device)
+        t = time.perf_counter()
+        build_corpus(recipe, root / "e2e", device=device, batch_size=batch_size, workers=workers, threads=threads)
+        sync(device)
+        rounds["end_to_end"].append(count / (time.perf_counter() - t))
+        same &= (root / "e2e" / "manifest.jsonl").read_bytes() == (root / "encode" / "manifest.jsonl").read_bytes()
+        shutil.rmtree(root / "encode")
+        shutil.rmtree(root / "e2e")
+    generate, encode, end_to_end = (statistics.median(rounds[k]) for k in ("generate", "encode", "end_to_end"))
     limit = min(generate, encode)
     return {
         "generator": name, "family": gan.name, "kind": gan.kind, "image": list(gan.image_shape), "images": count,
         "generate_per_s": round(generate, 1), "encode_write_per_s": round(encode, 1),
         "end_to_end_per_s": round(end_to_end, 1), "limit": "generate" if generate < encode else "encode+write",
-        "ratio": round(end_to_end / limit, 3), "replayed_manifest_identical": same,
+        "ratio": round(end_to_end / limit, 3), "rounds": {k: [round(v, 1) for v in r] for k, r in rounds.items()},
+        "replayed_manifest_identical": same,
     }
 
 
@@ -196,6 +201,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4096, help="fakes per measurement (translation: ÷ 8)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2, help="writer threads")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per generator (medians are reported)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default, as the CLI: the cores left by "
                         "the writer threads, at least 1)")
     parser.add_argument("--root", help="where the corpora are written (default: a temporary folder)")
@@ -211,13 +217,15 @@ def main() -> None:
     if threads is not None:
         torch.set_num_threads(threads)  # generation alone runs with the threads a build gives it
     with tempfile.TemporaryDirectory(prefix="corpus-bench-", dir=args.root) as tmp:
-        rows = [measure(n, device, args.count, args.batch_size, args.workers, threads, Path(tmp)) for n in names]
+        rows = [measure(n, device, args.count, args.batch_size, args.workers, threads, Path(tmp), args.repeat)
+                for n in names]
         result = {
             "date": datetime.date.today().isoformat(),
             "machine": f"{platform.machine()}, {device_name(device)}",
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "filesystem": str(Path(tmp).resolve().parent), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "batch_size": args.batch_size, "workers": args.workers,
+            "command": "python " + " ".join([str(Path(sys.argv[0])), *sys.argv[1:]]),
             "throughput": rows,
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }

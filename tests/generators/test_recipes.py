@@ -123,5 +123,8 @@ def test_translate_families_need_an_input_and_a_direction(tmp_path):
     data = {"size": 8, "channels": 1, "counts": {"train": 1}, "fake": [{"generator": str(folder)}]}
     with pytest.raises(RecipeError, match="give input"):
         parse_recipe(data)
-    data["fake"][0].update(input="digits", direction="a2b")
+    data["fake"][0].update(input="digits", direction="sideways")
+    with pytest.raises(RecipeError, match="direction 'sideways': expected one of a2b, b2a"):
+        parse_recipe(data)
+    data["fake"][0].update(direction="a2b")
     assert parse_recipe(data).fake[0].input == "digits"
