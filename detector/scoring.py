@@ -181,12 +181,35 @@ class _Item:
     loss: str | None = None
 
 
+class _Budget:
+    """Bytes of decoded pixels handed to the scorer and not yet scored: the decoder waits while it is spent
+    (one input is always let through, however large), so memory stays bounded whatever the image sizes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.stop = threading.Event()
+        self._cond = threading.Condition()
+
+    def take(self, n: int) -> None:
+        with self._cond:
+            while self.used > 0 and self.used + n > self.limit and not self.stop.is_set():
+                self._cond.wait(0.1)
+            self.used += n
+
+    def give(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
 @dataclass(frozen=True)
 class _Options:
     frames: FrameSampling
     finder: FaceFinder | None
     workers: int
-    ahead: int
+    ahead: int  # inputs (or video frames, when finding faces) decoded ahead of the one being handed over
+    budget: _Budget
 
 
 def _load_image(path: str, finder: FaceFinder | None) -> tuple[np.ndarray | None, list | None, str | None]:
@@ -199,15 +222,22 @@ def _load_image(path: str, finder: FaceFinder | None) -> tuple[np.ndarray | None
         return None, None, f"unreadable ({type(exc).__name__}: {exc})".splitlines()[0]
     if finder is None:
         return image, None, None
-    box = finder.largest(image)
+    try:
+        box = finder.largest(image)
+    except Exception as exc:  # noqa: BLE001
+        return None, None, f"face search failed ({type(exc).__name__}: {exc})".splitlines()[0]
     if box is None:
         return None, None, "no face found"
     return crop(image, box), list(box), None
 
 
-def _frame_face(image: np.ndarray, finder: FaceFinder) -> tuple[np.ndarray | None, list | None]:
-    box = finder.largest(image)
-    return (None, None) if box is None else (crop(image, box), list(box))
+def _frame_face(image: np.ndarray, finder: FaceFinder) -> tuple[np.ndarray | None, list | None, str]:
+    """(face crop, box, frame status) for one video frame; never raises."""
+    try:
+        box = finder.largest(image)
+    except Exception:  # noqa: BLE001
+        return None, None, "face search failed"
+    return (None, None, "no face") if box is None else (crop(image, box), list(box), "scored")
 
 
 def _decode(inputs: list[Input], opts: _Options) -> Iterator[tuple]:
@@ -243,6 +273,7 @@ def _decode(inputs: list[Input], opts: _Options) -> Iterator[tuple]:
                 yield "start", item
                 if array is not None:
                     item.slots.append(item.record)
+                    opts.budget.take(array.nbytes)
                     yield "crop", item, 0, array
             yield "done", item
 
@@ -265,11 +296,11 @@ def _decode_video(inp: Input, opts: _Options, pool: ThreadPoolExecutor) -> Itera
         if opts.finder is None:
             array = result
         else:
-            array, entry["face"] = result.result()
+            array, entry["face"], entry["status"] = result.result()
             if array is None:
-                entry["status"] = "no face"
                 return
         item.slots.append(entry)
+        opts.budget.take(array.nbytes)
         yield "crop", item, len(item.slots) - 1, array
 
     try:
@@ -301,13 +332,20 @@ def _decode_video(inp: Input, opts: _Options, pool: ThreadPoolExecutor) -> Itera
 
 
 class _Background:
-    """Run a generator in a daemon thread, handing its items over through a bounded queue."""
+    """Run a generator in a daemon thread, handing its items over through a bounded queue.
+
+    Iterating yields the items, and :attr:`IDLE` whenever none has arrived for :attr:`IDLE_S` seconds (so that
+    the consumer can use the wait, e.g. to score a partial batch).
+    """
 
     _END = object()
+    IDLE = object()
+    IDLE_S = 0.05
 
-    def __init__(self, make: Callable[[], Iterator], maxsize: int) -> None:
+    def __init__(self, make: Callable[[], Iterator], maxsize: int, stop: threading.Event) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
-        self._stop = threading.Event()
+        self._stop = stop
+        self._idle_s = self.IDLE_S
         self._thread = threading.Thread(target=self._run, args=(make,), daemon=True, name="fakescope-producer")
         self._thread.start()
 
@@ -337,7 +375,11 @@ class _Background:
     def __iter__(self) -> Iterator:
         try:
             while True:
-                msg = self._queue.get()
+                try:
+                    msg = self._queue.get(timeout=self._idle_s)
+                except queue.Empty:
+                    yield self.IDLE
+                    continue
                 if msg is self._END:
                     return
                 if isinstance(msg, tuple) and msg and msg[0] is self._END:
@@ -365,6 +407,7 @@ def iter_scores(
     aggregate: str = "mean",
     top_k: int = 5,
     face_finder: FaceFinder | None = None,
+    max_batch_bytes: int = 256 << 20,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[dict]:
     """Yield one record per input, in input order (see the module docstring for the record).
@@ -372,6 +415,8 @@ def iter_scores(
     ``frames``/``every``: video frame sampling (see :class:`detector.video.FrameSampling`); ``faces``: score the
     largest face of each image and frame instead of the whole picture; ``aggregate``: ``mean``, ``max``,
     ``topk`` (mean of the ``top_k`` highest frame scores) or ``vote``; ``progress(n)`` is called as records finish.
+    A batch is scored when it holds ``batch_size`` crops or half of ``max_batch_bytes`` of pixels, or when decoding
+    falls behind; decoded pixels waiting to be scored never exceed ``max_batch_bytes`` (but for one large input).
     """
     if aggregate not in AGGREGATES:
         raise ValueError(f"unknown aggregate {aggregate!r}; use one of {', '.join(AGGREGATES)}")
@@ -379,7 +424,9 @@ def iter_scores(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     threshold = float(detector.threshold if threshold is None else threshold)
     finder = (face_finder or FaceFinder()) if faces else None
-    opts = _Options(FrameSampling(frames=frames, every=every), finder, max(1, workers), ahead=max(4, batch_size))
+    workers = max(1, workers)
+    budget = _Budget(max_batch_bytes)
+    opts = _Options(FrameSampling(frames=frames, every=every), finder, workers, ahead=2 * workers + 2, budget=budget)
     inputs = collect_inputs(paths)
 
     def finish(item: _Item) -> dict:
@@ -412,6 +459,7 @@ def iter_scores(
             entry["score"] = float(p)
             entry["label"] = "fake" if p >= threshold else "real"
             item.outstanding -= 1
+        budget.give(sum(a.nbytes for _, _, a in batch))
         batch.clear()
 
     def ready() -> Iterator[dict]:
@@ -421,16 +469,25 @@ def iter_scores(
                 progress(1)
             yield rec
 
-    background = _Background(lambda: _decode(inputs, opts), maxsize=2 * batch_size + 8)
+    background = _Background(lambda: _decode(inputs, opts), maxsize=batch_size + 8, stop=budget.stop)
+    batch_bytes = 0
     for msg in background:
+        if msg is _Background.IDLE:  # decoding is behind: score what is there rather than wait
+            if batch:
+                run_batch()
+                batch_bytes = 0
+                yield from ready()
+            continue
         kind, item = msg[0], msg[1]
         if kind == "start":
             open_items.append(item)
         elif kind == "crop":
             item.outstanding += 1
             batch.append((item, msg[2], msg[3]))
-            if len(batch) >= batch_size:
+            batch_bytes += msg[3].nbytes
+            if len(batch) >= batch_size or 2 * batch_bytes >= max_batch_bytes:
                 run_batch()
+                batch_bytes = 0
                 yield from ready()
         else:  # done
             item.decoded = True

@@ -7,6 +7,7 @@ import io
 import os
 import struct
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PIL import Image
 from skimage import data as skdata
 from test_video import damage_middle, write_video  # tests/detector is on sys.path (pytest rootdir mode)
 
+import detector.scoring as scoring
 import generators.imageio as imageio
 from detector.base import load_detector
 from detector.scoring import Input, collect_inputs, iter_scores, score_image, score_paths, score_video
@@ -320,3 +322,39 @@ def test_input_objects_pass_through(tmp_path, det):
     path = save(tmp_path / "a.png", photo(0))
     rec = score_paths([Input(str(path), "image")], det)[0]
     assert rec["error"] is None and rec["kind"] == "image"
+
+
+def _spy_batches(monkeypatch, det) -> list[int]:
+    sizes: list[int] = []
+    real = det.predict_proba
+
+    def spy(images, device="cpu"):
+        sizes.append(len(images))
+        return real(images, device=device)
+
+    monkeypatch.setattr(det, "predict_proba", spy)
+    return sizes
+
+
+def test_pixel_budget_bounds_batches(tmp_path, det, monkeypatch):
+    paths = [save(tmp_path / f"{i}.png", photo(i, (64, 64))) for i in range(10)]  # 12,288 bytes each decoded
+    sizes = _spy_batches(monkeypatch, det)
+    monkeypatch.setattr(scoring._Background, "IDLE_S", 60.0)  # no partial batches for slow decoding
+    records = score_paths(paths, det, batch_size=64, max_batch_bytes=50_000)
+    assert [r["path"] for r in records] == [str(p) for p in paths] and all(r["error"] is None for r in records)
+    assert sum(sizes) == 10 and max(sizes) <= 3  # a batch is scored once it holds half the budget
+
+
+def test_slow_decoding_does_not_hold_back_a_partial_batch(tmp_path, det, monkeypatch):
+    paths = [save(tmp_path / f"{i}.png", photo(i)) for i in range(4)]
+    real = imageio.read_image
+
+    def slow(path, *args, **kwargs):
+        time.sleep(0.3)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr("detector.scoring.read_image", slow)
+    sizes = _spy_batches(monkeypatch, det)
+    records = score_paths(paths, det, batch_size=64, workers=1)
+    assert [r["path"] for r in records] == [str(p) for p in paths]
+    assert len(sizes) >= 2  # scored while the rest were still decoding, not in one batch at the end
