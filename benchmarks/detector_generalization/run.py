@@ -89,6 +89,12 @@ def machine() -> dict:
     return info
 
 
+def parse_family(label: str) -> tuple[str, dict]:
+    """``"npr,width=32,epochs=5"`` → ``("npr", {"width": 32, "epochs": 5})``: one family with its own settings."""
+    name, *items = label.split(",")
+    return name, {k: v for item in items for k, v in parse_sets([f"{name}:{item}"])[name].items()}
+
+
 def parse_sets(items: list[str]) -> dict[str, dict]:
     """``["npr:epochs=5", "timm:resnet18:lr=1e-3"]`` → ``{"npr": {"epochs": 5}, "timm:resnet18": {"lr": 0.001}}``."""
     out: dict[str, dict] = {}
@@ -109,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", action="append", required=True, help="corpus folder (repeatable)")
     ap.add_argument("--name", action="append", default=[], help="NAME=DIR: the generator name of a corpus")
-    ap.add_argument("--family", action="append", help=f"detector family (repeatable; default {DEFAULT_FAMILIES})")
+    ap.add_argument("--family", action="append",
+                    help=f"detector family, optionally with settings: npr,width=32 (repeatable; "
+                         f"default {', '.join(DEFAULT_FAMILIES)})")
     ap.add_argument("--set", action="append", default=[], help="FAMILY:key=value config override (repeatable)")
     ap.add_argument("--epochs", type=int, help="epochs for every family that has them")
     ap.add_argument("--seed", type=int, default=0)
@@ -141,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     corpus_ids = [hashlib.sha256(Path(c, "manifest.jsonl").read_bytes()).hexdigest()[:12] for c in args.corpus]
 
     wanted = []
-    for family in families:
+    for label in families:
+        family, overrides = parse_family(label)
         cls, _ = family_spec(family)
-        overrides = dict(sets.get(family, {}))
+        overrides = {**sets.get(family, {}), **overrides}
         if args.epochs is not None and "epochs" in cls.Config.__dataclass_fields__:
             overrides.setdefault("epochs", args.epochs)
         for held_out in [None] + ([] if args.no_logo or len(generators) < 2 else generators):
@@ -163,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             for g in ([held_out] if held_out else generators):
                 keep = (test_gens == "") | (test_gens == g)
                 per_gen[g] = summarize(test_images.labels[keep], probs[keep], det.threshold)
-            rec = {"key": key, "family": det.name, "overrides": {k: str(v) for k, v in overrides.items()},
+            rec = {"key": key, "family": label, "overrides": {k: str(v) for k, v in overrides.items()},
                    "held_out": held_out, "train_generators": [g for g in generators if g != held_out],
                    "seconds": round(seconds, 1), "fit": {k: v for k, v in fitted.items() if k != "history"},
                    "threshold": det.threshold, "complexity": det.complexity(), "test": per_gen,
@@ -172,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 f.write(json.dumps(rec, default=str) + "\n")
             done[key] = rec
             shown = ", ".join(f"{g} AP {m['ap']:.3f}" for g, m in per_gen.items())
-            print(f"{det.name:24s} {'held out ' + held_out if held_out else 'all generators':28s} "
+            print(f"{label:24s} {'held out ' + held_out if held_out else 'all generators':28s} "
                   f"{seconds:7.1f}s  {shown}", flush=True)
 
     summary = summarize_runs([done[k] for k in wanted], generators)
