@@ -254,12 +254,14 @@ def _check_never_crashes(data: bytes) -> None:
         assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")  # Pillow's notes on damaged files
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_images())
 def test_mutated_images_never_crash_the_reader(data):
     _check_never_crashes(data)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")  # Pillow's notes on damaged files
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=512))
 def test_random_bytes_never_crash_the_reader(data):
