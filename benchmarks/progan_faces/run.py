@@ -56,7 +56,8 @@ def plot_curve(rows: list[dict], path: Path) -> None:
         ax.set_title(key)
         ax.set_xlabel("real images shown (thousands)")
         ax.set_xticks(kimg, labels, fontsize=7)
-        ax.set_yscale("log")
+        if all(r.get(key, 0) > 0 for r in rows):
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
     fig.suptitle("progan-faces: quality at the end of each phase (lower is better)")
     fig.tight_layout()
