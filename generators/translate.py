@@ -139,7 +139,7 @@ def _free_name(stem: Path, taken: set[str]) -> str:
 
 
 #: Crops drawn per domain when a crop source (``photos``, ``paintings``) is given no count.
-DEFAULT_DOMAIN_CROPS = 1000
+DEFAULT_DOMAIN_CROPS = 2000
 
 
 def draw_domains(

@@ -175,6 +175,21 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     assert grid.shape[0] == 2 + 6 * (24 + 2)  # rows A, A→B, A→B→A, B, B→A, B→A→B
 
 
+@pytest.mark.parametrize("flip", [True, False])
+def test_training_batches_are_flipped_at_random_when_asked(flip):
+    data = {"a": blobs(6, 0), "b": blobs(6, 1)}
+    gan = create_gan("cyclegan", flip=flip, batch_size=6, **TINY)
+    trainer = gan.make_trainer(data, device=torch.device("cpu"), seed=0)
+    flipped = 0
+    for step in range(10):
+        for image in trainer.domain_batch(step, "a"):
+            as_is = (image == data["a"]).flatten(1).all(1).any()
+            mirrored = (image.flip(-1) == data["a"]).flatten(1).all(1).any()
+            assert as_is or mirrored
+            flipped += int(mirrored and not as_is)
+    assert (20 <= flipped <= 40) if flip else flipped == 0
+
+
 def test_training_needs_two_domains():
     gan = create_gan("cyclegan", **TINY)
     with pytest.raises(ValueError, match="two domains"):
