@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{seconds:7.1f}s  {shown}", flush=True)
 
     summary = summarize_runs([done[k] for k in wanted], generators)
+    test_gens = data["test"][1]
+    summary["test_counts"] = {g: {"fakes": int((test_gens == g).sum()), "reals": int((test_gens == "").sum())}
+                              for g in generators}
     summary["machine"] = machine()
     summary["date"] = date.today().isoformat()
     summary["corpora"] = [{"path": c, "manifest_sha256_prefix": i} for c, i in zip(args.corpus, corpus_ids,
@@ -232,7 +235,10 @@ def render_md(summary: dict, generators: list[str]) -> str:
              f"- command: `{summary.get('command')}`",
              "- corpora: " + ", ".join(f"`{c['path']}`" for c in summary.get("corpora", [])),
              "- AP of a generator: its test fakes against every real test image. LOGO: trained (and calibrated) "
-             "with that generator's fakes left out of train and val.", ""]
+             "with that generator's fakes left out of train and val.",
+             "- test images per generator (chance AP = fakes / (fakes + reals)): " + ", ".join(
+                 f"{g} {c['fakes']} fakes vs {c['reals']} reals (chance {c['fakes'] / (c['fakes'] + c['reals']):.3f})"
+                 for g, c in summary.get("test_counts", {}).items()), ""]
     lines += ["| family | mean in-dist AP | mean LOGO AP | " + " | ".join(f"LOGO AP {g}" for g in generators)
              + " | params | MACs/crop | train s |",
              "|---|---|---|" + "---|" * len(generators) + "---|---|---|"]
