@@ -190,6 +190,20 @@ def test_training_batches_are_flipped_at_random_when_asked(flip):
     assert (20 <= flipped <= 40) if flip else flipped == 0
 
 
+def test_channel_shuffle_permutes_the_channels_of_training_images():
+    data = {"a": blobs(4, 0), "b": blobs(4, 1)}
+    gan = create_gan("cyclegan", flip=False, channel_shuffle=True, batch_size=4, **TINY)
+    trainer = gan.make_trainer(data, device=torch.device("cpu"), seed=0)
+    orders = set()
+    for step in range(10):
+        for image in trainer.domain_batch(step, "a"):
+            source = next(x for x in data["a"] if any(torch.equal(image[0], ch) for ch in x))
+            order = tuple(next(j for j in range(3) if torch.equal(image[i], source[j])) for i in range(3))
+            assert sorted(order) == [0, 1, 2]
+            orders.add(order)
+    assert len(orders) >= 4  # several of the six permutations, the identity among them or not
+
+
 def test_training_needs_two_domains():
     gan = create_gan("cyclegan", **TINY)
     with pytest.raises(ValueError, match="two domains"):
