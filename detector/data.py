@@ -125,6 +125,13 @@ def tiles(image: np.ndarray, size: int, max_tiles: int = 64) -> list[np.ndarray]
     return [center_crop(image[y : y + size, x : x + size], size) for y, x in boxes]
 
 
+def tile_count(height: int, width: int, size: int, max_tiles: int = 64) -> int:
+    """How many tiles :func:`tiles` gives an image of ``height``×``width``."""
+    if height <= size and width <= size:
+        return 1
+    return min(len(_starts(height, size)) * len(_starts(width, size)), max_tiles)
+
+
 def _starts(length: int, size: int) -> list[int]:
     if length <= size:
         return [0]

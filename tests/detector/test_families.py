@@ -91,6 +91,9 @@ def test_trains_a_few_steps_on_the_tiny_corpus(family, tiny_corpus):
     probs = det.predict_proba(test.images[:5])
     assert probs.shape == (5,) and np.all((probs >= 0) & (probs <= 1))
     assert 0.0 <= det.threshold <= 1.0 and det.complexity()["parameters"] > 0
+    crop = det.complexity()["crop"]
+    assert det.macs_per_image(crop, crop) == det.complexity()["macs_per_crop"] > 0
+    assert det.macs_per_image(2 * crop, 3 * crop) == 6 * det.complexity()["macs_per_crop"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
