@@ -98,7 +98,15 @@ class Detector(ABC):
         raise ValueError(f"the {self.family!r} detector cannot be initialised from a weights file")
 
     def complexity(self) -> dict[str, int]:
+        """``parameters``, ``macs_per_crop`` (one ``crop``×``crop`` tile) and ``crop``."""
         return {}
+
+    def macs_per_image(self, height: int, width: int) -> int:
+        """Multiply-accumulates to score one ``height``×``width`` image: its tiles × the cost of one tile."""
+        from .data import tile_count
+
+        c = self.complexity()
+        return tile_count(height, width, c["crop"]) * c["macs_per_crop"] if c else 0
 
     def round_to_half(self) -> None:
         """Round the learned tensors through fp16, so scores match those of a ``save(half=True)`` checkpoint."""
