@@ -111,7 +111,8 @@ def gan_train(
         if translating:
             from generators.translate import draw_domains
 
-            train_data, drawn = draw_domains(domain_a, domain_b, count=count, size=s, channels=c, seed=seed)
+            load = getattr(gan.config, "load_size", 0) or s  # drawn larger, cropped to s while training
+            train_data, drawn = draw_domains(domain_a, domain_b, count=count, size=load, channels=c, seed=seed)
             data = f"{domain_a} <-> {domain_b}"
         else:
             real = create_source(data).draw(count, size=s, channels=c, split="train", seed=seed)

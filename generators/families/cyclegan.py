@@ -41,6 +41,8 @@ UPSAMPLING = ("deconv", "resize")
 @dataclass(frozen=True)
 class CycleGANConfig:
     image_size: int = 64  # side of the square training crops; translation works at any size
+    load_size: int = 0  # training images are drawn at this side and randomly cropped to image_size at each
+    #                     step (reference: 286 → 256); 0: drawn at image_size, no cropping
     channels: int = 3  # 1 gray, 3 RGB (both domains)
     ngf: int = 32  # generator width after the first conv (reference: 64)
     ndf: int = 32  # discriminator width of the first layer (reference: 64)
@@ -64,12 +66,14 @@ class CycleGANConfig:
 
 #: Named config overrides (``--preset``): a CPU-sized model and the reference GPU settings.
 PRESETS: dict[str, dict[str, Any]] = {
-    # with 2,000 crops per domain (the default for crop sources): 6,000 steps, about 35 minutes on one CPU thread
-    "cpu": {"image_size": 64, "ngf": 16, "ndf": 32, "n_blocks": 6, "batch_size": 1, "epochs": 3},
+    # with 2,000 crops per domain (the default for crop sources): 6,000 steps, about 40 minutes on one CPU thread;
+    # 64 px windows of 128 px images: the small model sees local texture (where the style is) at a finer scale
+    "cpu": {"image_size": 64, "load_size": 128, "ngf": 16, "ndf": 32, "n_blocks": 6, "batch_size": 1, "epochs": 3},
     # the reference settings at 128 px (6 blocks) and 256 px (9 blocks), in mixed precision
-    "gpu": {"image_size": 128, "ngf": 64, "ndf": 64, "n_blocks": 6, "batch_size": 1, "epochs": 200, "amp": True},
-    "gpu-256": {"image_size": 256, "ngf": 64, "ndf": 64, "n_blocks": 9, "batch_size": 1, "epochs": 200,
-                "amp": True},
+    "gpu": {"image_size": 128, "load_size": 143, "ngf": 64, "ndf": 64, "n_blocks": 6, "batch_size": 1,
+            "epochs": 200, "amp": True},
+    "gpu-256": {"image_size": 256, "load_size": 286, "ngf": 64, "ndf": 64, "n_blocks": 9, "batch_size": 1,
+                "epochs": 200, "amp": True},
 }
 
 
@@ -201,11 +205,9 @@ class CycleGANTrainer(Trainer):
         for key, images in data.items():
             if images.ndim != 4 or images.shape[0] == 0:
                 raise ValueError(f"domain {key}: expected images [N, C, H, W] with N > 0, got {tuple(images.shape)}")
-        smallest = 3 * 2 ** gan.config.d_layers  # the PatchGAN's last layers need at least 2×2 inputs
         side = min(min(images.shape[-2:]) for images in data.values())
-        if side < smallest or side % 4:
-            raise ValueError(f"cyclegan trains on sides that are multiples of 4 and at least {smallest} "
-                             f"(d_layers={gan.config.d_layers}); got {side}")
+        if side < gan.config.image_size:
+            raise ValueError(f"cyclegan crops {gan.config.image_size} px training images; got {side} px images")
         super().__init__(gan, data, device=device, seed=seed)
         cfg = gan.config
         nets = gan.nets
@@ -222,7 +224,7 @@ class CycleGANTrainer(Trainer):
 
     @property
     def checkpoint_every(self) -> int:
-        return self.steps_per_epoch
+        return min(self.steps_per_epoch, 1000)
 
     @property
     def total_steps(self) -> int:
@@ -238,13 +240,20 @@ class CycleGANTrainer(Trainer):
         return f"epoch {step // self.steps_per_epoch + 1}/{self.gan.config.epochs}"
 
     def domain_batch(self, step: int, domain: str) -> torch.Tensor:
-        """Images of ``domain`` for ``step``: drawn with replacement, each flipped left-right with probability
-        0.5 (``flip``) and its channels randomly permuted (``channel_shuffle``); seeded by ``(seed, domain, step)``."""
+        """Images of ``domain`` for ``step`` ``[B, C, image_size, image_size]``: drawn with replacement, a random
+        window of each, flipped left-right with probability 0.5 (``flip``), channels randomly permuted
+        (``channel_shuffle``); seeded by ``(seed, domain, step)``."""
         cfg = self.gan.config
         data = self.data[domain]
         g = torch_generator(self.seed, domain, step)
         idx = torch.randint(len(data), (self.batch_size(step),), generator=g)
-        batch = data[idx]  # [B, C, H, W]
+        batch = data[idx]  # [B, C, H', W'] at load_size
+        h, w = batch.shape[-2:]
+        if (h, w) != (cfg.image_size, cfg.image_size):  # a random image_size window of each image
+            ys = torch.randint(h - cfg.image_size + 1, (len(idx),), generator=g)
+            xs = torch.randint(w - cfg.image_size + 1, (len(idx),), generator=g)
+            batch = torch.stack([x[:, y : y + cfg.image_size, x0 : x0 + cfg.image_size]
+                                 for x, y, x0 in zip(batch, ys.tolist(), xs.tolist(), strict=True)])
         if cfg.flip:
             flips = torch.rand(len(idx), generator=g) < 0.5
             batch = torch.where(flips[:, None, None, None], batch.flip(-1), batch)

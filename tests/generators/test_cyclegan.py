@@ -190,6 +190,23 @@ def test_training_batches_are_flipped_at_random_when_asked(flip):
     assert (20 <= flipped <= 40) if flip else flipped == 0
 
 
+def test_larger_training_images_are_cropped_to_random_windows():
+    data = {"a": blobs(3, 0, size=40), "b": blobs(3, 1, size=40)}
+    gan = create_gan("cyclegan", flip=False, load_size=40, batch_size=3, **TINY)
+    trainer = gan.make_trainer(data, device=torch.device("cpu"), seed=0)
+    offsets = set()
+    for step in range(6):
+        for image in trainer.domain_batch(step, "a"):
+            assert image.shape == (3, 24, 24)
+            found = [(i, y, x) for i in range(3) for y in range(17) for x in range(17)
+                     if torch.equal(data["a"][i, :, y : y + 24, x : x + 24], image)]
+            assert found
+            offsets.add(found[0][1:])
+    assert len(offsets) > 5
+    with pytest.raises(ValueError, match="crops 24 px"):
+        gan.make_trainer({"a": blobs(2, 0, size=20), "b": blobs(2, 1, size=20)}, device=torch.device("cpu"), seed=0)
+
+
 def test_channel_shuffle_permutes_the_channels_of_training_images():
     data = {"a": blobs(4, 0), "b": blobs(4, 1)}
     gan = create_gan("cyclegan", flip=False, channel_shuffle=True, batch_size=4, **TINY)
