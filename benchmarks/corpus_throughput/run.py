@@ -77,7 +77,7 @@ def fake_recipe(name: str, gan, count: int):
     entry = {"generator": name}
     if gan.kind == "translate":
         entry.update(input="paintings", direction="b2a")
-    return parse_recipe({"name": f"bench-{name}", "size": h, "channels": c, "counts": {"train": count},
+    return parse_recipe({"name": f"bench-{Path(name).name}", "size": h, "channels": c, "counts": {"train": count},
                          "fake": [entry]})
 
 
