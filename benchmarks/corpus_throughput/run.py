@@ -48,27 +48,18 @@ from generators.recipes import load_recipe, parse_recipe
 from generators.sampling import generate_range
 from generators.sources import create_source
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import cpu_name, sync  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 #: Images per measurement for families that run one forward pass per image on the CPU (translation).
 SLOW_KINDS = {"translate": 8}
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
     return f"cpu: {cpu_name()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def fake_recipe(name: str, gan, count: int):

@@ -18,6 +18,7 @@ import datetime
 import json
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,14 +32,10 @@ from generators.sampling import generate_range, image_seed, sample_to_folder
 from generators.seeding import torch_generator
 from generators.sources import create_source
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import cpu_name  # noqa: E402
+
 HERE = Path(__file__).parent
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def plot_curve(rows: list[dict], path: Path) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -29,19 +29,10 @@ from generators.gan import create_gan
 from generators.sampling import generate_range, image_seed
 from generators.sources import create_source
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import cpu_name, sync  # noqa: E402
+
 TINY = {"fmap_base": 64, "fmap_max": 16, "latent_dim": 16, "batch_sizes": (8,)}
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def timed_steps(trainer, first: int, count: int, device: torch.device) -> tuple[float, dict]:

@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,19 +40,10 @@ from detector.video import FaceFinder, FrameSampling, VideoFrames
 from generators.imageio import read_image
 from generators.sources import create_source
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import cpu_name, sync  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def make_jpegs(folder: Path, count: int, size: int) -> list[Path]:
