@@ -40,12 +40,11 @@ def true_paintings(paintings, meta: list[dict], size: int, channels: int) -> tor
     return torch.stack(out)
 
 
-def images_per_second(gan, images: torch.Tensor, repeats: int = 1) -> float:
+def images_per_second(gan, images: torch.Tensor) -> float:
     translate_images(gan, images[:1], "a2b")  # warm-up
     start = time.perf_counter()
-    for _ in range(repeats):
-        translate_images(gan, images, "a2b")
-    return round(repeats * len(images) / (time.perf_counter() - start), 1)
+    translate_images(gan, images, "a2b")
+    return round(len(images) / (time.perf_counter() - start), 1)
 
 
 def main() -> None:
@@ -54,10 +53,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--count", type=int, default=8, help="held-out crops per domain in the grid")
     parser.add_argument("--metric-count", type=int, default=200, help="held-out photo crops for paired_l1")
+    parser.add_argument("--size", type=int, default=None,
+                        help="crop side (default: the side of the model's training images, load_size)")
     args = parser.parse_args()
 
     gan, meta = load_gan(args.model)
     c, size, _ = gan.image_shape
+    size = args.size or gan.config.load_size or size
     photos, paintings = create_source("photos"), create_source("paintings")
     test_photos = photos.draw(args.metric_count, size=size, channels=c, split="test", seed=0)
     test_paintings = paintings.draw(args.count, size=size, channels=c, split="test", seed=0)
@@ -76,9 +78,11 @@ def main() -> None:
         return round(float((x - y).abs().mean() * 127.5), 2)
 
     torch.set_num_threads(1)
-    speed_1 = images_per_second(gan, a[:64])
-    big = to_tensor(resize(photos.load_item(photos.indices("test")[0]), 256)).unsqueeze(0)
-    speed_256 = images_per_second(gan, big, repeats=5)
+    photo = photos.load_item(photos.indices("test")[0])
+    speeds = {}
+    for side, n in ((64, 64), (128, 16), (256, 4)):
+        batch = to_tensor(resize(set_channels(photo, c), side)).unsqueeze(0).repeat(n, 1, 1, 1)
+        speeds[f"{side}px"] = images_per_second(gan, batch)
     record = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()} CPU, {_cpu_name()}",
@@ -93,7 +97,8 @@ def main() -> None:
             "crops": len(a),
         },
         "cycle_l1": {"photo": l1(aba, a), "painting": l1(bab, b)},
-        "translate_images_per_s_1_thread": {f"{size}px": speed_1, "256px": speed_256},
+        "crop_size": size,
+        "translate_images_per_s_1_thread": speeds,
     }
     (args.out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
