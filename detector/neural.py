@@ -3,7 +3,8 @@
 Training (Wang et al., CVPR 2020): each step draws a batch, augments every image by the same law whatever its
 label (Gaussian blur σ ~ U(0, 3) and JPEG quality ~ U(30, 100), each with its configured probability, then a
 flip), takes a random ``crop``×``crop`` window and minimises BCE with Adam. After each epoch the validation AP
-is measured; training stops after ``patience`` epochs without a better one and keeps the best epoch's weights.
+is measured (after BatchNorm statistics are recomputed over un-augmented training crops); training stops after
+``patience`` epochs without a better one and keeps the best epoch's weights.
 Every random draw comes from ``seed``, so training is deterministic on the CPU.
 
 Prediction: an image is never downscaled or zero-padded; it is covered by ``crop``-sized tiles at its native
@@ -26,7 +27,7 @@ from torch.nn import functional as F
 from generators.seeding import numpy_rng
 
 from .base import Detector, Progress
-from .data import Augment, ImageSet, center_crop, sample_crops, tiles
+from .data import Augment, ImageSet, center_crop, random_crop, sample_crops, tiles
 from .metrics import summarize
 
 
@@ -148,6 +149,7 @@ class NeuralDetector(Detector):
                 step += 1
                 if progress is not None:
                     progress(step, total, {"epoch": epoch + 1, "loss": loss.item()})
+            self._precise_bn(train, device=device, seed=seed)
             ap = summarize(val.labels, self.raw_scores(val.images, device=device))["ap"]
             history.append({"epoch": epoch + 1, "loss": round(loss.item(), 5), "val_ap": round(ap, 5)})
             if ap > best_ap:
@@ -159,6 +161,33 @@ class NeuralDetector(Detector):
             self.net.load_state_dict(best_state)
         self.net.eval()
         return {"history": history, "best_epoch": best_epoch, "steps": step}
+
+    @torch.no_grad()
+    def _precise_bn(self, train: ImageSet, *, device: torch.device, seed: int, max_images: int = 4096,
+                    batch_size: int = 256) -> None:
+        """Replace BatchNorm's running averages by exact statistics over un-augmented training crops.
+
+        PreciseBN (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021): the exponential moving averages
+        kept during training follow the last few (augmented) batches and can sit far from the population
+        statistics, which makes evaluation-mode scores collapse. Recomputed before every validation, so early
+        stopping sees the model as it will score. Training itself only uses batch statistics: it is unaffected.
+        """
+        norms = [m for m in self.net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        rng = numpy_rng(seed, "precise-bn")
+        pick = rng.permutation(len(train))[:max_images]
+        crops = [random_crop(train.images[i], self.config.crop, rng) for i in pick]  # no augmentation
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over every batch below
+        self.net.train()
+        for s in range(0, len(crops), batch_size):
+            self.net(to_batch(crops[s : s + batch_size]).to(device))  # [B, 3, crop, crop]
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        self.net.eval()
 
     # prediction ------------------------------------------------------------------------------------------------
     @torch.no_grad()
