@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -25,19 +25,10 @@ import torch
 from generators.gan import create_gan
 from generators.translate import draw_domains, translate_images
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import cpu_name, sync  # noqa: E402
+
 TINY = {"image_size": 32, "ngf": 8, "ndf": 8, "n_blocks": 2}
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import argparse
 import datetime
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from generators.gan import load_gan
 from generators.imageio import resize, save_grid, set_channels, to_tensor
 from generators.sources import create_source
 from generators.translate import translate_images
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import cpu_name  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -85,7 +89,7 @@ def main() -> None:
         speeds[f"{side}px"] = images_per_second(gan, batch)
     record = {
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()} CPU, {_cpu_name()}",
+        "machine": f"{platform.machine()} CPU, {cpu_name()}",
         "torch": torch.__version__,
         "model": args.model,
         "model_sha256": meta["sha256"],
@@ -102,13 +106,6 @@ def main() -> None:
     }
     (args.out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
-
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 if __name__ == "__main__":
