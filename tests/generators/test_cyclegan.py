@@ -261,3 +261,15 @@ def test_translate_paths_keeps_sizes_and_names_sources(tmp_path):
 def test_noise_families_cannot_translate():
     with pytest.raises(ValueError, match="not an image-to-image family"):
         translate_images(create_gan("vanilla", image_size=8), torch.zeros(1, 1, 8, 8), "a2b")
+
+
+def test_bundled_photo2painting_translates_held_out_photos_visibly():
+    gan, meta = load_gan("cyclegan-photo2painting")
+    assert meta["family"] == "cyclegan" and meta["training"]["domain_a"] == "photos"
+    assert "--domain-b paintings" in meta["training"]["command"]
+    photo = create_source("photos").draw(2, size=52, channels=3, split="test", seed=0).images
+    for direction in ("a2b", "b2a"):
+        out = translate_images(gan, photo, direction)
+        assert out.shape == photo.shape
+        assert float((out - photo).abs().mean()) * 127.5 > 10  # a visible change, not the identity
+
