@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .data import ImageSet
 
 CHECKPOINT_KIND = "detector"
-DEFAULT_DETECTOR = "discriminator-digits"
+DEFAULT_DETECTOR = "npr-bundled"
 
 _STORED_BY_SAVE = ("path", "sha256", "format_version", "fakescope_version", "calibration_method")
 
