@@ -127,7 +127,7 @@ def gan_train(
     with progress_bar(f"training {name}", None) as update:
         def on_step(step: int, total: int, phase: str, losses: dict) -> None:
             loss_text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
-            update(completed=step, description=f"{name} {phase} {loss_text}")
+            update(completed=step, total=total, description=f"{name} {phase} {loss_text}")
         try:
             ckpt = train_gan(gan, train_data, out_dir, device=dev, seed=seed, resume=resume,
                              options=options, progress=on_step)
