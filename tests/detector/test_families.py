@@ -97,6 +97,18 @@ def test_trains_a_few_steps_on_the_tiny_corpus(family, tiny_corpus):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_training_is_deterministic_on_the_cpu_for_a_seed(family, tiny_corpus):
+    images = load_split([tiny_corpus], "test").images
+    runs = []
+    for _ in range(2):
+        det = make(family, epochs=1, augment=Augment(blur_prob=0.5, jpeg_prob=0.5))
+        train_detector(det, [tiny_corpus], device="cpu", seed=3)
+        runs.append((det.predict_proba(images), det.threshold))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_beats_chance_clearly_on_a_separable_corpus(family, trained):
     det = trained(family)
     test = det.info["training"]["metrics"]["test"]
