@@ -1,7 +1,7 @@
 #!/bin/sh
-# The corpora the recorded results use: one per generator, 32x32 (gray for digits and faces, RGB for photos).
-# The first four hold every bundled generator; the last one a throw-away GAN (the earlier run in run-vanilla-photos/).
-# Usage: sh benchmarks/detector_generalization/corpora.sh OUT_DIR   (then run.py --corpus OUT_DIR/<name> ...)
+# The corpora of the earlier run recorded in this folder: one per generator, 32x32 (gray for digits and faces, RGB
+# for photos), the photo domain faked by a throw-away vanilla GAN (the bundled CycleGAN was not yet published).
+# Usage: sh benchmarks/detector_generalization/run-vanilla-photos/corpora.sh OUT_DIR   (then run.py --corpus ...)
 set -e
 OUT=${1:-runs/generalization}
 F=${FAKESCOPE:-fakescope}
@@ -10,7 +10,6 @@ $F corpus build --real digits --generator vanilla-digits --train 400 --val 100 -
 $F corpus build --real faces --generator vanilla-faces --train 70 --val 15 --test 15 --seed 0 --device cpu \
     --out "$OUT/vanilla-faces"
 $F corpus build faces-progan --device cpu --out "$OUT/progan-faces"
-$F corpus build benchmarks/detector_generalization/photos-cyclegan-32.toml --device cpu --out "$OUT/cyclegan-photos"
 # a throw-away RGB vanilla GAN on the photos source (not bundled): a second photo-domain generator
 $F gan train vanilla --data photos --count 1280 --size 32 --channels 3 --epochs 40 --set batch_size=64 --seed 0 \
     --device cpu --out "$OUT/gan-vanilla-photos"
