@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from generators.gan import create_gan
 from generators.translate import draw_domains, translate_images
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import cpu_name, sync  # noqa: E402
+from common import cpu_name, record, sync  # noqa: E402
 
 TINY = {"image_size": 32, "ngf": 8, "ndf": 8, "n_blocks": 2}
 
@@ -72,7 +71,7 @@ def main() -> None:
     translate_s = time.perf_counter() - start
     assert out.shape == crops.shape and torch.isfinite(out).all()
 
-    record = {
+    result = {
         "date": datetime.date.today().isoformat(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu: {cpu_name()}",
         "torch": torch.__version__,
@@ -87,12 +86,7 @@ def main() -> None:
         "translate_images_per_s": round(len(crops) / translate_s, 1),
         "translate_batch_size": args.batch_size if device.type == "cuda" else 1,
     }
-    if device.type == "cuda":
-        record["max_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-    print(json.dumps(record))
-    if not args.no_record:
-        with open(Path(__file__).with_name("results.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+    record(result, __file__, device, save=not args.no_record)
 
 
 if __name__ == "__main__":

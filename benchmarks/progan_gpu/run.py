@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from generators.sampling import generate_range, image_seed
 from generators.sources import create_source
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import cpu_name, sync  # noqa: E402
+from common import cpu_name, record, sync  # noqa: E402
 
 TINY = {"fmap_base": 64, "fmap_max": 16, "latent_dim": 16, "batch_sizes": (8,)}
 
@@ -97,7 +96,7 @@ def main() -> None:
     sync(device)
     sample_s = time.perf_counter() - start
 
-    record = {
+    result = {
         "date": datetime.date.today().isoformat(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu: {cpu_name()}",
         "torch": torch.__version__,
@@ -115,12 +114,7 @@ def main() -> None:
         "sample_images_per_s": round(count / sample_s, 1),
         "sample_batch_size": args.batch_size if device.type == "cuda" else 64,
     }
-    if device.type == "cuda":
-        record["max_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-    print(json.dumps(record))
-    if not args.no_record:
-        with open(Path(__file__).with_name("results.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+    record(result, __file__, device, save=not args.no_record)
 
 
 if __name__ == "__main__":

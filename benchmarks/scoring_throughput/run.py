@@ -11,7 +11,7 @@ on pre-decoded frames.
 Each measurement is repeated and the two sides of a ratio alternate, so that a busy machine slows both alike;
 ratios are of medians. The inputs are generated in a temporary folder. ``--device auto`` takes CUDA when present.
 
-    python benchmarks/scoring_throughput/run.py                      # full run, writes results.json (results.md reads it)
+    python benchmarks/scoring_throughput/run.py                      # full run, writes results.json
     python benchmarks/scoring_throughput/run.py --tiny --no-record   # a check of the script in seconds
 """
 
