@@ -33,6 +33,11 @@ class ImageSet:
         return ImageSet([self.images[i] for i in keep], self.labels[list(keep)],
                         [self.rows[i] for i in keep] if self.rows else [])
 
+    @staticmethod
+    def concat(sets: Sequence[ImageSet]) -> ImageSet:
+        return ImageSet([im for s in sets for im in s.images],
+                        np.concatenate([s.labels for s in sets]).astype(np.int64), [r for s in sets for r in s.rows])
+
 
 def load_split(corpora: Sequence[str | os.PathLike], split: str) -> ImageSet:
     """Every image of ``split`` in the given corpora, in manifest order."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import typer
 
-from .commands import corpus, demo, detectors, gan, score
+from .commands import bench, corpus, demo, detectors, gan, score
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Find synthetic images: bundled GANs, labeled fake corpora, forensic detectors.")
-for module in (score, demo, detectors):
+for module in (score, demo, detectors, bench):
     app.registered_commands += module.app.registered_commands
 app.add_typer(gan.gan_app, name="gan")
 app.add_typer(corpus.corpus_app, name="corpus")

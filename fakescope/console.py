@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
 import sys
@@ -96,6 +97,13 @@ def metrics_table(title: str, rows: dict[str, dict], columns: tuple[str, ...] = 
     for name, m in rows.items():
         table.add_row(name, *(_fmt(m.get(c)) for c in columns))
     return table
+
+
+def table_text(table: Table) -> str:
+    """A rich table as plain text, 160 columns wide (for ``--output`` files)."""
+    console = Console(file=io.StringIO(), width=160, color_system=None, force_terminal=False)
+    console.print(table)
+    return console.file.getvalue()
 
 
 def _fmt(v) -> str:

@@ -343,15 +343,15 @@ def _store(ctx: _Context, path: str, image: np.ndarray, row: dict) -> dict:
     """Convert, perturb, encode and write one image; returns its manifest row."""
     image = resize(set_channels(image, ctx.channels), ctx.size)  # [H, W, C] uint8
     for k, p in enumerate(ctx.recipe.perturbations):
-        image = _perturb(image, p, numpy_rng(ctx.recipe.seed, "perturb", k, path))
+        image = apply_perturbation(image, p, numpy_rng(ctx.recipe.seed, "perturb", k, path))
     data = _encode(image, ctx.recipe)
     _write_atomic(ctx.out / path, data)
     kept = {k: v for k, v in row.items() if v is not None}
     return {"path": path, "sha256": sha256_bytes(data), "size": [image.shape[0], image.shape[1]], **kept}
 
 
-def _perturb(image: np.ndarray, p: Perturbation, rng: np.random.Generator) -> np.ndarray:
-    """One perturbation of ``uint8 [H, W, C]``, the same law for real and fake images."""
+def apply_perturbation(image: np.ndarray, p: Perturbation, rng: np.random.Generator) -> np.ndarray:
+    """One perturbation of ``uint8 [H, W, C]``, the same law for real and fake images (``rng``: noise only)."""
     c = image.shape[2]
     if p.kind == "blur":
         out = cv2.GaussianBlur(image, (0, 0), sigmaX=float(p.value))

@@ -86,6 +86,33 @@ class Perturbation:
     kind: str  # blur, noise or jpeg
     value: float  # blur/noise: sigma in 8-bit levels (noise) or pixels (blur); jpeg: quality
 
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value:g}"
+
+
+def perturbation_problem(kind: str, value) -> str | None:
+    """Why ``kind`` with ``value`` is not a valid perturbation (``"quality 150: expected ..."``), or None."""
+    if kind not in PERTURBATIONS:
+        return f"kind {kind!r}: expected one of {', '.join(PERTURBATIONS)}"
+    if kind == "jpeg" and not (isinstance(value, int) and 1 <= value <= 100):
+        return f"quality {value}: expected an integer 1 .. 100"
+    if kind in ("blur", "noise") and not (isinstance(value, int | float) and 0 < value <= 100):
+        return f"sigma {value}: expected 0 < sigma <= 100"
+    return None
+
+
+def parse_perturbation(text: str) -> Perturbation:
+    """``"jpeg:75"``, ``"blur:1.5"``, ``"noise:2"`` → a checked :class:`Perturbation` (ValueError otherwise)."""
+    kind, _, raw = text.strip().partition(":")
+    try:
+        value = int(raw) if kind == "jpeg" else float(raw)
+    except ValueError:
+        value = raw
+    problem = perturbation_problem(kind, value) if raw else f"expected KIND:VALUE ({', '.join(PERTURBATIONS)})"
+    if problem:
+        raise ValueError(f"perturbation {text!r}: {problem}")
+    return Perturbation(kind, value)
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -295,16 +322,14 @@ def parse_recipe(
         at = f"perturbations[{i}]"
         kind = _get(item, "kind", str, None, at, err)
         if kind not in PERTURBATIONS:
-            raise err(f"{at}.kind {kind!r}: expected one of {', '.join(PERTURBATIONS)}")
+            raise err(f"{at}.{perturbation_problem(kind, None)}")
         (param,) = PERTURBATIONS[kind]
         _keys(item, ("kind", param), at, err)
         if param not in item:
             raise err(f"{at}: {kind} needs {param}")
         value = _get(item, param, (int, float), None, at, err)
-        if kind == "jpeg" and not (isinstance(value, int) and 1 <= value <= 100):
-            raise err(f"{at}.quality {value}: expected an integer 1 .. 100")
-        if kind in ("blur", "noise") and not 0 < value <= 100:
-            raise err(f"{at}.sigma {value}: expected 0 < sigma <= 100")
+        if problem := perturbation_problem(kind, value):
+            raise err(f"{at}.{problem}")
         perturbations.append(Perturbation(kind, value))
 
     return Recipe(name=name, seed=seed, size=size, channels=channels, format=fmt, quality=quality,

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny trained GAN, a tiny corpus built from it, a tiny detector trained on that corpus."""
+"""Shared fixtures: a tiny trained GAN, corpora built from it, a tiny detector trained on them."""
 
 from __future__ import annotations
 
@@ -34,3 +34,25 @@ def tiny_corpus(tmp_path_factory, tiny_gan_dir) -> Path:
     spec = CorpusSpec(real="digits", generator=str(tiny_gan_dir), counts={"train": 96, "val": 32, "test": 32}, seed=1)
     build_corpus(spec, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def bench_corpora(tmp_path_factory, tiny_corpus) -> list[Path]:
+    """Two corpora of real digits: one against the tiny test GAN, one against the bundled vanilla-digits."""
+    other = tmp_path_factory.mktemp("bench") / "vd"
+    build_corpus(CorpusSpec(real="digits", generator="vanilla-digits", size=16, channels=1,
+                            counts={"train": 8, "val": 8, "test": 24}, seed=2), other)
+    return [tiny_corpus, other]
+
+
+@pytest.fixture(scope="session")
+def bench_detector_dir(tmp_path_factory, tiny_corpus) -> Path:
+    """A ``spectrum`` detector trained on the tiny corpus: its checkpoint folder."""
+    from detector.base import create_detector
+    from detector.training import train_detector
+
+    det = create_detector("spectrum")
+    train_detector(det, [tiny_corpus], device="cpu", seed=0)
+    folder = tmp_path_factory.mktemp("det") / "spectrum"
+    det.save(folder)
+    return folder

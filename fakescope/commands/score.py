@@ -21,6 +21,7 @@ from ..console import (
     out,
     progress_bar,
     resolve_device,
+    table_text,
 )
 
 app = typer.Typer()  # top-level commands: merged into the main app
@@ -105,7 +106,7 @@ def score(
     if output is not None:
         from generators.imageio import write_bytes_atomic
 
-        write_bytes_atomic(output, (text if text is not None else _table_text(records)).encode())
+        write_bytes_atomic(output, (text if text is not None else table_text(records_table(records))).encode())
     elif text is None:
         out.print(records_table(records))
     else:
@@ -177,9 +178,3 @@ def records_table(records: list[dict]):
     return table
 
 
-def _table_text(records: list[dict]) -> str:
-    from rich.console import Console
-
-    console = Console(file=io.StringIO(), width=160, color_system=None, force_terminal=False)
-    console.print(records_table(records))
-    return console.file.getvalue()

@@ -1,0 +1,65 @@
+"""``fakescope bench``: the report in each format; bad corpora and detectors are reported, the rest benchmarked."""
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from detector.bench import generator_name
+from detector.data import load_split
+from fakescope.cli import app
+
+runner = CliRunner()
+
+
+def test_json_report(bench_corpora, bench_detector_dir):
+    result = runner.invoke(app, ["bench", "--corpus", str(bench_corpora[0]), "--corpus", str(bench_corpora[1]),
+                                 "--detector", str(bench_detector_dir), "--perturb", "none", "--perturb", "blur:1",
+                                 "--format", "json", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["perturbations"] == ["none", "blur:1"] and report["errors"] == []
+    assert report["corpora"] == [str(c) for c in bench_corpora] and report["command"].startswith("fakescope bench")
+    assert len(report["results"]) == 2 * 3 and all(0 <= r["ap"] <= 1 + 1e-9 for r in report["results"])
+
+
+def test_table_report_names_every_generator(bench_corpora, bench_detector_dir, tmp_path):
+    out = tmp_path / "report.txt"
+    result = runner.invoke(app, ["bench", "--corpus", str(bench_corpora[1]), "--detector", str(bench_detector_dir),
+                                 "--perturb", "jpeg:60", "--output", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "jpeg:60" in text and "vanilla-digits" in text and "AP" in text
+
+
+def test_bad_corpus_and_detector_are_reported_and_the_rest_benchmarked(tmp_path, bench_corpora, bench_detector_dir):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    out = tmp_path / "report.csv"
+    result = runner.invoke(app, ["bench", "--corpus", str(broken), "--corpus", str(bench_corpora[0]), "--detector",
+                                 "no-such-detector", "--detector", str(bench_detector_dir), "--perturb", "none",
+                                 "--format", "csv", "--output", str(out), "--device", "cpu"])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    assert "no-such-detector" in errors[0] and f"corpus {broken}: " in errors[1] and "no manifest.jsonl" in errors[1]
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    fake = next(r for r in load_split([bench_corpora[0]], "test").rows if r["label"] == 1)
+    assert [r["generator"] for r in rows] == ["all", generator_name(fake)]
+    assert all(r["detector"] == str(bench_detector_dir) for r in rows)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--perturb", "jpeg:0"], "perturbation 'jpeg:0': quality 0"),
+    (["--split", "holdout"], "--split 'holdout'"),
+])
+def test_usage_errors(args, message, bench_corpora):
+    result = runner.invoke(app, ["bench", "--corpus", str(bench_corpora[0]), *args])
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_nothing_readable(tmp_path, bench_detector_dir):
+    result = runner.invoke(app, ["bench", "--corpus", str(tmp_path / "missing"), "--detector", str(bench_detector_dir)])
+    assert result.exit_code == 1 and "nothing to benchmark" in result.stderr
