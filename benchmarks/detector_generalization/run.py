@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from detector.base import create_detector, family_spec
+from detector.bench import generator_name
 from detector.data import ImageSet, load_split
 from detector.metrics import summarize
 from detector.training import CalibrationSpec, fit_and_calibrate
@@ -50,11 +51,7 @@ DEFAULT_FAMILIES = ("discriminator", "npr", "spectrum", "timm:resnet18")
 
 def generator_of(row: dict, names: dict[str, str]) -> str:
     """The generator a fake row came from: a ``--name`` for its corpus, else its manifest's own name for it."""
-    if row["corpus"] in names:
-        return names[row["corpus"]]
-    key = row.get("origin") or row.get("checkpoint") or row.get("generator") or row["corpus"]
-    path = Path(str(key))
-    return path.parent.name if path.name == "checkpoint" else path.name
+    return names.get(row["corpus"]) or generator_name(row)
 
 
 def load_all(corpora: list[str], names: dict[str, str]) -> dict[str, tuple[ImageSet, np.ndarray]]:
