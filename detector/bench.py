@@ -33,11 +33,26 @@ def generator_name(row: dict) -> str:
     return path.parent.name if path.name == "checkpoint" else path.name
 
 
-def perturb_images(images: Sequence[np.ndarray], p: Perturbation | None, seed: int = 0) -> list[np.ndarray]:
-    """``images`` with ``p`` applied to each (noise drawn from ``seed`` and the image's position); None: as is."""
+def generator_labels(data: ImageSet) -> np.ndarray:
+    """Per image: ``""`` for a real one, else its generator's name. Generators that share a name but not their
+    weights (``checkpoint_sha256``), or are called ``all``, get the first 8 digits of that hash appended."""
+    keys = [None if y == 0 else (generator_name(r), r.get("checkpoint_sha256") or "")
+            for y, r in zip(data.labels, data.rows or [{}] * len(data), strict=True)]
+    hashes: dict[str, set[str]] = {}
+    for key in filter(None, keys):
+        hashes.setdefault(key[0], set()).add(key[1])
+    return np.array(["" if key is None else key[0] if len(hashes[key[0]]) == 1 and key[0] != ALL
+                     else f"{key[0]}@{key[1][:8] or 'unknown'}" for key in keys], dtype=object)
+
+
+def perturb_images(images: Sequence[np.ndarray], p: Perturbation | None, seed: int = 0,
+                   keys: Sequence[str] | None = None) -> list[np.ndarray]:
+    """``images`` with ``p`` applied to each; None: as they are. Noise is drawn from ``seed`` and each image's
+    key (its corpus path; default its position), so an image gets the same noise in any company."""
     if p is None:
         return list(images)
-    return [apply_perturbation(im, p, numpy_rng(seed, "bench", str(p), i)) for i, im in enumerate(images)]
+    keys = keys if keys is not None else [str(i) for i in range(len(images))]
+    return [apply_perturbation(im, p, numpy_rng(seed, "bench", str(p), k)) for im, k in zip(images, keys, strict=True)]
 
 
 def bench(
@@ -50,14 +65,15 @@ def bench(
     progress: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """One row per perturbation × detector × generator (first the ``all`` row): counts, AP, ROC-AUC and the
-    shares of fakes caught and reals passed at the detector's threshold. ``progress(1)`` after each scoring."""
+    shares of fakes caught and reals passed at the detector's threshold; None where the split lacks the class a
+    metric needs. ``progress(1)`` after each scoring."""
     labels = np.asarray(data.labels)
-    gens = np.array(["" if y == 0 else generator_name(r) for y, r in zip(labels, data.rows, strict=True)],
-                    dtype=object)
+    gens = generator_labels(data)
     names = sorted(set(gens) - {""})
+    keys = [f"{r.get('corpus', '')}/{r.get('path', i)}" for i, r in enumerate(data.rows or [{}] * len(data))]
     rows = []
     for p in perturbations:
-        images = perturb_images(data.images, p, seed)
+        images = perturb_images(data.images, p, seed, keys)
         for det_name, det in detectors.items():
             scores = det.predict_proba(images, device=device)
             for g in [ALL, *names]:
@@ -65,7 +81,8 @@ def bench(
                 m = summarize(labels[keep], scores[keep], det.threshold)
                 rows.append({"detector": det_name, "perturbation": str(p) if p else "none", "generator": g,
                              "fakes": int((labels[keep] == 1).sum()), "reals": int((labels[keep] == 0).sum()),
-                             **{k: m[k] for k in METRICS}, "threshold": det.threshold})
+                             **{k: None if np.isnan(m[k]) else m[k] for k in METRICS},  # NaN: a class missing
+                             "threshold": det.threshold})
             if progress is not None:
                 progress(1)
     return rows

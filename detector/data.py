@@ -7,7 +7,7 @@ own probability, applied identically to real and fake images, then a random crop
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,20 +39,27 @@ class ImageSet:
                         np.concatenate([s.labels for s in sets]).astype(np.int64), [r for s in sets for r in s.rows])
 
 
-def load_split(corpora: Sequence[str | os.PathLike], split: str) -> ImageSet:
-    """Every image of ``split`` in the given corpora, in manifest order."""
+def load_split(corpora: Sequence[str | os.PathLike], split: str,
+               on_error: Callable[[str], None] | None = None) -> ImageSet:
+    """Every image of ``split`` in the given corpora, in manifest order.
+
+    An unreadable image raises :class:`CorpusError`, or, with ``on_error``, is reported there and left out.
+    """
     images, labels, rows = [], [], []
     for corpus in corpora:
         for row in read_manifest(corpus):
-            if row.get("split") != split:
+            if not isinstance(row, dict) or row.get("split") != split:
                 continue
-            if row.get("label") not in (0, 1) or "path" not in row:
+            if row.get("label") not in (0, 1) or not isinstance(row.get("path"), str):
                 raise CorpusError(f"{corpus}: manifest row without a path and a 0/1 label: {row}")
             path = Path(corpus) / row["path"]
             try:
                 images.append(read_image(path))
             except ImageReadError as exc:
-                raise CorpusError(f"{path}: {exc}") from None
+                if on_error is None:
+                    raise CorpusError(f"{path}: {exc}") from None
+                on_error(f"{path}: {exc}")
+                continue
             labels.append(int(row["label"]))
             rows.append({**row, "corpus": str(corpus)})
     if not images:

@@ -28,6 +28,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def check_output(path, option: str = "--output") -> None:
+    """Refuse, before any work, an output file whose folder is missing or that names a folder."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise fail(f"{option} {path}: is a folder; give a file name")
+    if not path.parent.resolve().is_dir():
+        raise fail(f"{option} {path}: folder {path.parent} does not exist")
+
+
 def resolve_device(spec: str) -> torch.device:
     """``auto`` takes CUDA when present; ``cpu``, ``cuda``, ``cuda:N`` as given (checked)."""
     if spec == "auto":

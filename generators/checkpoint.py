@@ -114,7 +114,10 @@ def load_checkpoint(folder: str | os.PathLike, *, kind: str | None = None) -> tu
         raise CheckpointError(f"{folder}: cannot read {WEIGHTS_FILE} ({exc.strerror})") from None
     if meta.get("sha256") and sha256_bytes(data) != meta["sha256"]:
         raise CheckpointError(f"{folder}: {WEIGHTS_FILE} does not match the sha256 in {CONFIG_FILE}")
-    return load_safetensors(data), meta
+    try:
+        return load_safetensors(data), meta
+    except Exception as exc:  # safetensors raises its own error type for malformed files
+        raise CheckpointError(f"{folder}: {WEIGHTS_FILE} is not a readable safetensors file ({exc})") from None
 
 
 def bundled_root(package: str) -> Path:

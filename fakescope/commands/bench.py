@@ -15,6 +15,7 @@ from ..console import (
     DeviceOpt,
     Format,
     SeedOpt,
+    check_output,
     command_line,
     err,
     fail,
@@ -65,12 +66,12 @@ def bench_command(
 
     if split not in ("train", "val", "test"):
         raise fail(f"--split {split!r}: use test, val or train")
-    if output is not None and not output.parent.resolve().is_dir():
-        raise fail(f"--output {output}: folder {output.parent} does not exist")
+    check_output(output)
     try:
-        perturbations = [None if p == "none" else parse_perturbation(p) for p in perturb or DEFAULT_PERTURBATIONS]
+        perturbations = [None if p.strip().lower() == "none" else parse_perturbation(p)
+                         for p in perturb or DEFAULT_PERTURBATIONS]
     except ValueError as exc:
-        raise fail(str(exc)) from None
+        raise fail(f"{exc}; or none") from None
     dev = resolve_device(device)
 
     errors = []
@@ -87,16 +88,20 @@ def bench_command(
             problem(f"detector {name}: {exc.args[0] if exc.args else exc}")
     sets, used = [], []
     for folder in corpus:
-        try:
-            sets.append(load_split([folder], split))
+        try:  # an unreadable image is reported and left out; a corpus that cannot be read at all is skipped
+            sets.append(load_split([folder], split, on_error=lambda msg: problem(f"{msg} (left out)")))
             used.append(str(folder))
         except (CorpusError, ValueError, OSError) as exc:
-            problem(f"corpus {folder}: {exc} (check it with `fakescope corpus verify`)")
+            problem(f"corpus {folder}: {exc}")
     if not detectors or not sets:
         raise fail("nothing to benchmark: " + ("no detector could be loaded" if not detectors else
                                                f"no {split!r} images could be read"), code=1)
 
     data = ImageSet.concat(sets)
+    for label, kind in ((0, "real"), (1, "fake")):
+        if not (data.labels == label).any():
+            err.print(f"warning: the {split} split holds no {kind} images: AP and ROC-AUC are undefined (null)",
+                      highlight=False, soft_wrap=True)
     with progress_bar("benchmarking", len(perturbations) * len(detectors),
                       enabled=format == Format.table or output is not None) as update:
         rows = bench(detectors, data, perturbations, device=dev, seed=seed, progress=lambda n: update(advance=n))
@@ -120,8 +125,8 @@ def bench_command(
 def render(report: dict, format: Format) -> str:
     """JSON: the whole report. CSV: one row per result. Table: the table as plain text (for ``--output``)."""
     if format == Format.json:
-        return json.dumps(report, indent=2) + "\n"
-    if format == Format.csv:
+        return json.dumps(report, indent=2, allow_nan=False) + "\n"
+    if format == Format.csv:  # an undefined metric (None) is an empty cell
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -148,5 +153,5 @@ def bench_table(rows: list[dict]):
     return table
 
 
-def _num(v: float) -> str:
-    return "-" if v != v else f"{v:.3f}"  # NaN: a class missing
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"  # None: the split lacks a class

@@ -16,6 +16,7 @@ import typer
 from ..console import (
     DeviceOpt,
     Format,
+    check_output,
     err,
     fail,
     out,
@@ -75,9 +76,8 @@ def score(
         raise fail("use --frames or --every, not both")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise fail(f"--threshold must be between 0 and 1, got {threshold}")
-    for opt, path in (("--output", output), ("--plot", plot)):
-        if path is not None and not path.parent.resolve().is_dir():
-            raise fail(f"{opt} {path}: folder {path.parent} does not exist")
+    check_output(output)
+    check_output(plot, "--plot")
     if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
         raise fail(f"--plot {plot}: use one of {', '.join(sorted(PLOT_SUFFIXES))}")
     if "-" in paths:

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -63,3 +64,47 @@ def test_usage_errors(args, message, bench_corpora):
 def test_nothing_readable(tmp_path, bench_detector_dir):
     result = runner.invoke(app, ["bench", "--corpus", str(tmp_path / "missing"), "--detector", str(bench_detector_dir)])
     assert result.exit_code == 1 and "nothing to benchmark" in result.stderr
+
+
+def _strict_json(text: str):
+    def no_nan(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=no_nan)
+
+
+def test_a_split_with_one_class_warns_and_writes_valid_json(tmp_path, bench_corpora, bench_detector_dir):
+    corpus = tmp_path / "fakes-only"
+    shutil.copytree(bench_corpora[1], corpus)
+    manifest = corpus / "manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows if r["label"] == 1))
+    result = runner.invoke(app, ["bench", "--corpus", str(corpus), "--detector", str(bench_detector_dir),
+                                 "--perturb", "none", "--format", "json", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "warning: the test split holds no real images" in result.stderr
+    report = _strict_json(result.stdout)
+    assert report["results"] and all(r["ap"] is None for r in report["results"])
+
+
+def test_an_unreadable_image_is_reported_and_left_out(tmp_path, bench_corpora, bench_detector_dir):
+    corpus = tmp_path / "damaged"
+    shutil.copytree(bench_corpora[1], corpus)
+    test_rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
+    test_rows = [r for r in test_rows if r["split"] == "test"]
+    damaged = corpus / test_rows[0]["path"]
+    damaged.write_bytes(damaged.read_bytes()[:20])  # truncated
+    result = runner.invoke(app, ["bench", "--corpus", str(corpus), "--detector", str(bench_detector_dir),
+                                 "--perturb", "none", "--format", "json", "--device", "cpu"])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(damaged) in errors[0] and "left out" in errors[0]
+    report = _strict_json(result.stdout)
+    overall = report["results"][0]
+    assert overall["generator"] == "all" and overall["fakes"] + overall["reals"] == len(test_rows) - 1
+    assert report["errors"] == [errors[0].removeprefix("error: ")]
+
+
+def test_output_naming_a_folder_is_refused_before_any_work(tmp_path, bench_corpora):
+    result = runner.invoke(app, ["bench", "--corpus", str(bench_corpora[0]), "--output", str(tmp_path)])
+    assert result.exit_code == 2 and "is a folder" in result.stderr

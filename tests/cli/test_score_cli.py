@@ -114,6 +114,7 @@ def test_faces_option(tmp_path):
     (["--threshold", "1.5"], "between 0 and 1"),
     (["--plot", "out.gif"], "--plot"),
     (["--output", "no/such/folder/x.json"], "does not exist"),
+    (["--output", "."], "is a folder"),
     (["--detector", "no-such-detector"], "no-such-detector"),
     (["--device", "tpu"], "unknown device"),
 ])

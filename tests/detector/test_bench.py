@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from detector.base import load_detector
-from detector.bench import bench, generator_name, perturb_images
+from detector.bench import bench, generator_labels, generator_name, perturb_images
 from detector.data import ImageSet, load_split
 from generators.recipes import Perturbation, parse_perturbation
 
@@ -37,8 +37,10 @@ def test_rows_rank_each_generator_against_every_real(bench_corpora, bench_detect
             row = next(r for r in rows if r["perturbation"] == perturbation and r["generator"] == g)
             assert row["fakes"] == int(keep.sum()) - reals
             assert row["ap"] == pytest.approx(average_precision_score(data.labels[keep], scores[keep]))
-            fakes = scores[keep][data.labels[keep] == 1]
+            fakes, reals_ = scores[keep][data.labels[keep] == 1], scores[keep][data.labels[keep] == 0]
+            assert row["roc_auc"] == pytest.approx(roc_auc_score(data.labels[keep], scores[keep]))
             assert row["fake_accuracy"] == pytest.approx(float((fakes >= det.threshold).mean()))
+            assert row["real_accuracy"] == pytest.approx(float((reals_ < det.threshold).mean()))
     clean = {r["generator"]: r["ap"] for r in rows if r["perturbation"] == "none"}
     assert clean != {r["generator"]: r["ap"] for r in rows if r["perturbation"] == "jpeg:50"}
 
@@ -64,3 +66,22 @@ def test_perturbations_are_applied_alike_and_reproducibly(bench_corpora):
 def test_bad_perturbations_are_refused(text, message):
     with pytest.raises(ValueError, match=message):
         parse_perturbation(text)
+
+
+def test_generators_sharing_a_name_are_kept_apart():
+    rows = [{"label": 0, "origin": "digits"},
+            {"label": 1, "origin": "vanilla-digits", "checkpoint_sha256": "a" * 64},
+            {"label": 1, "origin": "vanilla-digits", "checkpoint_sha256": "b" * 64},
+            {"label": 1, "origin": "all", "checkpoint_sha256": "c" * 64},
+            {"label": 1, "origin": "progan-faces", "checkpoint_sha256": "d" * 64}]
+    data = ImageSet([np.zeros((4, 4, 3), np.uint8)] * len(rows), np.array([r["label"] for r in rows]), rows)
+    assert list(generator_labels(data)) == ["", "vanilla-digits@aaaaaaaa", "vanilla-digits@bbbbbbbb",
+                                            "all@cccccccc", "progan-faces"]
+
+
+def test_a_split_without_reals_gives_null_metrics_not_nan(bench_corpora, bench_detector_dir):
+    test = load_split([bench_corpora[1]], "test")
+    fakes = test.subset(np.flatnonzero(test.labels == 1).tolist())
+    rows = bench({"spec": load_detector(bench_detector_dir)}, fakes)
+    assert rows and all(r["ap"] is None and r["roc_auc"] is None and r["real_accuracy"] is None for r in rows)
+    assert all(0.0 <= r["fake_accuracy"] <= 1.0 for r in rows)

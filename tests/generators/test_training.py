@@ -69,3 +69,17 @@ def test_tampered_checkpoint_is_refused(tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="does not match the sha256"):
         load_gan(tmp_path / "ck")
+
+
+def test_malformed_weights_with_a_matching_hash_are_refused_clearly(tmp_path):
+    from generators.checkpoint import CheckpointError, read_meta
+    from generators.imageio import sha256_bytes
+
+    create_gan("vanilla", image_size=8).save(tmp_path / "ck")
+    garbage = b"not a safetensors file"
+    (tmp_path / "ck" / "model.safetensors").write_bytes(garbage)
+    meta = read_meta(tmp_path / "ck")
+    meta["sha256"] = sha256_bytes(garbage)
+    (tmp_path / "ck" / "config.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "path"}))
+    with pytest.raises(CheckpointError, match="is not a readable safetensors file"):
+        load_gan(tmp_path / "ck")
