@@ -5,6 +5,8 @@
 ``photos``  random square crops of real photographs bundled with scikit-image and scikit-learn.
 ``paintings``  the same photographs rendered by OpenCV's non-photorealistic ``cv2.stylization`` filter
             (a derived, painting-like domain for image translation); crops as for ``photos``.
+``photo-patches``, ``painting-patches``  the same at native resolution: windows of the requested size, never
+            resized (``photos`` and ``paintings`` crops are area-downscaled from larger windows).
 ``folder:PATH``  every readable image under PATH (recursive); unreadable files are skipped and counted.
 
 Every source has a fixed split of its items into train/val/test (seeded by the source, not the caller), so
@@ -53,6 +55,7 @@ class RealSource(ABC):
 
     name: str = ""
     crops: bool = False
+    native: bool = False  # crops only: windows of exactly the requested size, never resized
 
     @abstractmethod
     def item_ids(self) -> list[str]: ...
@@ -119,7 +122,7 @@ class RealSource(ABC):
         item = pool[int(rng.integers(len(pool)))]
         h, w = self._item_shape(item)
         lo = min(size, h, w)
-        side = int(rng.integers(lo, min(h, w) + 1))
+        side = lo if self.native else int(rng.integers(lo, min(h, w) + 1))
         y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
         return item, (y, x, side, side)
 
@@ -236,6 +239,24 @@ class PaintingsSource(PhotosSource):
     def _prepare(self, item: int, box: tuple | None, size: int, channels: int) -> tuple[np.ndarray, dict]:
         image, info = super()._prepare(item, box, size, channels)
         return image, {**info, "derived_from": "photos", "filter": dict(PAINTING_FILTER)}
+
+
+@SOURCES.register("photo-patches")
+class PhotoPatchesSource(PhotosSource):
+    """The ``photos`` photographs at their native resolution: square windows of the requested size, never
+    resized — the scale at which ``fakescope score`` tiles a large photograph (``photos`` crops a random side
+    between the requested size and the whole photograph, and area-downscales it)."""
+
+    name = "photo-patches"
+    native = True
+
+
+@SOURCES.register("painting-patches")
+class PaintingPatchesSource(PaintingsSource):
+    """The ``paintings`` at native resolution, as ``photo-patches`` are to ``photos``."""
+
+    name = "painting-patches"
+    native = True
 
 
 def _load_bundled_photo(key: str) -> np.ndarray:

@@ -74,7 +74,20 @@ def test_folder_source_reads_images_and_skips_non_images(tmp_path):
 
 
 def test_unknown_source_and_missing_folder_are_clear_errors(tmp_path):
-    with pytest.raises(KeyError, match="known: digits, faces, paintings, photos"):
+    with pytest.raises(KeyError, match="known: digits, faces, painting-patches, paintings, photo-patches, photos"):
         create_source("mnist")
     with pytest.raises(ValueError, match="is not a directory"):
         create_source(f"folder:{tmp_path / 'nope'}")
+
+
+@pytest.mark.parametrize(("patches", "whole"), [("photo-patches", "photos"), ("painting-patches", "paintings")])
+def test_patches_are_native_windows_of_the_same_split(patches, whole):
+    src, full = create_source(patches), create_source(whole)
+    assert src.indices("test") == full.indices("test") and src.item_ids() == full.item_ids()
+    drawn = src.draw(5, size=24, channels=3, split="val", seed=1)
+    for image, meta in zip(drawn.images, drawn.meta, strict=True):
+        y, x, h, w = meta["crop"]
+        assert (h, w) == (24, 24) and "resized" not in meta
+        item = full.load_item(full.item_ids().index(meta["item"]))
+        window = torch.from_numpy(item[y : y + 24, x : x + 24]).permute(2, 0, 1).float() / 127.5 - 1
+        assert torch.allclose(image, window, atol=1e-6)
