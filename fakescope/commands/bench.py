@@ -140,10 +140,13 @@ def bench_table(rows: list[dict]):
 
     from detector.bench import METRICS
 
-    table = Table(title="AP per generator: its fakes against every real image; caught / passed at the threshold")
-    for col in ("detector", "perturbation", "generator", "fakes", "reals", "AP", "ROC-AUC", "fakes caught",
-                "reals passed"):
-        table.add_column(col, justify="left" if col in ("detector", "perturbation", "generator") else "right")
+    table = Table(title="AP, ROC-AUC: each generator's fakes against every real image; share of fakes caught "
+                        "and of reals passed at the detector's threshold")
+    for col in ("detector", "perturbation", "generator", "fakes", "reals", "AP", "AUC", "caught", "passed"):
+        if col in ("detector", "perturbation", "generator"):
+            table.add_column(col, overflow="fold")  # whole names, wrapped, rather than cut short
+        else:
+            table.add_column(col, justify="right", no_wrap=True)
     previous = None
     for r in rows:
         first = (r["detector"], r["perturbation"]) != previous
