@@ -36,13 +36,16 @@ def generator_name(row: dict) -> str:
 def generator_labels(data: ImageSet) -> np.ndarray:
     """Per image: ``""`` for a real one, else its generator's name. Generators that share a name but not their
     weights (``checkpoint_sha256``), or are called ``all``, get the first 8 digits of that hash appended."""
-    keys = [None if y == 0 else (generator_name(r), r.get("checkpoint_sha256") or "")
-            for y, r in zip(data.labels, data.rows or [{}] * len(data), strict=True)]
+    fakes = {i: (generator_name(r), r.get("checkpoint_sha256") or "")
+             for i, (y, r) in enumerate(zip(data.labels, data.rows or [{}] * len(data), strict=True)) if y == 1}
     hashes: dict[str, set[str]] = {}
-    for key in filter(None, keys):
-        hashes.setdefault(key[0], set()).add(key[1])
-    return np.array(["" if key is None else key[0] if len(hashes[key[0]]) == 1 and key[0] != ALL
-                     else f"{key[0]}@{key[1][:8] or 'unknown'}" for key in keys], dtype=object)
+    for name, digest in fakes.values():
+        hashes.setdefault(name, set()).add(digest)
+    labels = np.full(len(data), "", dtype=object)
+    for i, (name, digest) in fakes.items():
+        ambiguous = name == ALL or len(hashes[name]) > 1
+        labels[i] = f"{name}@{digest[:8] or 'unknown'}" if ambiguous else name
+    return labels
 
 
 def perturb_images(images: Sequence[np.ndarray], p: Perturbation | None, seed: int = 0,

@@ -22,9 +22,14 @@ err = Console(stderr=True)
 out = Console()
 
 
+def error_line(message: str) -> None:
+    """Print ``error: message`` on stderr, as one line that is never wrapped."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr and return the Exit to raise."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, never wrapped
+    error_line(message)
     return typer.Exit(code)
 
 

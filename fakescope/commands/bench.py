@@ -18,6 +18,7 @@ from ..console import (
     check_output,
     command_line,
     err,
+    error_line,
     fail,
     out,
     progress_bar,
@@ -78,7 +79,7 @@ def bench_command(
 
     def problem(message: str) -> None:
         errors.append(message)
-        err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        error_line(message)
 
     detectors = {}
     for name in detector or list_bundled("detector"):
@@ -109,15 +110,14 @@ def bench_command(
     report = {"command": command_line(ctx), "split": split, "corpora": used, "detectors": list(detectors),
               "perturbations": [str(p) if p else "none" for p in perturbations], "seed": seed, "results": rows,
               "errors": errors}
-    text = render(report, format)
     if output is not None:
         from generators.imageio import write_bytes_atomic
 
-        write_bytes_atomic(output, text.encode())
+        write_bytes_atomic(output, render(report, format).encode())
     elif format == Format.table:
         out.print(bench_table(rows))
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(render(report, format))
     if errors:
         raise typer.Exit(1)
 
