@@ -1,0 +1,175 @@
+"""Guards against hostile or accidental inputs, shared by every layer that reads or writes files.
+
+- :func:`member_path`: a path named inside a data file (a manifest row) resolves inside its folder or is refused:
+  relative, no ``..``, not absolute, no symbolic link leading out.
+- :func:`check_regular_file`: before any open, a file must be a regular file (never a FIFO, device or socket,
+  which would block or never end) and not larger than a bound (before it is hashed or read).
+- :func:`check_writable_folder`: an output folder (or the nearest folder that exists above it) can be written,
+  checked before any work.
+- :func:`check_output_folder`: an output folder is new or empty, or, with ``overwrite``, holds a previous result
+  of the same kind; never an unrelated folder.
+- :func:`config_digest`: the sha256 of a JSON record's canonical form, covering a checkpoint's settings.
+
+Nothing here imports anything else of fakescope.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+
+class UnsafePathError(ValueError):
+    """A path named in a data file that would lead outside its folder; the message says why."""
+
+
+class UnsafeFileError(ValueError):
+    """A file that must not be opened or read (missing, not a regular file, too large); one-line reason."""
+
+
+class OutputFolderError(ValueError):
+    """An output folder that cannot or must not be written; one-line reason naming the folder."""
+
+
+def member_path(root: str | os.PathLike, rel: object) -> Path:
+    """``root / rel`` when ``rel`` is a plain relative path that stays inside ``root``, else :class:`UnsafePathError`.
+
+    ``rel`` must be a non-empty string in POSIX form with no ``.``/``..`` part, no backslash, no NUL, not
+    absolute; and the path, with every symbolic link resolved, must still be inside ``root`` (resolved), so a
+    linked folder or file that leads elsewhere is refused as well.
+    """
+    if not isinstance(rel, str) or not rel:
+        raise UnsafePathError(f"path {rel!r} is not a non-empty string")
+    if "\x00" in rel or "\\" in rel:
+        raise UnsafePathError(f"path {rel!r} holds a NUL or backslash")
+    if rel.startswith("/") or PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).is_absolute() \
+            or PureWindowsPath(rel).drive:
+        raise UnsafePathError(f"path {rel!r} is absolute")
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise UnsafePathError(f"path {rel!r} is not a plain relative path (empty, '.' or '..' part)")
+    root = Path(root)
+    path = root.joinpath(*parts)
+    try:
+        base = root.resolve()
+        real = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a link loop
+        raise UnsafePathError(f"path {rel!r} cannot be resolved ({exc})") from None
+    if real != base and base not in real.parents:
+        raise UnsafePathError(f"path {rel!r} leads outside {root} (to {real}) through a symbolic link")
+    return path
+
+
+def check_regular_file(path: str | os.PathLike, max_bytes: int | None = None) -> os.stat_result:
+    """The file's ``stat`` when it is a regular file of at most ``max_bytes``; else :class:`UnsafeFileError`.
+
+    Uses ``stat`` only (never ``open``), so a FIFO, device or socket is refused without blocking.
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UnsafeFileError("broken symbolic link" if path.is_symlink() else "no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFileError("symbolic link loop") from None
+        if isinstance(exc, PermissionError):
+            raise UnsafeFileError("permission denied") from None
+        raise UnsafeFileError((exc.strerror or type(exc).__name__).lower()) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UnsafeFileError("is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeFileError(f"not a regular file ({file_type(st.st_mode)})")
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise UnsafeFileError(f"file too large: {st.st_size:,} bytes (limit {max_bytes:,})")
+    return st
+
+
+def file_type(mode: int) -> str:
+    """A short name for what a ``stat`` mode describes."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"),
+                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISREG, "a regular file")):
+        if test(mode):
+            return name
+    return "an unknown file type"
+
+
+def is_regular_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (links followed) is a regular file; never opens it."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def check_writable_folder(path: str | os.PathLike, option: str = "--out") -> None:
+    """Refuse, before any work, an output folder that cannot be written: a file in the way, or no permission on
+    the folder or on the nearest folder above it that exists (where it would be created).
+
+    The check writes and removes a small temporary file, so it holds for any user (root included) and on
+    read-only file systems.
+    """
+    path = Path(path)
+    target = path
+    while not target.exists():
+        if target.is_symlink():
+            raise OutputFolderError(f"{option} {path}: {target} is a broken symbolic link")
+        parent = target.parent
+        if parent == target:
+            break
+        target = parent
+    if not target.is_dir():
+        where = "" if target == path else f" ({target} is a file)"
+        raise OutputFolderError(f"{option} {path}: not a folder{where}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fakescope-write-check.", dir=target)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc)).lower()
+        raise OutputFolderError(f"{option} {path}: cannot write in {target} ({reason})") from None
+
+
+def check_output_folder(path: str | os.PathLike, *, what: str, overwrite: bool = False,
+                        is_previous: Callable[[Path], bool] | None = None, option: str = "--out") -> bool:
+    """Refuse an output folder that is not new or empty, unless ``overwrite`` and it holds a previous ``what``.
+
+    ``is_previous(path)`` says whether a non-empty folder holds exactly a previous result of this kind (and
+    nothing else). Returns whether a previous result is being replaced. Checks writability too.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputFolderError(f"{option} {path}: exists and is not a folder")
+    previous = False
+    if path.is_dir() and any(path.iterdir()):
+        previous = is_previous is not None and is_previous(path)
+        if not previous:
+            raise OutputFolderError(f"{option} {path}: not empty and not a previous {what}; choose a new or "
+                                    "empty folder")
+        if not overwrite:
+            raise OutputFolderError(f"{option} {path}: already holds a {what}; pass --overwrite to replace it")
+    check_writable_folder(path, option)
+    return previous
+
+
+def only_names(path: Path, allowed: Callable[[str], bool]) -> bool:
+    """Whether every entry of folder ``path`` is a regular file whose name ``allowed`` accepts."""
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return False
+    return all(e.is_file(follow_symlinks=False) and allowed(e.name) for e in entries)
+
+
+def config_digest(record: dict, exclude: Iterable[str] = ("sha256", "config_sha256", "path")) -> str:
+    """sha256 of ``record`` (minus ``exclude``) as canonical JSON: sorted keys, no spaces, ASCII."""
+    data = {k: v for k, v in record.items() if k not in set(exclude)}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()

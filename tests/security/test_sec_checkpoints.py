@@ -1,0 +1,127 @@
+"""Items 3, 4, 6 and 7 of issue 16: which checkpoint a name loads, what its config.json may say, and files that
+are not what they claim (a FIFO, /dev/zero) as model.safetensors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sec_helpers import Unblocker, invoke, one_error_line
+
+from detector.base import DEFAULT_DETECTOR, load_detector
+from fakescope.core.safety import config_digest
+from generators.checkpoint import CheckpointError, bundled_root, list_bundled
+
+
+@pytest.fixture
+def image(tmp_path) -> Path:
+    path = tmp_path / "img.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def copy_bundled(dst: Path, name: str = DEFAULT_DETECTOR) -> Path:
+    shutil.copytree(bundled_root("detector") / name, dst)
+    return dst
+
+
+def edit_config(folder: Path, rehash: bool = False, **changes) -> None:
+    meta = json.loads((folder / "config.json").read_text())
+    meta.update(changes)
+    if rehash:
+        meta["config_sha256"] = config_digest(meta)
+    (folder / "config.json").write_text(json.dumps(meta))
+
+
+def test_a_folder_in_the_working_directory_never_replaces_a_bundled_detector(tmp_path, monkeypatch, image):
+    """Item 3: ``npr-bundled/`` in the working directory silently replaced the default detector."""
+    monkeypatch.chdir(tmp_path)
+    copy_bundled(tmp_path / DEFAULT_DETECTOR)
+    edit_config(tmp_path / DEFAULT_DETECTOR, rehash=True, threshold=1.0)  # labels everything real
+    result = invoke("score", image, "--format", "json")  # the default: the bundled one
+    assert result.exit_code == 0, result.output
+    assert load_detector().info["path"] == str(bundled_root("detector") / DEFAULT_DETECTOR)
+    result = invoke("score", image, "--detector", DEFAULT_DETECTOR)  # a bare name that is also a folder here
+    assert result.exit_code == 2 and "ambiguous" in one_error_line(result)
+    with pytest.raises(CheckpointError, match="ambiguous"):
+        load_detector(DEFAULT_DETECTOR)
+    assert load_detector(f"./{DEFAULT_DETECTOR}").threshold == 1.0  # a path that looks like one: the folder
+
+
+def test_a_bare_name_that_is_not_bundled_is_not_taken_from_the_working_directory(tmp_path, monkeypatch):
+    """Item 3: a path must look like a path (``./x``, ``/x``, or with a separator)."""
+    monkeypatch.chdir(tmp_path)
+    copy_bundled(tmp_path / "mydet")
+    with pytest.raises(CheckpointError, match=r"\./mydet"):
+        load_detector("mydet")
+    assert load_detector("./mydet").threshold == load_detector().threshold
+    assert load_detector(tmp_path / "mydet").threshold == load_detector().threshold  # a Path is a path
+
+
+@pytest.mark.parametrize("change", [{"threshold": 0.9}, {"calibration_method": "none"},
+                                    {"config": {"width": 8}}])
+def test_an_edited_config_json_is_refused(tmp_path, change):
+    """Item 4: only the weights were hashed, so the threshold or calibration could be edited without notice."""
+    folder = copy_bundled(tmp_path / "det")
+    meta = json.loads((folder / "config.json").read_text())
+    if "config" in change:
+        change = {"config": {**meta["config"], **change["config"]}}
+    edit_config(folder, **change)
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_detector(folder)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"threshold": 1.5}, "threshold"), ({"threshold": -0.1}, "threshold"), ({"threshold": "high"}, "threshold"),
+    ({"calibration_method": "magic"}, "calibration"), ({"calibration_method": "isotonic"}, "calibration"),
+])
+def test_out_of_range_fields_are_refused_even_with_a_matching_hash(tmp_path, change, message):
+    """Item 4: every field's range is validated (the CLI refused --threshold 1.5 but the file could hold it)."""
+    folder = copy_bundled(tmp_path / "det")
+    edit_config(folder, rehash=True, **change)
+    with pytest.raises(CheckpointError, match=message):
+        load_detector(folder)
+
+
+@pytest.mark.parametrize("package", ["detector", "generators"])
+def test_every_bundled_checkpoint_carries_and_passes_its_config_hash(package):
+    from generators.checkpoint import load_checkpoint
+
+    for name in list_bundled(package):
+        meta = json.loads((bundled_root(package) / name / "config.json").read_text())
+        assert meta["config_sha256"] == config_digest(meta)
+        load_checkpoint(bundled_root(package) / name)
+
+
+def test_a_fifo_as_model_safetensors_is_refused_without_hanging(tmp_path):
+    """Item 6: a checkpoint whose model.safetensors is a FIFO hung."""
+    folder = copy_bundled(tmp_path / "det")
+    (folder / "model.safetensors").unlink()
+    os.mkfifo(folder / "model.safetensors")
+    with Unblocker(folder / "model.safetensors") as watch, pytest.raises(CheckpointError, match="FIFO"):
+        load_detector(folder)
+    assert not watch.needed
+
+
+def test_model_safetensors_linked_to_dev_zero_is_refused(tmp_path):
+    """Item 7: model.safetensors pointing to /dev/zero ended in a MemoryError traceback."""
+    folder = copy_bundled(tmp_path / "det")
+    (folder / "model.safetensors").unlink()
+    os.symlink("/dev/zero", folder / "model.safetensors")
+    with pytest.raises(CheckpointError, match="character device"):
+        load_detector(folder)
+
+
+def test_an_oversized_model_safetensors_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import generators.checkpoint as checkpoint
+
+    folder = copy_bundled(tmp_path / "det")
+    with open(folder / "model.safetensors", "r+b") as f:
+        f.truncate(checkpoint.MAX_WEIGHTS_BYTES + 1)  # sparse: nothing is written
+    with pytest.raises(CheckpointError, match="too large"):
+        load_detector(folder)
