@@ -32,6 +32,7 @@ import torch
 
 from generators.checkpoint import (
     CheckpointError,
+    bundled_root,
     config_from_dict,
     load_checkpoint,
     read_meta,
@@ -157,13 +158,19 @@ def create_detector(name: str, **overrides: Any) -> Detector:
     return cls(replace(cls.Config(), **{**overrides, **variant}))
 
 
-def load_detector(name_or_dir: str | os.PathLike = DEFAULT_DETECTOR, *, family: str | None = None) -> Detector:
-    """A fitted detector from a bundled name or a checkpoint folder.
+def load_detector(name_or_dir: str | os.PathLike | None = None, *, family: str | None = None) -> Detector:
+    """A fitted detector from a bundled name or a checkpoint folder (None: the bundled default).
+
+    A bare name is a bundled name only (see :func:`generators.checkpoint.resolve_checkpoint`); config.json's
+    settings must match its ``config_sha256`` and lie in range (threshold in [0, 1], a known calibration that
+    the stored arrays agree with).
 
     ``family`` (when given, ``family`` or ``family:variant``) must match the checkpoint's, so a checkpoint of
     another family is refused with a clear :class:`CheckpointError`.
     """
     _import_families()
+    if name_or_dir is None:
+        name_or_dir = bundled_root("detector") / DEFAULT_DETECTOR  # never a folder of that name in the cwd
     folder = resolve_checkpoint(name_or_dir, "detector")
     meta = read_meta(folder)
     if meta.get("kind") == CHECKPOINT_KIND and family is not None:  # refuse before reading any weights
@@ -183,6 +190,7 @@ def load_detector(name_or_dir: str | os.PathLike = DEFAULT_DETECTOR, *, family: 
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{folder}: bad {stored} config ({exc})") from None
     det.calibration = Calibration.from_tensors(tensors)
+    _check_settings(folder, meta, det.calibration)
     try:
         det.load_tensors({k: v for k, v in tensors.items() if not k.startswith("calibration.")})
     except (RuntimeError, KeyError, ValueError) as exc:
@@ -192,6 +200,32 @@ def load_detector(name_or_dir: str | os.PathLike = DEFAULT_DETECTOR, *, family: 
     det.info = {k: v for k, v in meta.items() if k not in ("kind", "family", "config", "threshold")}
     det.info["path"] = str(folder)
     return det
+
+
+def _check_settings(folder, meta: dict, calibration: Calibration) -> None:
+    """Refuse a checkpoint whose threshold or calibration is out of range or disagrees with its stored arrays."""
+    import math
+
+    from .calibration import METHODS
+
+    threshold = meta.get("threshold", 0.5)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
+            or not 0.0 <= threshold <= 1.0:
+        raise CheckpointError(f"{folder}: threshold {threshold!r} in config.json is not a number in [0, 1]")
+    method = meta.get("calibration_method", calibration.method)
+    if method not in METHODS:
+        raise CheckpointError(f"{folder}: unknown calibration {method!r} in config.json; known: {', '.join(METHODS)}")
+    if method != calibration.method:
+        raise CheckpointError(f"{folder}: config.json says {method} calibration, the weights file holds "
+                              f"{calibration.method}")
+    arrays = [a for a in (calibration.params, calibration.x, calibration.y) if a is not None]
+    if any(not np.all(np.isfinite(np.asarray(a, dtype=float))) for a in arrays):
+        raise CheckpointError(f"{folder}: calibration arrays hold NaN or infinite values")
+    if calibration.method == "platt" and len(calibration.params) != 2:
+        raise CheckpointError(f"{folder}: Platt calibration needs 2 parameters, found {len(calibration.params)}")
+    if calibration.method == "isotonic" and (len(calibration.x) != len(calibration.y) or len(calibration.x) == 0
+                                             or not np.all((calibration.y >= 0) & (calibration.y <= 1))):
+        raise CheckpointError(f"{folder}: isotonic calibration arrays of different lengths or outside [0, 1]")
 
 
 def _import_families() -> None:

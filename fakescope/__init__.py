@@ -1,5 +1,8 @@
 """fakescope: find synthetic images and deepfake video frames. This package is the command line."""
 
-from generators.checkpoint import fakescope_version
+from importlib import metadata
 
-__version__ = fakescope_version()
+try:  # read here rather than from generators: the lowest layer (fakescope.core) lives in this package
+    __version__ = metadata.version("fakescope")
+except metadata.PackageNotFoundError:
+    __version__ = "unknown"

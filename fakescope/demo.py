@@ -18,7 +18,7 @@ import torch
 from detector.base import DEFAULT_DETECTOR, load_detector
 from detector.metrics import summarize
 from detector.scoring import score_paths
-from generators.checkpoint import write_json_atomic
+from generators.checkpoint import bundled_root, write_json_atomic
 from generators.gan import load_gan
 from generators.imageio import read_image, resize, save_grid, to_tensor, to_uint8, write_png
 from generators.sampling import generate_range, image_seed
@@ -39,8 +39,8 @@ def run_demo(
     out = Path(out)
     say = progress or (lambda msg: None)
     say("loading the bundled generator and detector")
-    gan, gan_meta = load_gan(DEMO_GENERATOR, device=device)
-    det = load_detector(DEFAULT_DETECTOR)
+    gan, gan_meta = load_gan(bundled_root("generators") / DEMO_GENERATOR, device=device)  # never a folder here
+    det = load_detector()  # the bundled default
     real_source = gan_meta["training"]["data"]
     c, size, _ = gan.image_shape
 

@@ -1,7 +1,10 @@
 """Checkpoint folders: ``model.safetensors`` + ``config.json``. Loading never executes code.
 
 ``config.json`` carries the family, its config dataclass, the image format, the training source, the
-fakescope version and ``sha256`` of the weights file, which :func:`load_checkpoint` verifies.
+fakescope version, ``sha256`` of the weights file and ``config_sha256``, the sha256 of config.json's own other
+fields (canonical JSON, :func:`fakescope.core.safety.config_digest`); :func:`load_checkpoint` verifies both, so
+neither the weights nor a setting such as a detector's threshold can be edited without notice. The weights file
+must be a regular file of at most :data:`MAX_WEIGHTS_BYTES` (checked before it is opened).
 Resume state (optimizers, step) lives in a separate ``train_state.pt`` read with ``weights_only=True``.
 """
 
@@ -18,11 +21,17 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from fakescope.core.safety import UnsafeFileError, check_regular_file, config_digest
+
 from .imageio import sha256_bytes, write_bytes_atomic
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT_VERSION = 1
+#: A weights file larger than this is refused before it is read (the bundled ones are a few MB).
+MAX_WEIGHTS_BYTES = 4 << 30
+#: config.json larger than this is refused before it is read.
+MAX_CONFIG_BYTES = 16 << 20
 
 
 class CheckpointError(ValueError):
@@ -86,6 +95,8 @@ def save_checkpoint(
     if is_dataclass(meta.get("config")):
         meta = {**meta, "config": config_to_dict(meta["config"])}
     full = {**meta, "format_version": FORMAT_VERSION, "fakescope_version": fakescope_version(), "sha256": digest}
+    full.pop("config_sha256", None)
+    full["config_sha256"] = config_digest(full)
     write_bytes_atomic(folder / WEIGHTS_FILE, data)
     write_json_atomic(folder / CONFIG_FILE, full)
     return digest
@@ -97,9 +108,30 @@ def read_meta(folder: str | os.PathLike) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{folder}: not a checkpoint folder (no {CONFIG_FILE})")
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        check_regular_file(path, MAX_CONFIG_BYTES)
+        meta = json.loads(path.read_text())
+    except UnsafeFileError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: not a JSON object")
+    return meta
+
+
+def check_config_hash(folder: str | os.PathLike, meta: dict) -> None:
+    """Refuse a config.json whose fields do not match its ``config_sha256`` (edited by hand, or damaged)."""
+    stored = meta.get("config_sha256")
+    if not isinstance(stored, str):
+        raise CheckpointError(f"{folder}: {CONFIG_FILE} has no config_sha256, so its settings cannot be checked "
+                              "(re-save the checkpoint with this version of fakescope)")
+    try:
+        actual = config_digest(meta)
+    except ValueError as exc:  # NaN or infinity
+        raise CheckpointError(f"{folder}: {CONFIG_FILE} holds a value that is not valid JSON ({exc})") from None
+    if actual != stored:
+        raise CheckpointError(f"{folder}: {CONFIG_FILE} does not match its config_sha256 (edited after it was "
+                              "saved): refusing its settings")
 
 
 def load_checkpoint(folder: str | os.PathLike, *, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
@@ -108,8 +140,12 @@ def load_checkpoint(folder: str | os.PathLike, *, kind: str | None = None) -> tu
     meta = read_meta(folder)
     if kind is not None and meta.get("kind") != kind:
         raise CheckpointError(f"{folder}: is a {meta.get('kind', 'unknown')!r} checkpoint, expected {kind!r}")
+    check_config_hash(folder, meta)
     try:
+        check_regular_file(folder / WEIGHTS_FILE, MAX_WEIGHTS_BYTES)  # never open a FIFO or device
         data = (folder / WEIGHTS_FILE).read_bytes()
+    except UnsafeFileError as exc:
+        raise CheckpointError(f"{folder}: {WEIGHTS_FILE}: {exc}") from None
     except OSError as exc:
         raise CheckpointError(f"{folder}: cannot read {WEIGHTS_FILE} ({exc.strerror})") from None
     if meta.get("sha256") and sha256_bytes(data) != meta["sha256"]:
@@ -132,13 +168,33 @@ def list_bundled(package: str) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file()) if root.is_dir() else []
 
 
+def looks_like_path(text: str) -> bool:
+    """Whether a name given for a checkpoint is a path: ``./x``, ``../x``, ``/x``, ``~/x`` or with a separator."""
+    return text.startswith((".", "/", "~")) or "/" in text or os.sep in text or (os.altsep or "/") in text
+
+
 def resolve_checkpoint(name_or_dir: str | os.PathLike, package: str) -> Path:
-    """A checkpoint folder from a bundled name (``vanilla-digits``) or a path."""
-    path = Path(name_or_dir)
-    if (path / CONFIG_FILE).is_file():
-        return path
-    bundled = bundled_root(package) / str(name_or_dir)
+    """A checkpoint folder from a bundled name (``vanilla-digits``) or a path.
+
+    A bare name (no separator, not starting with ``.``, ``/`` or ``~``) is a bundled name only: a folder of that
+    name in the working directory never replaces a bundled checkpoint, and a bare name that is both is an error.
+    A path must look like one (``./x``, ``/x``, ``runs/x``); a ``Path`` object is always a path.
+    """
+    text = os.fspath(name_or_dir)
+    as_path = not isinstance(name_or_dir, str) or looks_like_path(text)
+    if as_path:
+        path = Path(text).expanduser()
+        if (path / CONFIG_FILE).is_file():
+            return path
+        raise CheckpointError(f"no checkpoint {text!r}: not a checkpoint folder (no {CONFIG_FILE})")
+    bundled = bundled_root(package) / text
+    local = Path(text)
+    local_here = local.is_dir() and (local / CONFIG_FILE).is_file()
     if (bundled / CONFIG_FILE).is_file():
+        if local_here:
+            raise CheckpointError(f"{text!r} is ambiguous: a bundled checkpoint and a folder here; write ./{text} "
+                                  f"for the folder (or run elsewhere for the bundled one)")
         return bundled
     known = ", ".join(list_bundled(package)) or "none"
-    raise CheckpointError(f"no checkpoint {str(name_or_dir)!r}: not a checkpoint folder nor a bundled name ({known})")
+    hint = f"; for the folder here write ./{text}" if local.exists() else ""
+    raise CheckpointError(f"no checkpoint {text!r}: not a bundled name ({known}){hint}")

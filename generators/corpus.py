@@ -409,7 +409,7 @@ def _warm(source: RealSource) -> RealSource:
 
 
 def _load_generator(entry: FakeEntry, device: torch.device) -> tuple[GANFamily, dict]:
-    gan, meta = load_gan(entry.checkpoint or entry.generator, device=device)
+    gan, meta = load_gan(Path(entry.checkpoint) if entry.checkpoint else entry.generator, device=device)
     if gan.kind == "translate":
         from .translate import check_translator
 

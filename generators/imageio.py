@@ -12,7 +12,6 @@ import hashlib
 import io
 import os
 import re
-import stat
 import struct
 import tempfile
 import zlib
@@ -24,6 +23,9 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fakescope.core.formats import IMAGE_FORMATS, jpeg_data_shortfall
+from fakescope.core.safety import UnsafeFileError, check_regular_file
 
 #: Images with more pixels than this are refused before they are decoded (about 8K × 8K).
 MAX_PIXELS = 64_000_000
@@ -44,23 +46,12 @@ class ImageReadError(ValueError):
 
 def check_file(path: str | os.PathLike, max_bytes: int | None = MAX_FILE_BYTES) -> None:
     """Refuse what is not a non-empty regular file (missing, broken or looping link, folder, device, too large)."""
-    path = Path(path)
     try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise ImageReadError("broken symbolic link" if path.is_symlink() else "no such file") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ImageReadError("symbolic link loop") from None
-        raise ImageReadError(os_reason(exc)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageReadError("is a directory")
-    if not stat.S_ISREG(st.st_mode):
-        raise ImageReadError("not a regular file")
+        st = check_regular_file(path, max_bytes)  # stat only: a FIFO or device is never opened
+    except UnsafeFileError as exc:
+        raise ImageReadError(str(exc)) from None
     if st.st_size == 0:
         raise ImageReadError("empty file (0 bytes)")
-    if max_bytes is not None and st.st_size > max_bytes:
-        raise ImageReadError(f"file too large: {st.st_size:,} bytes (limit {max_bytes:,})")
 
 
 def os_reason(exc: OSError) -> str:
@@ -75,19 +66,23 @@ def os_reason(exc: OSError) -> str:
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode encoded image bytes into an RGB ``uint8`` array ``[H, W, 3]`` or raise :class:`ImageReadError`.
 
-    The header is read first so that an absurd size is refused before any pixel is decoded. Pillow decodes
-    everything it knows; OpenCV only the formats Pillow lacks (Radiance HDR), after their header is checked.
+    The header is read first so that an absurd size is refused before any pixel is decoded. Pillow decodes the
+    formats of :data:`~fakescope.core.formats.IMAGE_FORMATS` only (never PostScript or PDF, which it would hand to
+    Ghostscript); OpenCV only the formats Pillow lacks (Radiance HDR), after their header is checked. A JPEG whose
+    data is too short for the size its header states is refused as truncated (libjpeg would fill in the rest).
     Whatever the bytes, the only exception that leaves is :class:`ImageReadError`.
     """
     if not data:
         raise ImageReadError("empty file (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
             w, h = im.size
             if w <= 0 or h <= 0:
                 raise ImageReadError(f"invalid image size {w}x{h}")
             if w * h > max_pixels:
                 raise ImageReadError(f"image too large: {w}x{h} pixels (limit {max_pixels:,})")
+            if im.format in ("JPEG", "MPO") and (short := jpeg_data_shortfall(data)):
+                raise ImageReadError(f"corrupt or truncated image ({short})")
             im.load()
             return _pil_to_rgb(_upright(im))
     except ImageReadError:

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fakescope.core.formats import IMAGE_FORMATS
+
 from .imageio import IMAGE_SUFFIXES, ImageReadError, read_image, resize, set_channels, to_tensor
 from .registry import Registry
 from .seeding import numpy_rng
@@ -297,7 +299,7 @@ class FolderSource(RealSource):
             if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
                 continue
             try:  # header only: cheap, and enough to skip non-images and unreadable files up front
-                with Image.open(p) as im:
+                with Image.open(p, formats=IMAGE_FORMATS) as im:
                     im.size  # noqa: B018
                 paths.append(p)
             except (OSError, ValueError, SyntaxError):

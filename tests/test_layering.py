@@ -1,4 +1,4 @@
-"""Imports run one way: fakescope → detector → generators (DESIGN.md)."""
+"""Imports run one way: fakescope → detector → generators → fakescope.core (DESIGN.md)."""
 
 import ast
 from pathlib import Path
@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = {"generators": {"detector", "fakescope"}, "detector": {"fakescope"}}
+FORBIDDEN = {"generators": {"detector", "fakescope"}, "detector": {"fakescope"},
+             "fakescope/core": {"generators", "detector", "fakescope"}}
+CORE = "fakescope.core"  # the lowest layer: every layer may import it, it imports nothing of ours
 
 
 def _imported_packages(path: Path) -> set[str]:
@@ -14,9 +16,14 @@ def _imported_packages(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
+            modules = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            modules = [node.module]
+        elif isinstance(node, ast.ImportFrom) and "core" in path.parts and node.level > 1:
+            modules = ["fakescope"]  # a relative import out of core
+        else:
+            continue
+        names |= {m.split(".")[0] for m in modules if m != CORE and not m.startswith(CORE + ".")}
     return names
 
 

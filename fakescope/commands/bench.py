@@ -61,7 +61,7 @@ def bench_command(
     from detector.base import load_detector
     from detector.bench import bench
     from detector.data import ImageSet, load_split
-    from generators.checkpoint import CheckpointError, list_bundled
+    from generators.checkpoint import CheckpointError, bundled_root, list_bundled
     from generators.corpus import CorpusError
     from generators.recipes import parse_perturbation
 
@@ -83,8 +83,8 @@ def bench_command(
 
     detectors = {}
     for name in detector or list_bundled("detector"):
-        try:
-            detectors[name] = load_detector(name)
+        try:  # without --detector: the bundled ones, by their folders (never a folder of that name here)
+            detectors[name] = load_detector(name if detector else bundled_root("detector") / name)
         except (CheckpointError, KeyError, ValueError, OSError) as exc:
             problem(f"detector {name}: {exc.args[0] if exc.args else exc}")
     sets, used = [], []

@@ -68,7 +68,7 @@ def score(
     Exit status: 0 when every input was scored, 1 when some could not be read or scored in full (each has an
     error; the others are still scored), 2 on a usage error.
     """
-    from detector.base import DEFAULT_DETECTOR, load_detector
+    from detector.base import load_detector
     from detector.scoring import collect_inputs, iter_scores
     from generators.checkpoint import CheckpointError
 
@@ -84,7 +84,7 @@ def score(
         paths = [p for p in paths if p != "-"] + [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     dev = resolve_device(device)
     try:
-        det = load_detector(detector or DEFAULT_DETECTOR)
+        det = load_detector(detector or None)  # the default: always the bundled one
     except (CheckpointError, KeyError) as exc:
         raise fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
     _quiet_decoders()

@@ -64,7 +64,7 @@ def test_a_bare_name_that_is_not_bundled_is_not_taken_from_the_working_directory
 
 
 @pytest.mark.parametrize("change", [{"threshold": 0.9}, {"calibration_method": "none"},
-                                    {"config": {"width": 8}}])
+                                    {"config": {"crop": 16}}])
 def test_an_edited_config_json_is_refused(tmp_path, change):
     """Item 4: only the weights were hashed, so the threshold or calibration could be edited without notice."""
     folder = copy_bundled(tmp_path / "det")

@@ -4,7 +4,6 @@ behind by a failed start, nothing overwritten silently."""
 from __future__ import annotations
 
 import errno
-import json
 import shutil
 import time
 from pathlib import Path
