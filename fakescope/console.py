@@ -33,14 +33,49 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def fail_on(exc: Exception) -> typer.Exit:
+    """A library error as one line: exit status 1 when the data or the file system refused (a file that must not
+    be read, a folder that cannot be written), 2 when what was asked cannot be done (a usage error)."""
+    from fakescope.core.safety import SafetyError
+
+    return fail(str(exc), code=1 if isinstance(exc, (SafetyError, OSError)) else 2)
+
+
 def check_output(path, option: str = "--output") -> None:
-    """Refuse, before any work, an output file whose folder is missing or that names a folder."""
+    """Refuse, before any work, an output file whose folder is missing or cannot be written, that names a
+    folder, or that exists and is not a regular file (a device or FIFO is never written over)."""
     if path is None:
         return
     if path.is_dir():
         raise fail(f"{option} {path}: is a folder; give a file name")
     if not path.parent.resolve().is_dir():
         raise fail(f"{option} {path}: folder {path.parent} does not exist")
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        raise fail(f"{option} {path}: exists and is not a regular file", code=1)
+    check_writable_folder(path.parent, option)
+
+
+def check_writable_folder(path, option: str = "--out") -> None:
+    """Refuse, before any work and with exit status 1, an output folder that cannot be written."""
+    from fakescope.core.safety import OutputFolderError
+    from fakescope.core.safety import check_writable_folder as check
+
+    try:
+        check(path, option)
+    except OutputFolderError as exc:
+        raise fail(str(exc), code=1) from None
+
+
+def check_output_folder(path, *, what: str, overwrite: bool, is_previous=None) -> bool:
+    """Refuse, before any work, an output folder that is not new or empty (``--overwrite`` replaces only a
+    previous ``what``) or cannot be written; exit status 1. Returns whether a previous result is replaced."""
+    from fakescope.core.safety import OutputFolderError
+    from fakescope.core.safety import check_output_folder as check
+
+    try:
+        return check(path, what=what, overwrite=overwrite, is_previous=is_previous)
+    except OutputFolderError as exc:
+        raise fail(str(exc), code=1) from None
 
 
 def resolve_device(spec: str) -> torch.device:

@@ -39,6 +39,8 @@ import cv2
 import numpy as np
 import torch
 
+from fakescope.core.safety import SafetyError, UnsafeFileError, UnsafePathError, check_regular_file, member_path
+
 from .checkpoint import fakescope_version, write_json_atomic
 from .gan import GANFamily, load_gan
 from .imageio import encode_png, resize, set_channels, sha256_bytes, sha256_file
@@ -54,6 +56,12 @@ BUILD_DIR = ".build"
 STATE_FILE = "state.json"
 JOURNAL_FILE = "journal.jsonl"
 FORMAT_VERSION = 2
+#: A corpus file larger than this is refused before it is hashed or read (corpus images are small).
+MAX_FILE_BYTES = 1 << 30
+#: A build of more images than this is refused (with its estimated size) unless confirmed (``allow_large``).
+MAX_IMAGES = 1_000_000
+#: Never more images than this in one build, confirmed or not (the plan alone would not fit in memory).
+HARD_LIMIT = 1_000_000_000
 
 #: Images per unit of work. Shards split a corpus on these blocks; a multiple of CPU_CHUNK so that a shard
 #: never regenerates images that belong to another.
@@ -62,6 +70,11 @@ BLOCK = CPU_CHUNK
 
 class CorpusError(ValueError):
     """A corpus that cannot be built, resumed, merged or read as asked."""
+
+
+class UnsafeCorpusError(CorpusError, SafetyError):
+    """A corpus whose manifest names a path outside it, or a file that must not be read; or a build too large to
+    start without confirmation."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,35 @@ def planned_count(recipe: Recipe, shard: Shard | None = None) -> int:
     return sum(u.stop - u.start for u in shard_units(plan_units(recipe), shard))
 
 
+def check_corpus_size(recipe: Recipe, size: int | None, channels: int | None, shard: Shard | None = None, *,
+                      limit: int = MAX_IMAGES, allow_large: bool = False) -> None:
+    """Refuse a build of more than ``limit`` images (with its estimated disk size) unless ``allow_large``; more
+    than :data:`HARD_LIMIT` images are refused in any case. ``size``/``channels`` None: not known yet."""
+    n = sum(sum(e.counts.values()) for e in recipe.entries)
+    if shard is not None:
+        n = -(-n // shard.count)
+    if n <= limit or (allow_large and n <= HARD_LIMIT):
+        return
+    if size and channels:
+        per_image = size * size * channels * (0.5 if recipe.format == "png" else 0.2) + 100  # compressed + row
+        estimate = f"{n:,} images of {size}x{size}x{channels} (about {_human_bytes(n * per_image)} on disk)"
+    else:
+        estimate = f"{n:,} images (at least {_human_bytes(n * 200)} on disk)"
+    if n > HARD_LIMIT:
+        raise UnsafeCorpusError(f"{recipe.name}: {estimate} is more than any build can hold "
+                                f"(at most {HARD_LIMIT:,} images)")
+    raise UnsafeCorpusError(f"{recipe.name}: {estimate} is more than the limit of {limit:,} images; "
+                            "pass --allow-large to build it anyway")
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} PB"
+
+
 # --- building ----------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -167,13 +209,15 @@ def build_corpus(
     resume: bool = False,
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
+    allow_large: bool = False,
 ) -> dict:
     """Build ``recipe`` (or one shard of it) into ``out``; returns the ``corpus.json`` record.
 
     ``out`` must be new or empty, unless ``resume`` finishes an interrupted build of the same recipe, shard
     and device there. ``threads`` sets torch's CPU threads for the build's duration (None: unchanged); on a
     small CPU, leaving cores to the ``workers`` writer threads keeps both busy instead of contending.
-    ``progress(n)`` is called as files are written (first with the count already done).
+    ``progress(n)`` is called as files are written (first with the count already done). More than
+    :data:`MAX_IMAGES` images are refused (with the estimated disk size) unless ``allow_large``.
     """
     if isinstance(recipe, CorpusSpec):
         recipe = recipe.recipe()
@@ -181,15 +225,17 @@ def build_corpus(
     if threads is not None:
         torch.set_num_threads(max(1, threads))
     try:
-        return _build(recipe, Path(out), torch.device(device), batch_size, workers, shard, resume, progress)
+        return _build(recipe, Path(out), torch.device(device), batch_size, workers, shard, resume, progress,
+                      allow_large)
     finally:
         torch.set_num_threads(previous)
 
 
 def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, workers: int, shard: Shard | None,
-           resume: bool, progress: Callable[[int], None] | None) -> dict:
+           resume: bool, progress: Callable[[int], None] | None, allow_large: bool = False) -> dict:
     gans = [_load_generator(entry, device) for entry in recipe.fake]
     size, channels = _image_format(recipe, gans)
+    check_corpus_size(recipe, size, channels, shard, allow_large=allow_large)
     identity = _identity(recipe, gans, size, channels, shard, device, batch_size)
     done_rows = _prepare_folder(out, identity, resume)
     if done_rows is None:  # already complete
@@ -513,8 +559,12 @@ def _verified_journal(out: Path) -> dict[str, dict]:
             row = json.loads(line)
         except json.JSONDecodeError:  # the line being written when the build was killed
             continue
-        file = out / row["path"]
-        if file.is_file() and sha256_file(file) == row["sha256"]:
+        try:
+            file = member_path(out, row["path"])
+            check_regular_file(file, MAX_FILE_BYTES)
+        except (SafetyError, KeyError, TypeError):
+            continue
+        if sha256_file(file) == row.get("sha256"):
             rows[row["path"]] = row
         else:
             rows.pop(row["path"], None)
@@ -595,17 +645,34 @@ def _versions() -> dict:
 # --- reading, checking, merging ----------------------------------------------------------------------------------
 
 def read_manifest(corpus: str | os.PathLike) -> list[dict]:
+    """The manifest's rows. Every row is an object whose ``path`` stays inside the corpus (relative, no ``..``,
+    not absolute, no symbolic link leading out, :func:`fakescope.core.safety.member_path`); a corpus with any
+    other row is refused as a whole (:class:`UnsafeCorpusError`), so no reader goes outside it."""
     path = Path(corpus) / MANIFEST_FILE
     if not path.is_file():
         hint = " (an interrupted build: finish it with --resume)" if (Path(corpus) / BUILD_DIR).is_dir() else ""
         raise CorpusError(f"{corpus}: not a corpus (no {MANIFEST_FILE}){hint}")
+    try:
+        check_regular_file(path, MAX_FILE_BYTES)
+        text = path.read_text()
+    except UnsafeFileError as exc:
+        raise UnsafeCorpusError(f"{path}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: unreadable ({exc})") from None
     rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
                 raise CorpusError(f"{path}:{n}: not valid JSON") from None
+            if not isinstance(row, dict):
+                raise CorpusError(f"{path}:{n}: not a JSON object")
+            try:
+                member_path(corpus, row.get("path"))
+            except UnsafePathError as exc:
+                raise UnsafeCorpusError(f"{path}:{n}: {exc}; refusing this corpus") from None
+            rows.append(row)
     return rows
 
 
@@ -623,13 +690,16 @@ def read_record(corpus: str | os.PathLike) -> dict:
 def verify_corpus(corpus: str | os.PathLike) -> dict:
     """Recheck every file against the manifest and the counts against ``corpus.json``.
 
-    Returns ``{"ok", "checked", "missing", "changed", "extra", "duplicates", "counts", "incomplete"}``;
-    ``counts`` lists ``"split/real: manifest N, corpus.json M"`` disagreements.
+    Returns ``{"ok", "checked", "missing", "changed", "extra", "duplicates", "refused", "counts", "incomplete"}``;
+    ``refused`` lists ``"path: reason"`` for rows whose file must not be read (not a regular file, larger than
+    :data:`MAX_FILE_BYTES`: never hashed); ``extra`` also lists symbolic links and other non-regular entries
+    nobody listed; ``counts`` lists ``"split/real: manifest N, corpus.json M"`` disagreements. A manifest row
+    leading outside the corpus raises :class:`UnsafeCorpusError` (see :func:`read_manifest`).
     """
     corpus = Path(corpus)
     rows = read_manifest(corpus)
     record = read_record(corpus)
-    missing, changed, duplicates = [], [], []
+    missing, changed, duplicates, refused = [], [], [], []
     listed: set[str] = set()
     for r in rows:
         if r["path"] in listed:
@@ -637,15 +707,28 @@ def verify_corpus(corpus: str | os.PathLike) -> dict:
             continue
         listed.add(r["path"])
         path = corpus / r["path"]
-        if not path.is_file():
-            missing.append(r["path"])
-        elif sha256_file(path) != r["sha256"]:
+        try:
+            check_regular_file(path, MAX_FILE_BYTES)
+        except UnsafeFileError as exc:
+            if str(exc) in ("no such file", "broken symbolic link"):
+                missing.append(r["path"])
+            else:
+                refused.append(f"{r['path']}: {exc}")
+            continue
+        if sha256_file(path) != r.get("sha256"):
             changed.append(r["path"])
-    extra = sorted(
-        rel for p in corpus.rglob("*")
-        if p.is_file() and (rel := p.relative_to(corpus).as_posix()) not in listed
-        and rel not in (CORPUS_FILE, MANIFEST_FILE) and not rel.startswith(f"{BUILD_DIR}/")
-    )
+    extra = []
+    for folder, dirs, files in os.walk(corpus):  # links are listed, never followed
+        for name in dirs + files:
+            p = Path(folder) / name
+            rel = p.relative_to(corpus).as_posix()
+            if rel.startswith(f"{BUILD_DIR}/") or rel == BUILD_DIR or rel in (CORPUS_FILE, MANIFEST_FILE):
+                continue
+            if name in dirs and not p.is_symlink():
+                continue
+            if rel not in listed:
+                extra.append(rel)
+    extra.sort()
     counts = []
     actual = count_rows(rows)
     wanted = record.get("counts")
@@ -658,12 +741,13 @@ def verify_corpus(corpus: str | os.PathLike) -> dict:
                 counts.append(f"{split}/{kind}: manifest {a}, corpus.json {w}")
     incomplete = (corpus / BUILD_DIR).is_dir()
     return {
-        "ok": not (missing or changed or extra or duplicates or counts or incomplete),
+        "ok": not (missing or changed or extra or duplicates or refused or counts or incomplete),
         "checked": len(rows),
         "missing": missing,
         "changed": changed,
         "extra": extra,
         "duplicates": duplicates,
+        "refused": refused,
         "counts": counts,
         "incomplete": incomplete,
     }
@@ -741,14 +825,19 @@ def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, mo
             ([f"missing {', '.join(f'{i}/{n}' for i in lacking)}"] if lacking else [])
             + ([f"repeated {', '.join(f'{i}/{n}' for i in dupes)}"] if dupes else [])))
 
+    manifests = [(s, read_manifest(s)) for s, _ in records]  # every row checked before anything is written
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict] = {}
-    for s, _ in records:
-        for r in read_manifest(s):
+    for s, shard_rows in manifests:
+        for r in shard_rows:
             if r["path"] in rows:
                 raise CorpusError(f"{s}: {r['path']} is also in another shard")
-            src, dst = s / r["path"], out / r["path"]
-            if not src.is_file() or sha256_file(src) != r["sha256"]:
+            src, dst = s / r["path"], member_path(out, r["path"])  # both inside (read_manifest checked the row)
+            try:
+                check_regular_file(src, MAX_FILE_BYTES)
+            except UnsafeFileError as exc:
+                raise CorpusError(f"{s}: {r['path']}: {exc}; rebuild that shard") from None
+            if sha256_file(src) != r["sha256"]:
                 raise CorpusError(f"{s}: {r['path']} is missing or changed; rebuild that shard")
             dst.parent.mkdir(parents=True, exist_ok=True)
             if move:

@@ -13,7 +13,9 @@ import typer
 from ..console import (
     DeviceOpt,
     Format,
+    check_writable_folder,
     fail,
+    fail_on,
     out,
     progress_bar,
     resolve_device,
@@ -53,6 +55,9 @@ def corpus_build(
     shard: Annotated[str | None, typer.Option(help="Build slice i of n (i/n, 0-based); join with `corpus merge`.")
                      ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted build in --out.")] = False,
+    allow_large: Annotated[bool, typer.Option("--allow-large", help="Build even more than 1,000,000 images (the "
+                                                                  "refusal gives the estimated disk size).")]
+    = False,
     deterministic: Annotated[bool, typer.Option("--deterministic/--nondeterministic",
                                                 help="On CUDA, enforce deterministic algorithms (recorded in "
                                                      "corpus.json).")] = True,
@@ -61,7 +66,7 @@ def corpus_build(
                       ] = Format.table,
 ) -> None:
     """Build a labeled corpus from a recipe: byte-identical on the CPU whatever the batch, workers or shards."""
-    from generators.corpus import CorpusSpec, Shard, build_corpus, planned_count
+    from generators.corpus import CorpusSpec, Shard, build_corpus, check_corpus_size, planned_count
     from generators.recipes import load_recipe
 
     legacy = {"real": real, "generator": generator, "train": train, "val": val, "test": test, "size": size,
@@ -78,6 +83,8 @@ def corpus_build(
                                       "test": 100 if test is None else test},
                               size=size, channels=channels, seed=seed or 0).recipe()
         part = Shard.parse(shard) if shard is not None else None
+        check_corpus_size(plan, plan.size, plan.channels, part, allow_large=allow_large)  # before any planning
+        check_writable_folder(out_dir)
         dev = resolve_device(device)
         if dev.type == "cuda" and deterministic:
             _enforce_cuda_determinism()
@@ -86,9 +93,10 @@ def corpus_build(
             if threads is None and dev.type == "cpu":
                 threads = max(1, (os.cpu_count() or 1) - workers)
             record = build_corpus(plan, out_dir, device=dev, batch_size=batch_size, workers=workers, shard=part,
-                                  resume=resume, threads=threads, progress=lambda n: update(advance=n))
+                                  resume=resume, threads=threads, progress=lambda n: update(advance=n),
+                                  allow_large=allow_large)
     except _errors() as exc:
-        raise fail(str(exc)) from None
+        raise fail_on(exc) from None
     if format == Format.json:
         sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
         return
@@ -117,7 +125,7 @@ def corpus_verify(
     try:
         report = verify_corpus(corpus)
     except _errors() as exc:
-        raise fail(str(exc)) from None
+        raise fail_on(exc) from None
     if format == Format.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
@@ -149,7 +157,7 @@ def corpus_stats(
     try:
         stats = stats_of(corpus)
     except _errors() as exc:
-        raise fail(str(exc)) from None
+        raise fail_on(exc) from None
     if format == Format.json:
         sys.stdout.write(json.dumps(stats, indent=2) + "\n")
         return
@@ -181,7 +189,7 @@ def corpus_merge(
         with progress_bar("merging", total) as update:
             record = merge_corpora(shards, out_dir, move=move, progress=lambda n: update(advance=n))
     except _errors() as exc:
-        raise fail(str(exc)) from None
+        raise fail_on(exc) from None
     counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())
     out.print(f"corpus {out_dir}: {counts}", highlight=False, soft_wrap=True)
 

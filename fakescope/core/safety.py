@@ -25,15 +25,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 
-class UnsafePathError(ValueError):
+class SafetyError(ValueError):
+    """Refused for safety: not a usage error, but data that must not be read or a place that must not be written
+    (the command line exits with status 1)."""
+
+
+class UnsafePathError(SafetyError):
     """A path named in a data file that would lead outside its folder; the message says why."""
 
 
-class UnsafeFileError(ValueError):
+class UnsafeFileError(SafetyError):
     """A file that must not be opened or read (missing, not a regular file, too large); one-line reason."""
 
 
-class OutputFolderError(ValueError):
+class OutputFolderError(SafetyError):
     """An output folder that cannot or must not be written; one-line reason naming the folder."""
 
 

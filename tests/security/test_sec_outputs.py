@@ -158,7 +158,7 @@ def test_huge_recipe_counts_are_refused_with_an_estimate(tmp_path, tiny_recipe, 
     estimate. Refused at once with the estimated disk size, unless confirmed with --allow-large."""
     recipe = tmp_path / "huge.toml"
     shutil.copytree(tiny_recipe.parent / "gen", tmp_path / "gen")
-    recipe.write_text(tiny_recipe.read_text().replace("train = 6", f"train = {train}"))
+    recipe.write_text(tiny_recipe.read_text() + f"counts = {{ train = {train}, val = 3, test = 3 }}\n")  # the fakes
     start = time.monotonic()
     result = invoke("corpus", "build", recipe, "--out", tmp_path / "c", "--device", "cpu")
     assert time.monotonic() - start < 10
