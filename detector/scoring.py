@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fakescope.core.safety import is_regular_file
 from generators.imageio import IMAGE_SUFFIXES, ImageReadError, os_reason, read_image
 
 from .base import Detector
@@ -46,6 +47,9 @@ from .video import (
 )
 from .video import aggregate as aggregate_scores
 
+#: Images with a side shorter than this get a note: too small to judge.
+MIN_SIDE = 8
+
 # --- inputs --------------------------------------------------------------------------------------------------
 
 
@@ -59,11 +63,15 @@ class Input:
 
 
 def kind_of(path: str) -> str:
-    """``video`` or ``image``, by suffix, else by the first bytes (a video container's signature)."""
+    """``video`` or ``image``, by suffix, else by the first bytes (a video container's signature).
+
+    Only a regular file is opened to look at its first bytes: anything else (a FIFO would block forever, a device
+    never end) is taken as an image, which the reader then refuses with the reason.
+    """
     suffix = Path(path).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return "video"
-    if suffix in IMAGE_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES or not is_regular_file(path):
         return "image"
     try:
         with open(path, "rb") as f:
@@ -73,21 +81,29 @@ def kind_of(path: str) -> str:
     return "video" if looks_like_video(head) else "image"
 
 
-def collect_inputs(paths: Iterable[str | os.PathLike | Input]) -> list[Input]:
+def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] | None = None) -> list[Input]:
     """Files as given; folders walked recursively; shell patterns (``*``, ``?``, ``[...]``, ``**``) expanded.
 
     Folder walks keep images and videos (by suffix), sorted, skip hidden names, follow symbolic links to
     folders, and report a link that leads back to a folder being walked (a loop) or a folder that cannot be
     listed as a ``folder`` input with an error. A path that does not exist stays, to be reported as missing.
+    A folder given (or matched) that holds no image or video is appended to ``empty`` when a list is given.
     """
     out: list[Input] = []
+
+    def walk(folder: str) -> None:
+        before = len(out)
+        _walk(folder, {}, out)
+        if len(out) == before and empty is not None:
+            empty.append(folder)
+
     for p in paths:
         if isinstance(p, Input):
             out.append(p)
             continue
         p = os.fspath(p)
         if os.path.isdir(p):
-            _walk(p, {}, out)
+            walk(p)
         elif os.path.lexists(p) or not glob.has_magic(p):
             out.append(Input(p, kind_of(p)))
         else:
@@ -96,7 +112,7 @@ def collect_inputs(paths: Iterable[str | os.PathLike | Input]) -> list[Input]:
                 out.append(Input(p, "image", "no file matches this pattern"))
             for m in matches:
                 if os.path.isdir(m):
-                    _walk(m, {}, out)
+                    walk(m)
                 else:
                     out.append(Input(m, kind_of(m)))
     return out
@@ -179,6 +195,7 @@ class _Item:
     outstanding: int = 0
     decoded: bool = False
     loss: str | None = None
+    flat_frames: int = 0  # video frames handed over that are flat
 
 
 class _Budget:
@@ -210,6 +227,21 @@ class _Options:
     workers: int
     ahead: int  # inputs (or video frames, when finding faces) decoded ahead of the one being handed over
     budget: _Budget
+
+
+def is_flat(image: np.ndarray) -> bool:
+    """Whether every pixel has the same colour (a black frame, a blank page)."""
+    return bool(image.size) and bool((image == image.reshape(-1, image.shape[-1])[0]).all())
+
+
+def judge_note(image: np.ndarray) -> str | None:
+    """Why a score of ``image`` says little (too small, flat), or None."""
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        return f"too small to judge ({w}x{h} px)"
+    if is_flat(image):
+        return "flat (one colour): too flat to judge"
+    return None
 
 
 def _load_image(path: str, finder: FaceFinder | None) -> tuple[np.ndarray | None, list | None, str | None]:
@@ -270,6 +302,8 @@ def _decode(inputs: list[Input], opts: _Options) -> Iterator[tuple]:
                 item = _Item(inp, {"path": inp.path, "kind": "image", "score": None, "label": None, "error": error})
                 if opts.finder is not None:
                     item.record["face"] = box
+                if array is not None and (note := judge_note(array)):
+                    item.record["note"] = note
                 yield "start", item
                 if array is not None:
                     item.slots.append(item.record)
@@ -300,6 +334,7 @@ def _decode_video(inp: Input, opts: _Options, pool: ThreadPoolExecutor) -> Itera
             if array is None:
                 return
         item.slots.append(entry)
+        item.flat_frames += is_flat(array)
         opts.budget.take(array.nbytes)
         yield "crop", item, len(item.slots) - 1, array
 
@@ -444,6 +479,8 @@ def iter_scores(
         if item.loss:
             errors.append(item.loss)
         rec["error"] = "; ".join(errors) or None
+        if scores and item.flat_frames == len(scores):
+            rec["note"] = "every scored frame flat: too flat to judge"
         head = {k: rec.pop(k) for k in ("path", "kind", "score", "label", "error")}
         extra = {"aggregate": aggregate, **({"top_k": top_k} if aggregate == "topk" else {}),
                  "threshold": threshold}

@@ -27,7 +27,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from generators.imageio import ImageReadError, check_file, os_reason  # noqa: E402
+from fakescope.core.formats import video_frame_size  # noqa: E402
+from generators.imageio import MAX_PIXELS, ImageReadError, check_file, os_reason  # noqa: E402
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
@@ -90,14 +91,24 @@ class FrameLoss:
         return f"damaged frames: {unscored}"
 
 
+def _check_frame_size(size: tuple[int, int] | None, max_pixels: int) -> None:
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise VideoReadError(f"frames too large: {size[0]}x{size[1]} pixels (limit {max_pixels:,}), "
+                             "refused before decoding")
+
+
 class VideoFrames:
     """The sampled frames of one video, decoded in a single sequential pass.
 
     Opening checks the file and the container (raising :class:`VideoReadError`); iterating yields :class:`Frame`
-    s; afterwards ``loss`` is ``None`` or a :class:`FrameLoss`, and ``wanted`` lists the sampled indices.
+    s; afterwards ``loss`` is ``None`` or a :class:`FrameLoss`, and ``wanted`` lists the sampled indices. Frames
+    larger than the image limit (``max_pixels``) are refused on the frame size the container's header states (AVI,
+    MP4/MOV: read before the decoder opens the file; any container: as the decoder reports it, before any frame
+    is read), as images are.
     """
 
-    def __init__(self, path: str | os.PathLike, sampling: FrameSampling = FrameSampling()) -> None:
+    def __init__(self, path: str | os.PathLike, sampling: FrameSampling = FrameSampling(),
+                 max_pixels: int = MAX_PIXELS) -> None:
         self.path = str(path)
         self.sampling = sampling
         try:
@@ -108,6 +119,7 @@ class VideoFrames:
             raise VideoReadError(str(exc)) from None
         except OSError as exc:
             raise VideoReadError(os_reason(exc)) from None
+        _check_frame_size(video_frame_size(path), max_pixels)  # from the header, before any decoder sees it
         cap = self._open()
         self.fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
         if self.fps is not None and not 0 < self.fps < 10_000:
@@ -116,6 +128,7 @@ class VideoFrames:
         self.height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         stated = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         cap.release()
+        _check_frame_size((self.width, self.height), max_pixels)
         self.stated_count = stated if stated > 0 else None
         self.frame_count = self.stated_count  # counted by a first pass when the container does not say
         self.wanted: list[int] = []

@@ -28,7 +28,8 @@ from ..console import (
 app = typer.Typer()  # top-level commands: merged into the main app
 
 PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
-CSV_COLUMNS = ["path", "kind", "score", "label", "error", "aggregate", "frames_scored", "frames_sampled", "face"]
+CSV_COLUMNS = ["path", "kind", "score", "label", "error", "aggregate", "frames_scored", "frames_sampled", "face",
+               "note"]
 
 
 class Aggregate(str, Enum):
@@ -89,8 +90,13 @@ def score(
         raise fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
     _quiet_decoders()
 
-    inputs = collect_inputs(paths)
+    empty: list[str] = []
+    inputs = collect_inputs(paths, empty=empty)
+    for folder in empty:
+        err.print(f"{folder}: no images or videos in this folder", highlight=False, markup=False, soft_wrap=True)
     if not inputs:
+        if format != Format.table:  # still a valid (empty) document for whoever reads it
+            _write(render_records([], format), output)
         raise fail(f"no images or videos found in {', '.join(paths) or 'the paths given'}", code=1)
     records = []
     with progress_bar("scoring", len(inputs), enabled=format == Format.table or output is not None) as update:
@@ -104,9 +110,7 @@ def score(
     else:
         text = render_records(records, format)
     if output is not None:
-        from generators.imageio import write_bytes_atomic
-
-        write_bytes_atomic(output, (text if text is not None else table_text(records_table(records))).encode())
+        _write(text if text is not None else table_text(records_table(records)), output)
     elif text is None:
         out.print(records_table(records))
     else:
@@ -121,6 +125,15 @@ def score(
     if bad:
         err.print(f"{bad} of {len(records)} input(s) could not be read or scored in full", highlight=False)
         raise typer.Exit(1)
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from generators.imageio import write_bytes_atomic
+
+    write_bytes_atomic(output, text.encode())
 
 
 def _quiet_decoders() -> None:
@@ -153,7 +166,7 @@ def render_records(records: list[dict], format: Format) -> str:
         writer.writerow([r["path"], r["kind"], "" if r["score"] is None else f"{r['score']:.6f}", r["label"] or "",
                          r["error"] or "", r.get("aggregate", "") if video else "",
                          scored if video else "", sampled if video else "",
-                         " ".join(map(str, face)) if face else ""])
+                         " ".join(map(str, face)) if face else "", r.get("note") or ""])
     return buf.getvalue()
 
 
@@ -173,6 +186,8 @@ def records_table(records: list[dict]):
             notes.append(f"{r['aggregate']} of {scored}/{sampled} frames")
         if r["error"]:
             notes.append(f"[yellow]{escape(r['error'])}[/yellow]")
+        if r.get("note"):
+            notes.append(escape(r["note"]))
         table.add_row(escape(r["path"]), r["kind"], "-" if r["score"] is None else f"{r['score']:.4f}",
                       f"[{style}]{label}[/{style}]" if style else label, "; ".join(notes))
     return table

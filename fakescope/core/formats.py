@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import struct
 
-#: Pillow format names images may be decoded with (the formats the README promises).
-IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "AVIF", "TIFF", "GIF", "BMP", "DIB", "JPEG2000", "PPM", "SUN")
+#: Pillow format names images may be decoded with (the formats the README promises; JPEG includes MPO).
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "TIFF", "GIF", "BMP", "DIB", "JPEG2000", "PPM", "SUN")
 
 #: Never decoded, whatever a file claims to be: Pillow runs Ghostscript on these.
 FORBIDDEN_FORMATS = ("EPS", "PS", "PDF")
