@@ -156,6 +156,19 @@ def load_checkpoint(folder: str | os.PathLike, *, kind: str | None = None) -> tu
         raise CheckpointError(f"{folder}: {WEIGHTS_FILE} is not a readable safetensors file ({exc})") from None
 
 
+def is_checkpoint_folder(path: str | os.PathLike, kind: str) -> bool:
+    """Whether ``path`` holds a checkpoint of ``kind`` and nothing else (what ``--overwrite`` may replace)."""
+    from fakescope.core.safety import only_names
+
+    path = Path(path)
+    if not only_names(path, lambda n: n in (CONFIG_FILE, WEIGHTS_FILE)):
+        return False
+    try:
+        return read_meta(path).get("kind") == kind
+    except CheckpointError:
+        return False
+
+
 def bundled_root(package: str) -> Path:
     """The folder holding a package's bundled checkpoints (``<package>/weights``)."""
     import importlib

@@ -14,9 +14,10 @@ What a new family must provide:
 
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
-from dataclasses import replace
+from dataclasses import MISSING, fields, is_dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -111,7 +112,55 @@ def create_gan(name: str, *, seed: int = 0, preset: str | None = None, **overrid
     _import_families()
     family = GANS.get(name)
     values = {**preset_overrides(name, preset), **overrides} if preset else overrides
-    return family(replace(family.Config(), **values), seed=seed)
+    config = replace(family.Config(), **values)
+    check_config(config, name)
+    return family(config, seed=seed)
+
+
+def check_config(config: Any, name: str = "") -> None:
+    """Refuse, before anything is built or written, a config value of the wrong type or out of range.
+
+    Each field is judged against its default: the same type (an int where a float is expected is fine), numbers
+    finite and not negative, counts and sizes whose default is at least 1 (epochs, batch_size, image_size,
+    widths) at least 1, ``channels`` 1 or 3; tuples element by element against their default's first element.
+    """
+    where = f"{name} " if name else ""
+    for f in fields(config):
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            continue
+        _check_value(f"{where}{f.name}", getattr(config, f.name), default)
+        if f.name == "channels" and getattr(config, f.name) not in (1, 3):
+            raise ValueError(f"{where}channels must be 1 or 3, got {getattr(config, f.name)!r}")
+
+
+def _check_value(name: str, value: Any, default: Any) -> None:
+    if default is None or is_dataclass(default):
+        return
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+    elif isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(default, int) and not isinstance(value, int)):
+            kind = "a whole number" if isinstance(default, int) else "a number"
+            raise ValueError(f"{name} must be {kind}, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if isinstance(default, int) and default >= 1 and value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value!r}")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be text, got {value!r}")
+    elif isinstance(default, tuple):
+        if not isinstance(value, tuple):
+            raise ValueError(f"{name} must be a list, got {value!r}")
+        if default:
+            for v in value:
+                _check_value(name, v, default[0])
 
 
 def preset_overrides(name: str, preset: str) -> dict[str, Any]:

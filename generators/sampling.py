@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
+
+from fakescope.core.safety import check_output_folder, only_names
 
 from .gan import GANFamily
 from .imageio import encode_png, sha256_bytes, to_uint8, write_bytes_atomic
@@ -60,6 +63,22 @@ def generate_range(
         yield lo, images[lo - base : hi - base]
 
 
+_SAMPLE_NAME = re.compile(r"^\d{6}\.png$")
+SAMPLE_MANIFEST = "manifest.jsonl"
+
+
+def is_sample_folder(path: Path) -> bool:
+    """Whether ``path`` holds a previous sample and nothing else: ``NNNNNN.png`` files and ``manifest.jsonl``."""
+    return (path / SAMPLE_MANIFEST).is_file() and only_names(
+        path, lambda n: n == SAMPLE_MANIFEST or bool(_SAMPLE_NAME.match(n)))
+
+
+def check_sample_folder(out: str | os.PathLike, *, overwrite: bool = False) -> bool:
+    """Refuse an output folder that is not new or empty, unless ``overwrite`` and it holds a previous sample
+    (:class:`~fakescope.core.safety.OutputFolderError`); returns whether a previous sample is replaced."""
+    return check_output_folder(out, what="sample", overwrite=overwrite, is_previous=is_sample_folder)
+
+
 def sample_to_folder(
     gan: GANFamily,
     out: str | os.PathLike,
@@ -70,9 +89,16 @@ def sample_to_folder(
     batch_size: int = 256,
     checkpoint: dict | None = None,
     progress: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> list[dict]:
-    """Write images ``start .. start+count-1`` as ``out/{index:06d}.png`` plus ``out/manifest.jsonl``."""
+    """Write images ``start .. start+count-1`` as ``out/{index:06d}.png`` plus ``out/manifest.jsonl``.
+
+    ``out`` must be new or empty; ``overwrite`` replaces a previous sample there (its images that the new one
+    does not write are removed), never a folder holding anything else.
+    """
     out = Path(out)
+    replacing = check_sample_folder(out, overwrite=overwrite)
+    old = {p.name for p in out.iterdir()} if replacing else set()
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for first, images in generate_range(gan, lambda i: image_seed(seed, i), start, start + count,
@@ -93,5 +119,7 @@ def sample_to_folder(
             })
         if progress is not None:
             progress(len(images))
-    write_bytes_atomic(out / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    write_bytes_atomic(out / SAMPLE_MANIFEST, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    for name in old - {r["path"] for r in rows} - {SAMPLE_MANIFEST}:
+        (out / name).unlink(missing_ok=True)
     return rows

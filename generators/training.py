@@ -23,12 +23,17 @@ from typing import Any
 
 import torch
 
+from fakescope.core.safety import SafetyError, UnsafeFileError, check_regular_file
+
 from .checkpoint import config_to_dict, write_json_atomic
 from .gan import GANFamily
 from .imageio import atomic_path, save_grid
 from .seeding import torch_generator
 
 STATE_FILE = "train_state.pt"
+OPTIONS_FILE = "options.json"
+#: A resume state larger than this is refused before it is read.
+MAX_STATE_BYTES = 16 << 30
 
 
 class Trainer(ABC):
@@ -108,6 +113,10 @@ class RunFolderError(ValueError):
     """A run folder that cannot be started or resumed as asked."""
 
 
+class DamagedRunError(RunFolderError, SafetyError):
+    """A run folder to resume whose options.json or train_state.pt is missing, unreadable or truncated."""
+
+
 def train_gan(
     gan: GANFamily,
     data: torch.Tensor | dict[str, torch.Tensor],
@@ -131,6 +140,8 @@ def train_gan(
     device = torch.device(device)
     gan.to(device)
     trainer = gan.make_trainer(data, device=device, seed=seed)
+    if trainer.total_steps < 1:
+        raise RunFolderError(f"nothing to train: the config gives {trainer.total_steps} steps")
     state_path = out / STATE_FILE
     record = {
         "family": gan.name,
@@ -141,18 +152,25 @@ def train_gan(
         **(options or {}),
     }
     start = 0
-    if state_path.exists():
+    if state_path.exists() or state_path.is_symlink():
         if not resume:
             raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it")
-        previous = json.loads((out / "options.json").read_text())
-        if previous.get("config") != record["config"] or previous.get("family") != gan.name:
-            raise RunFolderError(f"{out} holds a run with a different family or config; use another --out")
-        start = trainer.load_state_dict(torch.load(state_path, map_location=device, weights_only=True))
+        _check_same_run(out, record, gan.name)
+        state = _read_state(state_path, device)
+        try:
+            start = trainer.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            raise DamagedRunError(f"{state_path}: does not fit this run ({_first_line(exc)}); start a new run "
+                                  "in another folder") from None
         _drop_metrics_after(out / "metrics.jsonl", start)
-    elif out.exists() and any(out.iterdir()) and not resume:
+    elif resume:
+        if not (out / OPTIONS_FILE).exists():
+            raise DamagedRunError(f"{out}: no training run to resume (no {OPTIONS_FILE}); start one without --resume")
+        _check_same_run(out, record, gan.name)  # killed before the first checkpoint: starts again from step 0
+    elif out.exists() and any(out.iterdir()):
         raise RunFolderError(f"{out} is not empty; choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "options.json", record)
+    write_json_atomic(out / OPTIONS_FILE, record)
 
     losses: dict[str, float] = {}
     end = trainer.total_steps if stop_after is None else min(trainer.total_steps, start + stop_after)
@@ -165,6 +183,42 @@ def train_gan(
         if trainer.is_checkpoint(done) or done == trainer.total_steps:
             _write_checkpoint(trainer, out, done, losses, options or {})
     return out / "checkpoint"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_same_run(out: Path, record: dict, family: str) -> None:
+    """The run in ``out`` has a readable options.json of the same family and config, else an error."""
+    path = out / OPTIONS_FILE
+    try:
+        check_regular_file(path, 16 << 20)
+        previous = json.loads(path.read_text())
+    except UnsafeFileError as exc:
+        raise DamagedRunError(f"{path}: {exc}; cannot resume this run") from None
+    except (OSError, ValueError) as exc:
+        raise DamagedRunError(f"{path}: unreadable ({_first_line(exc)}); cannot resume this run") from None
+    if not isinstance(previous, dict):
+        raise DamagedRunError(f"{path}: not a JSON object; cannot resume this run")
+    if previous.get("config") != record["config"] or previous.get("family") != family:
+        raise RunFolderError(f"{out} holds a run with a different family or config; use another --out")
+
+
+def _read_state(path: Path, device: torch.device) -> dict:
+    """train_state.pt as tensors and plain data (``weights_only``: never code), or :class:`DamagedRunError`."""
+    try:
+        check_regular_file(path, MAX_STATE_BYTES)
+        state = torch.load(path, map_location=device, weights_only=True)
+    except UnsafeFileError as exc:
+        raise DamagedRunError(f"{path}: {exc}; cannot resume this run") from None
+    except Exception as exc:  # noqa: BLE001 — truncated or foreign files fail in many ways inside torch.load
+        raise DamagedRunError(f"{path}: unreadable or truncated ({_first_line(exc)}); cannot resume this run; "
+                              "start a new run in another folder") from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise DamagedRunError(f"{path}: not a training state; cannot resume this run")
+    return state
 
 
 def _write_checkpoint(trainer: Trainer, out: Path, done: int, losses: dict, options: dict) -> None:

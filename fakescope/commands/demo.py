@@ -10,6 +10,7 @@ import typer
 from ..console import (
     DeviceOpt,
     SeedOpt,
+    check_writable_folder,
     metrics_table,
     out,
     progress_bar,
@@ -28,6 +29,7 @@ def demo(
     """End to end: sample fakes from the bundled GAN, mix them with held-out real images, score, report."""
     from ..demo import run_demo
 
+    check_writable_folder(out_dir)  # before the models are loaded and the images drawn
     with progress_bar("demo", None) as update:
         report = run_demo(out_dir, count=count, seed=seed, device=resolve_device(device),
                           progress=lambda msg: update(description=msg))

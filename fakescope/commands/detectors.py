@@ -12,6 +12,7 @@ from ..console import (
     Format,
     SeedOpt,
     SetOpt,
+    check_output_folder,
     command_line,
     fail,
     metrics_table,
@@ -51,16 +52,22 @@ def train_detector(
     target_fpr: Annotated[float, typer.Option(
         min=0.0, max=0.99, help="False-positive rate for --threshold-rule fpr.")] = 0.05,
     half: Annotated[bool, typer.Option("--half", help="Store weights in fp16 (calibrated after rounding).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a detector checkpoint in --out (never "
+                                                                "a folder holding anything else).")] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
     """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only."""
     from dataclasses import fields, replace
 
-    from detector.base import family_spec
+    from detector.base import CHECKPOINT_KIND, family_spec
     from detector.training import CalibrationSpec
     from detector.training import train_detector as run_training
+    from generators.checkpoint import is_checkpoint_folder
     from generators.registry import UnknownNameError
+
+    check_output_folder(out_dir, what="detector checkpoint", overwrite=overwrite,  # before any work
+                        is_previous=lambda p: is_checkpoint_folder(p, CHECKPOINT_KIND))
 
     try:
         cls, variant = family_spec(family)

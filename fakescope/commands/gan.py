@@ -11,9 +11,11 @@ from ..console import (
     DeviceOpt,
     SeedOpt,
     SetOpt,
+    check_writable_folder,
     command_line,
     err,
     fail,
+    fail_on,
     out,
     parse_overrides,
     progress_bar,
@@ -76,6 +78,8 @@ def gan_train(
 
     if name not in list_gans():
         raise fail(f"unknown GAN family {name!r}; known: {', '.join(list_gans())}")
+    if count is not None and count < 1:
+        raise fail(f"--count must be at least 1, got {count}")
     config_cls = GANS.get(name).Config
     known = {f.name for f in fields(config_cls)}
     overrides = parse_overrides(set_, config_cls)
@@ -101,6 +105,7 @@ def gan_train(
         except MetricsError as exc:
             raise fail(str(exc)) from None
         gan.inception_weights = inception_weights
+    check_writable_folder(out_dir)  # before the data is drawn and anything is written
     translating = gan.kind == "translate"
     if translating and (domain_a is None or domain_b is None):
         raise fail(f"{name} translates between two domains: give --domain-a and --domain-b")
@@ -132,7 +137,7 @@ def gan_train(
             ckpt = train_gan(gan, train_data, out_dir, device=dev, seed=seed, resume=resume,
                              options=options, progress=on_step)
         except RunFolderError as exc:
-            raise fail(str(exc)) from None
+            raise fail_on(exc) from None
     out.print(f"checkpoint: {ckpt}", highlight=False)
 
 
@@ -144,12 +149,19 @@ def gan_sample(
     seed: SeedOpt = 0,
     start: Annotated[int, typer.Option(min=0, help="Index of the first image (to regenerate a slice).")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous sample in --out (never "
+                                                                "anything else).")] = False,
     device: DeviceOpt = "auto",
 ) -> None:
     """Sample images, one derived seed per image: image i of seed S is the same wherever it is drawn."""
     from generators.checkpoint import CheckpointError
     from generators.gan import load_gan
-    from generators.sampling import sample_to_folder
+    from generators.sampling import check_sample_folder, sample_to_folder
+
+    try:
+        check_sample_folder(out_dir, overwrite=overwrite)
+    except ValueError as exc:
+        raise fail_on(exc) from None
 
     try:
         gan, meta = load_gan(model, device=resolve_device(device))
@@ -160,7 +172,7 @@ def gan_sample(
     with progress_bar(f"sampling {model}", count) as update:
         rows = sample_to_folder(gan, out_dir, count=count, seed=seed, start=start, batch_size=batch_size,
                                 checkpoint={"name": model, "sha256": meta["sha256"]},
-                                progress=lambda n: update(advance=n))
+                                progress=lambda n: update(advance=n), overwrite=overwrite)
     out.print(f"{len(rows)} images in {out_dir}", highlight=False)
 
 
