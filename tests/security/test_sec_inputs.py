@@ -74,8 +74,8 @@ def test_a_jpeg_whose_header_claims_more_than_its_data_is_reported_as_truncated(
     assert read_image(whole).shape == (512, 512, 3)  # a whole JPEG still reads
 
 
-def write_avi(path: Path, size=(96, 64), count: int = 3) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, size)
+def write_avi(path: Path, size=(96, 64), count: int = 3, fourcc: str = "MJPG") -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 5.0, size)
     for i in range(count):
         writer.write(np.full((size[1], size[0], 3), 40 * i, np.uint8))
     writer.release()
@@ -94,6 +94,29 @@ def test_a_video_whose_header_states_huge_frames_is_refused_before_decoding(tmp_
     records = score_paths([tmp_path / "huge.avi", tmp_path / "small.avi"], det)
     assert records[0]["score"] is None and "too large" in records[0]["error"] and "16000x16000" in records[0]["error"]
     assert records[1]["error"] is None and records[1]["score"] is not None
+
+
+def test_an_mp4_whose_header_states_huge_frames_is_refused_before_decoding(tmp_path, det):
+    """Item 7 for MP4: the track header and the sample description state the frame size."""
+    data = bytearray(write_avi(tmp_path / "small.mp4", fourcc="mp4v").read_bytes())
+    i = data.index(b"tkhd")
+    offset = 88 if data[i + 4] == 1 else 76
+    data[i + 4 + offset : i + 4 + offset + 8] = struct.pack(">II", 16000 << 16, 16000 << 16)
+    j = data.index(b"stsd")
+    data[j + 4 + 8 + 32 : j + 4 + 8 + 36] = struct.pack(">HH", 16000, 16000)
+    (tmp_path / "huge.mp4").write_bytes(bytes(data))
+    records = score_paths([tmp_path / "huge.mp4", tmp_path / "small.mp4"], det)
+    assert records[0]["score"] is None and "16000x16000" in records[0]["error"]
+    assert records[1]["error"] is None and records[1]["score"] is not None
+
+
+def test_score_output_never_replaces_a_fifo_or_device(tmp_path):
+    """Item 6/10: `score -o` onto a FIFO (or /dev/full) would block or replace it; refused before any work."""
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "out.json")
+    result = invoke("score", tmp_path / "a.png", "--format", "json", "-o", tmp_path / "out.json")
+    assert result.exit_code == 1 and "not a regular file" in result.output
+    assert stat.S_ISFIFO(os.stat(tmp_path / "out.json").st_mode)
 
 
 def test_a_fifo_among_the_inputs_is_reported_without_hanging(tmp_path, det):
