@@ -117,12 +117,17 @@ def create_gan(name: str, *, seed: int = 0, preset: str | None = None, **overrid
     return family(config, seed=seed)
 
 
+#: Config fields that must be at least 1 wherever a family has them (0 would train nothing or build nothing).
+POSITIVE_FIELDS = ("epochs", "batch_size", "image_size", "latent_dim", "images_per_phase", "count", "steps")
+
+
 def check_config(config: Any, name: str = "") -> None:
     """Refuse, before anything is built or written, a config value of the wrong type or out of range.
 
     Each field is judged against its default: the same type (an int where a float is expected is fine), numbers
-    finite and not negative, counts and sizes whose default is at least 1 (epochs, batch_size, image_size,
-    widths) at least 1, ``channels`` 1 or 3; tuples element by element against their default's first element.
+    finite and not negative, the sizes and counts of :data:`POSITIVE_FIELDS` at least 1, ``channels`` 1 or 3;
+    tuples element by element against their default's first element. A family's own ``__post_init__`` checks
+    what only it knows.
     """
     where = f"{name} " if name else ""
     for f in fields(config):
@@ -132,8 +137,11 @@ def check_config(config: Any, name: str = "") -> None:
             default = f.default_factory()
         else:
             continue
-        _check_value(f"{where}{f.name}", getattr(config, f.name), default)
-        if f.name == "channels" and getattr(config, f.name) not in (1, 3):
+        value = getattr(config, f.name)
+        _check_value(f"{where}{f.name}", value, default)
+        if f.name in POSITIVE_FIELDS and isinstance(value, (int, float)) and value < 1:
+            raise ValueError(f"{where}{f.name} must be at least 1, got {value!r}")
+        if f.name == "channels" and value not in (1, 3):
             raise ValueError(f"{where}channels must be 1 or 3, got {getattr(config, f.name)!r}")
 
 
@@ -150,8 +158,6 @@ def _check_value(name: str, value: Any, default: Any) -> None:
             raise ValueError(f"{name} must be {kind}, got {value!r}")
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if isinstance(default, int) and default >= 1 and value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value!r}")
     elif isinstance(default, str):
         if not isinstance(value, str):
             raise ValueError(f"{name} must be text, got {value!r}")
