@@ -15,6 +15,7 @@ from ..console import (
     check_output_folder,
     command_line,
     fail,
+    fail_on,
     metrics_table,
     out,
     parse_overrides,
@@ -100,7 +101,7 @@ def train_detector(
             info = run_training(det, corpus, device=dev, seed=seed, calibration=spec, half=half, init=init,
                                 command=command_line(ctx), progress=progress)
         except (ValueError, OSError) as exc:
-            raise fail(str(exc)) from None
+            raise fail_on(exc) from None
     det.save(out_dir, half=half)
     rows = info["training"]["metrics"]
     title = (f"{det.name}: {spec.method} calibration, threshold {det.threshold:.4f} "

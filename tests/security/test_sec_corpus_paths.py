@@ -55,6 +55,9 @@ def test_verify_bench_and_train_refuse_rows_outside_the_corpus(tmp_path, small_c
         load_split([small_corpus], "test")
     result = invoke("bench", "--corpus", small_corpus, "--detector", "npr-bundled", "--perturb", "none")
     assert result.exit_code == 1 and "secret.png" in result.output
+    result = invoke("train", "spectrum", "--corpus", small_corpus, "--out", tmp_path / "det", "--device", "cpu")
+    assert result.exit_code == 1 and "secret.png" in one_error_line(result)
+    assert not (tmp_path / "det").exists()
 
 
 def test_a_split_folder_linked_elsewhere_is_refused(tmp_path, small_corpus):
