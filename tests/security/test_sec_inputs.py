@@ -173,3 +173,18 @@ def test_a_tiny_or_flat_image_gets_a_note(tmp_path, det, name, pixels, note):
     assert records[1].get("note") is None
     result = invoke("score", tmp_path / name)
     assert note in result.stdout
+
+
+def test_a_video_of_flat_black_frames_gets_a_note(tmp_path, det):
+    """Item 13 for videos: every scored frame flat (black) is said, not just scored."""
+    writer = cv2.VideoWriter(str(tmp_path / "black.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 48))
+    for _ in range(4):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    writer = cv2.VideoWriter(str(tmp_path / "noise.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 48))
+    for i in range(4):
+        writer.write(np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    records = score_paths([tmp_path / "black.avi", tmp_path / "noise.avi"], det)
+    assert records[0]["score"] is not None and "flat" in records[0]["note"]
+    assert records[1].get("note") is None
