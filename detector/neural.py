@@ -66,6 +66,10 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
+#: ``--init`` keywords naming installed weights rather than a file.
+PRETRAINED_NAMES = ("imagenet",)
+
+
 class NeuralDetector(Detector):
     """A detector whose ``Config`` has ``crop``, ``epochs``, ``batch_size``, ``lr``, ``patience``, ``augment``."""
 
@@ -94,7 +98,17 @@ class NeuralDetector(Detector):
         self._load_init(path)
         self.init_path = str(path)
 
+    def pretrained_state(self, name: str) -> dict[str, torch.Tensor]:
+        """Named, installed initial weights for :meth:`init_module` (``--init imagenet``); none by default."""
+        raise ValueError(f"{self.name} has no {name!r} weights; give --init PATH to a weights file")
+
     def _load_init(self, path: str | os.PathLike) -> None:
+        if str(path) in PRETRAINED_NAMES:  # a keyword; a file of that name is given as ./imagenet
+            state = self.pretrained_state(str(path))
+            missing, unexpected = self.init_module().load_state_dict(state, strict=False)
+            if unexpected or any(k in state for k in missing):
+                raise ValueError(f"{path} weights do not fit {self.name}: {(unexpected or missing)[:3]}")
+            return
         state = read_weights_file(path)
         try:
             self.init_module().load_state_dict(state)

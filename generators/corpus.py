@@ -251,7 +251,7 @@ def _run(ctx: _Context, units: list[Unit], gans: list[tuple[GANFamily, dict]], d
                     submit(_write_real, entry, split, s, min(s + BLOCK, stop))
                 continue
             gan, meta = gans[e - n_real]
-            if gan.kind == "translate":
+            if gan.kind in ("translate", "resynth"):
                 batches = _translate_range(gan, ctx, entry, split, start, stop, batch_size)
             else:
                 seed_of = _fake_seed_fn(recipe.seed, split)
@@ -289,17 +289,19 @@ def _translate_range(gan: GANFamily, ctx: _Context, entry: FakeEntry, split: str
                      batch_size: int) -> Iterator[tuple[int, torch.Tensor, list[dict]]]:
     """Translate input images ``start .. stop-1``; yields ``(first, images [B, C, H, W], input metadata)``.
 
-    Inputs are drawn at the generator's native size; on the CPU each image gets its own forward pass
+    Translation inputs are drawn at the generator's native size, re-synthesis inputs at the corpus size (the
+    output keeps the input's size); on the CPU each image gets its own forward pass
     (:func:`~generators.translate.translate_images`), so bytes do not depend on the batch.
     """
     from .translate import translate_images
 
     c, h, _ = gan.image_shape
+    h = entry.input_size or (ctx.size if gan.kind == "resynth" else h)
     source = ctx.sources[entry.input]
     for base in range(start, stop, batch_size):
         drawn = source.draw(min(batch_size, stop - base), size=h, channels=c, split=entry.input_split or split,
                             seed=_input_seed(ctx.recipe.seed, entry), start=base)
-        images = translate_images(gan, drawn.images.to(gan.device), entry.direction, batch_size=batch_size)
+        images = translate_images(gan, drawn.images.to(gan.device), entry.direction or "", batch_size=batch_size)
         yield base, images, drawn.meta
 
 
@@ -334,6 +336,7 @@ def _write_fake(ctx: _Context, entry: FakeEntry, gan: GANFamily, meta: dict, spl
         else:  # an image-to-image fake names the real image it was translated from
             row.update({"input": entry.input, "input_split": entry.input_split or split,
                         "input_seed": _input_seed(ctx.recipe.seed, entry), "direction": entry.direction,
+                        "input_size": entry.input_size,
                         "source_image": inputs[j]["item"], "crop": inputs[j].get("crop")})
         rows.append(_store(ctx, path, image, row))
     return rows

