@@ -35,7 +35,11 @@ TINY = {
     "vanilla": {"image_size": 8, "latent_dim": 8, "g_hidden": (16, 32), "d_hidden": (16,)},
     "progan": {"image_size": 8, "latent_dim": 16, "fmap_base": 64, "fmap_max": 16},
     "cyclegan": {"image_size": 24, "ngf": 4, "ndf": 4, "n_blocks": 1},
+    "resynth": {"image_size": 16, "width": 4, "stages": 1},
 }
+
+#: Kinds whose fakes are made from real input images (their rows name the source image).
+IMAGE_TO_IMAGE = ("translate", "resynth")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +59,8 @@ def fake_entry(family: str, folder: Path, **extra) -> dict:
     entry = {"generator": str(folder), "name": f"{family}-tiny", **extra}
     if GANS.get(family).kind == "translate":  # one forward pass per image on the CPU: a few suffice
         entry.update(input="digits", direction="a2b", counts={"train": 5, "val": 2, "test": 1})
+    elif GANS.get(family).kind == "resynth":  # re-synthesis of real images at the corpus size: no direction
+        entry.update(input="digits", counts={"train": 5, "val": 2, "test": 1})
     return entry
 
 
@@ -96,7 +102,7 @@ def test_several_generators_and_sources_share_one_format(tmp_path, checkpoints):
     rows = [json.loads(line) for line in (tmp_path / "c" / "manifest.jsonl").read_text().splitlines()]
     assert {tuple(r["size"]) for r in rows} == {(12, 12)}
     assert record["counts"]["train"] == {"real": 10, "fake": sum(
-        5 if GANS.get(f).kind == "translate" else 6 for f in list_gans())}
+        5 if GANS.get(f).kind in IMAGE_TO_IMAGE else 6 for f in list_gans())}
     by_origin = {}
     for r in rows:
         by_origin.setdefault(r["origin"], []).append(r)
@@ -106,7 +112,7 @@ def test_several_generators_and_sources_share_one_format(tmp_path, checkpoints):
     for f in list_gans():
         row = by_origin[f"{f}-tiny"][0]
         assert row["checkpoint_sha256"] == json.loads((checkpoints[f] / "config.json").read_text())["sha256"]
-        if GANS.get(f).kind == "translate":  # a translation names the real image it came from
+        if GANS.get(f).kind in IMAGE_TO_IMAGE:  # a translation or re-synthesis names the real image it came from
             assert row["input"] == "digits" and row["source_image"].startswith("digits/")
         else:
             assert isinstance(row["seed"], int)
