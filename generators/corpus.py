@@ -6,10 +6,10 @@
     CORPUS/manifest.jsonl                one row per image (path, sha256, label, split, origin, seeds, size)
     CORPUS/{train,val,test}/{0_real,1_fake}/<origin>-<index>.png
 
-A corpus is built from a :class:`~generators.recipes.Recipe`. Every image has its own seed, derived from the
+A corpus is built from a :class:`~fakescope.generators.recipes.Recipe`. Every image has its own seed, derived from the
 recipe seed and the image's index (fake ``i`` of split ``s``: ``image_seed(seed, i, "fake", s)``; real ``i``:
 the source's draw ``i``), and on the CPU images are generated in fixed chunks aligned on the index
-(:data:`~generators.sampling.CPU_CHUNK`), so the bytes of every file and the manifest do not depend on the
+(:data:`~fakescope.generators.sampling.CPU_CHUNK`), so the bytes of every file and the manifest do not depend on the
 batch size, the number of writer threads, the shard layout or interruptions.
 
 Real and fake images go through the same conversion, the same perturbations and the same encoder, so a
@@ -39,29 +39,45 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoint import fakescope_version, write_json_atomic
-from .gan import GANFamily, load_gan
-from .imageio import encode_png, resize, set_channels, sha256_bytes, sha256_file
-from .recipes import FakeEntry, Perturbation, RealEntry, Recipe, RecipeError, parse_recipe, recipe_to_dict
-from .sampling import CPU_CHUNK, generate_range, image_seed
-from .seeding import derive_seed, numpy_rng
-from .sources import SPLITS, RealSource, create_source
+from fakescope.core.checkpoint import fakescope_version, write_json_atomic
+from fakescope.core.corpus import (
+    BUILD_DIR,
+    CORPUS_FILE,
+    FORMAT_VERSION,
+    LABEL_DIRS,
+    SPLITS,
+    CorpusError,
+    count_rows,
+    manifest_lines,
+    read_manifest,
+    read_record,
+    sort_rows,
+    verify_corpus,
+    write_manifest,
+)
+from fakescope.core.imageio import (
+    encode_jpeg,
+    encode_png,
+    resize,
+    set_channels,
+    sha256_bytes,
+    sha256_file,
+    write_bytes_atomic,
+)
+from fakescope.core.perturb import apply_perturbation
+from fakescope.core.seeding import derive_seed, numpy_rng
 
-LABEL_DIRS = {0: "0_real", 1: "1_fake"}
-CORPUS_FILE = "corpus.json"
-MANIFEST_FILE = "manifest.jsonl"
-BUILD_DIR = ".build"
+from .gan import GANFamily, load_gan
+from .recipes import FakeEntry, RealEntry, Recipe, RecipeError, parse_recipe, recipe_to_dict
+from .sampling import CPU_CHUNK, generate_range, image_seed
+from .sources import RealSource, create_source
+
 STATE_FILE = "state.json"
 JOURNAL_FILE = "journal.jsonl"
-FORMAT_VERSION = 2
 
 #: Images per unit of work. Shards split a corpus on these blocks; a multiple of CPU_CHUNK so that a shard
 #: never regenerates images that belong to another.
 BLOCK = CPU_CHUNK
-
-
-class CorpusError(ValueError):
-    """A corpus that cannot be built, resumed, merged or read as asked."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +229,7 @@ def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, wor
     with open(out / BUILD_DIR / JOURNAL_FILE, "a") as journal:
 
         def collect(batch: list[dict]) -> None:
-            journal.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in batch))
+            journal.write(manifest_lines(batch))
             journal.flush()
             for r in batch:
                 rows[r["path"]] = r
@@ -222,8 +238,8 @@ def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, wor
 
         _run(ctx, units, gans, device, batch_size, max(1, workers), collect)
 
-    ordered = _sort_rows(recipe, rows.values())
-    _write_manifest(out, ordered)
+    ordered = sort_rows(recipe_to_dict(recipe), rows.values())
+    write_manifest(out, ordered)
     record = _record(recipe, gans, size, channels, device, identity["determinism"], ordered, shard)
     write_json_atomic(out / CORPUS_FILE, record)
     shutil.rmtree(out / BUILD_DIR)
@@ -290,7 +306,7 @@ def _translate_range(gan: GANFamily, ctx: _Context, entry: FakeEntry, split: str
     """Translate input images ``start .. stop-1``; yields ``(first, images [B, C, H, W], input metadata)``.
 
     Inputs are drawn at the generator's native size; on the CPU each image gets its own forward pass
-    (:func:`~generators.translate.translate_images`), so bytes do not depend on the batch.
+    (:func:`~fakescope.generators.translate.translate_images`), so bytes do not depend on the batch.
     """
     from .translate import translate_images
 
@@ -345,46 +361,13 @@ def _store(ctx: _Context, path: str, image: np.ndarray, row: dict) -> dict:
     for k, p in enumerate(ctx.recipe.perturbations):
         image = apply_perturbation(image, p, numpy_rng(ctx.recipe.seed, "perturb", k, path))
     data = _encode(image, ctx.recipe)
-    _write_atomic(ctx.out / path, data)
+    write_bytes_atomic(ctx.out / path, data)
     kept = {k: v for k, v in row.items() if v is not None}
     return {"path": path, "sha256": sha256_bytes(data), "size": [image.shape[0], image.shape[1]], **kept}
 
 
-def apply_perturbation(image: np.ndarray, p: Perturbation, rng: np.random.Generator) -> np.ndarray:
-    """One perturbation of ``uint8 [H, W, C]``, the same law for real and fake images (``rng``: noise only)."""
-    c = image.shape[2]
-    if p.kind == "blur":
-        out = cv2.GaussianBlur(image, (0, 0), sigmaX=float(p.value))
-    elif p.kind == "noise":
-        noisy = image.astype(np.float64) + rng.normal(0.0, float(p.value), image.shape)
-        out = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
-    elif p.kind == "jpeg":
-        ok, buf = cv2.imencode(".jpg", _bgr(image), [cv2.IMWRITE_JPEG_QUALITY, int(p.value)])
-        out = _bgr(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED if c == 1 else cv2.IMREAD_COLOR))
-    else:
-        raise CorpusError(f"unknown perturbation {p.kind!r}")
-    return out.reshape(image.shape)
-
-
-def _bgr(image: np.ndarray) -> np.ndarray:
-    return image[..., ::-1] if image.ndim == 3 and image.shape[2] == 3 else image
-
-
 def _encode(image: np.ndarray, recipe: Recipe) -> bytes:
-    if recipe.format == "png":
-        return encode_png(image)
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(_bgr(image)), [cv2.IMWRITE_JPEG_QUALITY, recipe.quality])
-    if not ok:
-        raise CorpusError("JPEG encoding failed")
-    return buf.tobytes()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write under a temporary name beside ``path``, then rename: a kill never leaves a partial image."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    return encode_png(image) if recipe.format == "png" else encode_jpeg(image, recipe.quality)
 
 
 def _to_uint8_batch(images: torch.Tensor) -> np.ndarray:
@@ -518,27 +501,8 @@ def _verified_journal(out: Path) -> dict[str, dict]:
             rows[row["path"]] = row
         else:
             rows.pop(row["path"], None)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows.values()))
-    os.replace(tmp, path)
+    write_bytes_atomic(path, manifest_lines(rows.values()).encode())
     return rows
-
-
-def _entry_order(recipe_data: dict) -> dict[str, int]:
-    names = [e["name"] for e in recipe_data["real"]] + [e["name"] for e in recipe_data["fake"]]
-    return {n: i for i, n in enumerate(names)}
-
-
-def _sort_rows(recipe: Recipe | dict, rows) -> list[dict]:
-    order = _entry_order(recipe if isinstance(recipe, dict) else recipe_to_dict(recipe))
-    return sorted(rows, key=lambda r: (SPLITS.index(r["split"]), r["label"], order.get(r.get("origin"), -1),
-                                       r["index"], r["path"]))
-
-
-def _write_manifest(out: Path, rows: list[dict]) -> None:
-    tmp = out / f".{MANIFEST_FILE}.tmp"
-    tmp.write_bytes("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
-    os.replace(tmp, out / MANIFEST_FILE)
 
 
 def _record(recipe: Recipe, gans, size: int, channels: int, device: torch.device, determinism: dict,
@@ -573,15 +537,6 @@ def _expected_counts(recipe: Recipe) -> dict:
     return {s: {"real": recipe.count(0, s), "fake": recipe.count(1, s)} for s in SPLITS}
 
 
-def count_rows(rows: list[dict]) -> dict:
-    """``{split: {"real": n, "fake": n}}`` for every split (zeros included)."""
-    counts = {s: {"real": 0, "fake": 0} for s in SPLITS}
-    for r in rows:
-        split = counts.setdefault(r["split"], {"real": 0, "fake": 0})
-        split["real" if r["label"] == 0 else "fake"] += 1
-    return counts
-
-
 def _versions() -> dict:
     return {
         "fakescope": fakescope_version(),
@@ -592,117 +547,7 @@ def _versions() -> dict:
     }
 
 
-# --- reading, checking, merging ----------------------------------------------------------------------------------
-
-def read_manifest(corpus: str | os.PathLike) -> list[dict]:
-    path = Path(corpus) / MANIFEST_FILE
-    if not path.is_file():
-        hint = " (an interrupted build: finish it with --resume)" if (Path(corpus) / BUILD_DIR).is_dir() else ""
-        raise CorpusError(f"{corpus}: not a corpus (no {MANIFEST_FILE}){hint}")
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise CorpusError(f"{path}:{n}: not valid JSON") from None
-    return rows
-
-
-def read_record(corpus: str | os.PathLike) -> dict:
-    """``corpus.json`` (an empty dict for corpora that have none)."""
-    path = Path(corpus) / CORPUS_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CorpusError(f"{path}: unreadable ({exc})") from None
-
-
-def verify_corpus(corpus: str | os.PathLike) -> dict:
-    """Recheck every file against the manifest and the counts against ``corpus.json``.
-
-    Returns ``{"ok", "checked", "missing", "changed", "extra", "duplicates", "counts", "incomplete"}``;
-    ``counts`` lists ``"split/real: manifest N, corpus.json M"`` disagreements.
-    """
-    corpus = Path(corpus)
-    rows = read_manifest(corpus)
-    record = read_record(corpus)
-    missing, changed, duplicates = [], [], []
-    listed: set[str] = set()
-    for r in rows:
-        if r["path"] in listed:
-            duplicates.append(r["path"])
-            continue
-        listed.add(r["path"])
-        path = corpus / r["path"]
-        if not path.is_file():
-            missing.append(r["path"])
-        elif sha256_file(path) != r["sha256"]:
-            changed.append(r["path"])
-    extra = sorted(
-        rel for p in corpus.rglob("*")
-        if p.is_file() and (rel := p.relative_to(corpus).as_posix()) not in listed
-        and rel not in (CORPUS_FILE, MANIFEST_FILE) and not rel.startswith(f"{BUILD_DIR}/")
-    )
-    counts = []
-    actual = count_rows(rows)
-    wanted = record.get("counts")
-    if wanted is not None and record.get("shard") is None and "expected" in record:
-        wanted = record["expected"]
-    for split in sorted(set(actual) | set(wanted or {})):
-        for kind in ("real", "fake"):
-            a, w = actual.get(split, {}).get(kind, 0), (wanted or {}).get(split, {}).get(kind, 0)
-            if wanted is not None and a != w:
-                counts.append(f"{split}/{kind}: manifest {a}, corpus.json {w}")
-    incomplete = (corpus / BUILD_DIR).is_dir()
-    return {
-        "ok": not (missing or changed or extra or duplicates or counts or incomplete),
-        "checked": len(rows),
-        "missing": missing,
-        "changed": changed,
-        "extra": extra,
-        "duplicates": duplicates,
-        "counts": counts,
-        "incomplete": incomplete,
-    }
-
-
-def corpus_stats(corpus: str | os.PathLike) -> dict:
-    """Counts per split, label and origin (source or generator), image sizes and bytes on disk."""
-    corpus = Path(corpus)
-    rows = read_manifest(corpus)
-    record = read_record(corpus)
-    origins: dict[str, dict] = {}
-    sizes: dict[str, int] = {}
-    total_bytes = 0
-    for r in rows:
-        name = r.get("origin") or r.get("checkpoint") or r.get("source") or "?"
-        o = origins.setdefault(name, {
-            "label": "real" if r["label"] == 0 else "fake",
-            "kind": r.get("source") or r.get("generator") or "?",
-            **{s: 0 for s in SPLITS}, "total": 0,
-        })
-        o[r["split"]] = o.get(r["split"], 0) + 1
-        o["total"] += 1
-        h, w = r.get("size", [0, 0])
-        sizes[f"{h}x{w}"] = sizes.get(f"{h}x{w}", 0) + 1
-        file = corpus / r["path"]
-        total_bytes += file.stat().st_size if file.is_file() else 0
-    return {
-        "corpus": str(corpus),
-        "name": record.get("name"),
-        "images": len(rows),
-        "counts": count_rows(rows),
-        "origins": origins,
-        "sizes": sizes,
-        "channels": record.get("image", {}).get("channels"),
-        "format": record.get("image", {}).get("format"),
-        "bytes": total_bytes,
-        "shard": record.get("shard"),
-    }
-
+# --- merging -----------------------------------------------------------------------------------------------------
 
 def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, move: bool = False,
                   progress: Callable[[int], None] | None = None) -> dict:
@@ -758,8 +603,8 @@ def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, mo
             rows[r["path"]] = r
             if progress is not None:
                 progress(1)
-    ordered = _sort_rows(first["recipe"], rows.values())
-    _write_manifest(out, ordered)
+    ordered = sort_rows(first["recipe"], rows.values())
+    write_manifest(out, ordered)
     record = {k: v for k, v in first.items() if k != "shard"}
     record["counts"] = count_rows(ordered)
     devices = {json.dumps([rec["device"], rec["determinism"], rec["versions"]], sort_keys=True)

@@ -7,7 +7,7 @@ What a new family must provide:
 - ``Config``: a frozen dataclass; every field has a default and a comment.
 - ``build_nets()``: every network, named (``G``, ``D``, ``G_ab``, ...), in an ``nn.ModuleDict``.
 - ``exported``: the names of the networks a sampling checkpoint keeps (the rest is training-only).
-- ``make_trainer(data, device=, seed=)``: a :class:`generators.training.Trainer` over real images.
+- ``make_trainer(data, device=, seed=)``: a :class:`fakescope.generators.training.Trainer` over real images.
 - noise-to-image families: ``latent(generator)`` and ``generate(z)``;
   image-to-image families (``kind = "translate"``): ``translate(images, direction)``.
 """
@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from .checkpoint import (
+from fakescope.core.checkpoint import (
     CheckpointError,
     config_from_dict,
     load_checkpoint,
     resolve_checkpoint,
     save_checkpoint,
 )
-from .registry import Registry
+from fakescope.core.registry import Registry
 
 if TYPE_CHECKING:
     from .training import Trainer
@@ -127,7 +127,7 @@ def preset_overrides(name: str, preset: str) -> dict[str, Any]:
 def load_gan(name_or_dir: str | os.PathLike, *, device: torch.device | str = "cpu") -> tuple[GANFamily, dict]:
     """A GAN from a bundled name or checkpoint folder, in eval mode on ``device``; returns ``(gan, meta)``."""
     _import_families()
-    folder = resolve_checkpoint(name_or_dir, "generators")
+    folder = resolve_checkpoint(name_or_dir, __package__)
     tensors, meta = load_checkpoint(folder, kind=CHECKPOINT_KIND)
     family = GANS.get(meta["family"])
     gan = family(config_from_dict(family.Config, meta["config"]))

@@ -40,12 +40,14 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .checkpoint import CheckpointError, read_meta, resolve_checkpoint
-from .sources import SPLITS, create_source
+from fakescope.core.checkpoint import CheckpointError, read_meta, resolve_checkpoint
+from fakescope.core.corpus import SPLITS
+from fakescope.core.perturb import PERTURBATIONS, Perturbation, perturbation_problem
+
+from .sources import create_source
 
 RECIPE_SUFFIX = ".toml"
 FORMATS = ("png", "jpeg")
-PERTURBATIONS = {"blur": ("sigma",), "noise": ("sigma",), "jpeg": ("quality",)}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 _TOP_KEYS = ("name", "description", "seed", "size", "channels", "format", "quality", "counts", "real", "fake",
@@ -79,39 +81,6 @@ class FakeEntry:
     input: str | None = None  # image-to-image families: the real source whose images are translated
     input_split: str | None = None  # image-to-image families: the input's split (None: the corpus split)
     checkpoint: str = ""  # the resolved checkpoint folder (filled in by load/parse)
-
-
-@dataclass(frozen=True)
-class Perturbation:
-    kind: str  # blur, noise or jpeg
-    value: float  # blur/noise: sigma in 8-bit levels (noise) or pixels (blur); jpeg: quality
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.value:g}"
-
-
-def perturbation_problem(kind: str, value) -> str | None:
-    """Why ``kind`` with ``value`` is not a valid perturbation (``"quality 150: expected ..."``), or None."""
-    if kind not in PERTURBATIONS:
-        return f"kind {kind!r}: expected one of {', '.join(PERTURBATIONS)}"
-    if kind == "jpeg" and not (isinstance(value, int) and 1 <= value <= 100):
-        return f"quality {value}: expected an integer 1 .. 100"
-    if kind in ("blur", "noise") and not (isinstance(value, int | float) and 0 < value <= 100):
-        return f"sigma {value}: expected 0 < sigma <= 100"
-    return None
-
-
-def parse_perturbation(text: str) -> Perturbation:
-    """``"jpeg:75"``, ``"blur:1.5"``, ``"noise:2"`` → a checked :class:`Perturbation` (ValueError otherwise)."""
-    kind, _, raw = text.strip().partition(":")
-    try:
-        value = int(raw) if kind == "jpeg" else float(raw)
-    except ValueError:
-        value = raw
-    problem = perturbation_problem(kind, value) if raw else f"expected KIND:VALUE ({', '.join(PERTURBATIONS)})"
-    if problem:
-        raise ValueError(f"perturbation {text!r}: {problem}")
-    return Perturbation(kind, value)
 
 
 @dataclass(frozen=True)
@@ -399,7 +368,7 @@ def _resolve_source(source: str, base: Path) -> str:
 def _resolve_checkpoint(generator: str, base: Path, at: str, err) -> Path:
     local = base / generator
     try:
-        return resolve_checkpoint(local if (local / "config.json").is_file() else generator, "generators")
+        return resolve_checkpoint(local if (local / "config.json").is_file() else generator, __package__)
     except CheckpointError as exc:
         raise err(f"{at}.generator: {exc}") from None
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
+from fakescope.core.imageio import encode_png, sha256_bytes, to_uint8, write_bytes_atomic
+from fakescope.core.seeding import derive_seed
+
 from .gan import GANFamily
-from .imageio import encode_png, sha256_bytes, to_uint8, write_bytes_atomic
-from .seeding import derive_seed
 
 #: Images per forward pass on the CPU, aligned on the image index (see the module docstring).
 CPU_CHUNK = 64

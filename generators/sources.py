@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imageio import IMAGE_SUFFIXES, ImageReadError, read_image, resize, set_channels, to_tensor
-from .registry import Registry
-from .seeding import numpy_rng
+from fakescope.core.corpus import SPLITS
+from fakescope.core.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, resize, set_channels, to_tensor
+from fakescope.core.registry import Registry
+from fakescope.core.seeding import numpy_rng
 
-SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 _SPLIT_SEED = 20240531  # fixed: a source's split never depends on the caller's seed
 

@@ -23,10 +23,11 @@ from typing import Any
 
 import torch
 
-from .checkpoint import config_to_dict, write_json_atomic
+from fakescope.core.checkpoint import config_to_dict, write_json_atomic
+from fakescope.core.imageio import atomic_path, save_grid
+from fakescope.core.seeding import torch_generator
+
 from .gan import GANFamily
-from .imageio import atomic_path, save_grid
-from .seeding import torch_generator
 
 STATE_FILE = "train_state.pt"
 

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .gan import GANFamily
-from .imageio import (
+from fakescope.core.imageio import (
     IMAGE_SUFFIXES,
     ImageReadError,
     encode_png,
@@ -33,6 +32,8 @@ from .imageio import (
     to_uint8,
     write_bytes_atomic,
 )
+
+from .gan import GANFamily
 
 DIRECTIONS = ("a2b", "b2a")
 #: Larger inputs are refused rather than risking memory exhaustion (activations scale with the pixel count).

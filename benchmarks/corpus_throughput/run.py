@@ -38,15 +38,16 @@ import time
 from pathlib import Path
 from unittest import mock
 
+import fakescope.generators.corpus as corpus
 import torch
+from fakescope.generators.corpus import Shard, build_corpus, merge_corpora
+from fakescope.generators.gan import load_gan
+from fakescope.generators.recipes import load_recipe, parse_recipe
+from fakescope.generators.sampling import generate_range
+from fakescope.generators.sources import create_source
 
-import generators.corpus as corpus
-from generators.checkpoint import list_bundled
-from generators.corpus import Shard, build_corpus, merge_corpora, verify_corpus
-from generators.gan import load_gan
-from generators.recipes import load_recipe, parse_recipe
-from generators.sampling import generate_range
-from generators.sources import create_source
+from fakescope.core.checkpoint import list_bundled
+from fakescope.core.corpus import verify_corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name, sync  # noqa: E402
@@ -218,7 +219,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
-    names = args.only or list_bundled("generators")
+    names = args.only or list_bundled("fakescope.generators")
     threads = args.threads or (max(1, (os.cpu_count() or 1) - args.workers) if device.type == "cpu" else None)
     if threads is not None:
         torch.set_num_threads(threads)  # generation alone runs with the threads a build gives it

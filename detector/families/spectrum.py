@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from generators.seeding import numpy_rng
+from fakescope.core.seeding import numpy_rng
 
 from ..base import DETECTORS, Detector, Progress
 from ..data import Augment, ImageSet, sample_crops, tiles

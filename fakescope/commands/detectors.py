@@ -57,10 +57,10 @@ def train_detector(
     """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only."""
     from dataclasses import fields, replace
 
-    from detector.base import family_spec
-    from detector.training import CalibrationSpec
-    from detector.training import train_detector as run_training
-    from generators.registry import UnknownNameError
+    from fakescope.core.registry import UnknownNameError
+    from fakescope.detector.base import family_spec
+    from fakescope.detector.training import CalibrationSpec
+    from fakescope.detector.training import train_detector as run_training
 
     try:
         cls, variant = family_spec(family)
@@ -113,8 +113,8 @@ def detectors_list(
 
     from rich.table import Table
 
-    from detector.base import DEFAULT_DETECTOR, DETECTORS, list_detectors
-    from generators.checkpoint import bundled_root, list_bundled, read_meta
+    from fakescope.core.checkpoint import bundled_root, list_bundled, read_meta
+    from fakescope.detector.base import DEFAULT_DETECTOR, DETECTORS, list_detectors
 
     families = []
     for name in list_detectors():
@@ -123,8 +123,8 @@ def detectors_list(
         shown = f"{name}:<{cls.variant_field}>" if cls.variant_field else name
         families.append({"family": shown, "about": doc[0].split(": ", 1)[-1] if doc else ""})
     bundled = []
-    for name in list_bundled("detector"):
-        meta = read_meta(bundled_root("detector") / name)
+    for name in list_bundled("fakescope.detector"):
+        meta = read_meta(bundled_root("fakescope.detector") / name)
         training = meta.get("training", {})
         metrics = training.get("metrics", {})
         details = training.get("corpus_details") or [{"path": c} for c in training.get("corpora", [])]

@@ -25,8 +25,8 @@ gan_app = typer.Typer(no_args_is_help=True, help="GAN families: list, train, sam
 @gan_app.command("list")
 def gan_list() -> None:
     """GAN families and bundled GAN checkpoints."""
-    from generators.checkpoint import bundled_root, list_bundled, read_meta
-    from generators.gan import list_gans
+    from fakescope.core.checkpoint import bundled_root, list_bundled, read_meta
+    from fakescope.generators.gan import list_gans
 
     out.print("families: " + ", ".join(list_gans()), highlight=False)
     from rich.table import Table
@@ -34,8 +34,8 @@ def gan_list() -> None:
     table = Table(title="bundled checkpoints")
     for col in ("name", "family", "image", "trained on", "command"):
         table.add_column(col)
-    for name in list_bundled("generators"):
-        meta = read_meta(bundled_root("generators") / name)
+    for name in list_bundled("fakescope.generators"):
+        meta = read_meta(bundled_root("fakescope.generators") / name)
         im = meta.get("image", {})
         training = meta.get("training", {})
         table.add_row(name, meta.get("family", "?"), f"{im.get('height')}x{im.get('width')}x{im.get('channels')}",
@@ -70,9 +70,9 @@ def gan_train(
     """Train a GAN on real images; resumable after a kill with --resume."""
     from dataclasses import fields
 
-    from generators.gan import GANS, create_gan, list_gans
-    from generators.sources import create_source
-    from generators.training import RunFolderError, train_gan
+    from fakescope.generators.gan import GANS, create_gan, list_gans
+    from fakescope.generators.sources import create_source
+    from fakescope.generators.training import RunFolderError, train_gan
 
     if name not in list_gans():
         raise fail(f"unknown GAN family {name!r}; known: {', '.join(list_gans())}")
@@ -92,7 +92,7 @@ def gan_train(
     except (ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     if inception_weights is not None:
-        from generators.metrics import MetricsError, check_inception_weights
+        from fakescope.generators.metrics import MetricsError, check_inception_weights
 
         if not hasattr(gan, "inception_weights"):
             raise fail(f"--inception-weights does not apply to {name} (it reports no image-quality metrics)")
@@ -109,7 +109,7 @@ def gan_train(
     try:
         c, s, _ = gan.image_shape
         if translating:
-            from generators.translate import draw_domains
+            from fakescope.generators.translate import draw_domains
 
             load = getattr(gan.config, "load_size", 0) or s  # drawn larger, cropped to s while training
             train_data, drawn = draw_domains(domain_a, domain_b, count=count, size=load, channels=c, seed=seed)
@@ -147,9 +147,9 @@ def gan_sample(
     device: DeviceOpt = "auto",
 ) -> None:
     """Sample images, one derived seed per image: image i of seed S is the same wherever it is drawn."""
-    from generators.checkpoint import CheckpointError
-    from generators.gan import load_gan
-    from generators.sampling import sample_to_folder
+    from fakescope.core.checkpoint import CheckpointError
+    from fakescope.generators.gan import load_gan
+    from fakescope.generators.sampling import sample_to_folder
 
     try:
         gan, meta = load_gan(model, device=resolve_device(device))
@@ -178,8 +178,8 @@ def gan_export(
     """
     import json
 
-    from generators.checkpoint import CheckpointError
-    from generators.gan import load_gan
+    from fakescope.core.checkpoint import CheckpointError
+    from fakescope.generators.gan import load_gan
 
     try:
         gan, meta = load_gan(model)
@@ -212,9 +212,9 @@ def gan_translate(
 
     Unreadable inputs are reported and skipped (exit status 1); manifest.jsonl names each output's source image.
     """
-    from generators.checkpoint import CheckpointError
-    from generators.gan import load_gan
-    from generators.translate import DIRECTIONS, expand_inputs, translate_paths
+    from fakescope.core.checkpoint import CheckpointError
+    from fakescope.generators.gan import load_gan
+    from fakescope.generators.translate import DIRECTIONS, expand_inputs, translate_paths
 
     if direction not in DIRECTIONS:
         raise fail(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")

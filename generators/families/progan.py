@@ -37,8 +37,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fakescope.core.seeding import torch_generator
+
 from ..gan import GANS, GANFamily
-from ..seeding import torch_generator
 from ..training import Trainer
 
 

@@ -12,23 +12,20 @@ import time
 from pathlib import Path
 
 import pytest
-
-from generators.corpus import (
-    BUILD_DIR,
+from fakescope.generators.corpus import (
     JOURNAL_FILE,
-    CorpusError,
     CorpusSpec,
     Shard,
     build_corpus,
-    corpus_stats,
     merge_corpora,
     plan_units,
     planned_count,
     shard_units,
-    verify_corpus,
 )
-from generators.gan import GANS, create_gan, list_gans
-from generators.recipes import parse_recipe
+from fakescope.generators.gan import GANS, create_gan, list_gans
+from fakescope.generators.recipes import parse_recipe
+
+from fakescope.core.corpus import BUILD_DIR, CorpusError, corpus_stats, read_manifest, verify_corpus
 
 #: Small configs per family (a family without one is tested at its default config).
 TINY = {
@@ -168,7 +165,7 @@ def test_resume_after_sigkill_ends_with_the_uninterrupted_corpus(tmp_path, check
     victim = out / rows[0]["path"]
     victim.write_bytes(victim.read_bytes()[:10])
 
-    from generators.recipes import load_recipe
+    from fakescope.generators.recipes import load_recipe
     recipe = load_recipe(recipe_file)
     with pytest.raises(CorpusError, match="--resume"):
         build_corpus(recipe, out)
@@ -200,7 +197,7 @@ def test_a_build_never_mixes_corpora(tmp_path, checkpoints):
 
 
 def test_interrupted_build_refuses_another_recipe_or_shard(tmp_path, checkpoints, monkeypatch):
-    import generators.corpus as corpus
+    import fakescope.generators.corpus as corpus
 
     recipe = recipe_for(checkpoints, ["vanilla"], {"train": 130, "val": 0, "test": 0})
     calls = []
@@ -218,7 +215,7 @@ def test_interrupted_build_refuses_another_recipe_or_shard(tmp_path, checkpoints
     monkeypatch.setattr(corpus, "_store", real_store)
     assert (tmp_path / "c" / BUILD_DIR).is_dir()
     with pytest.raises(CorpusError, match="interrupted build"):
-        corpus.read_manifest(tmp_path / "c")
+        read_manifest(tmp_path / "c")
     other = recipe_for(checkpoints, ["vanilla"], {"train": 131, "val": 0, "test": 0})
     with pytest.raises(CorpusError, match="interrupted build with another recipe"):
         build_corpus(other, tmp_path / "c", resume=True)

@@ -1,7 +1,7 @@
 import pytest
+from fakescope.generators.gan import GANS, create_gan, list_gans
 
-from generators.gan import GANS, create_gan, list_gans
-from generators.registry import Registry, UnknownNameError
+from fakescope.core.registry import Registry, UnknownNameError
 
 
 def test_duplicate_name_is_refused():
