@@ -124,7 +124,7 @@ class Detector(ABC):
         return save_checkpoint(folder, {**model, **self.calibration.tensors()}, meta, half=False)
 
 
-DETECTORS: Registry[type[Detector]] = Registry("detector family")
+DETECTORS: Registry[type[Detector]] = Registry("detector family", key="family")
 
 
 def list_detectors() -> list[str]:

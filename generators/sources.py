@@ -151,7 +151,7 @@ class RealSource(ABC):
 SOURCES: Registry[type[RealSource]] = Registry("real source")
 
 
-@SOURCES.register("digits")
+@SOURCES.register
 class DigitsSource(RealSource):
     name = "digits"
 
@@ -169,7 +169,7 @@ class DigitsSource(RealSource):
         return self._images[index]
 
 
-@SOURCES.register("faces")
+@SOURCES.register
 class FacesSource(RealSource):
     name = "faces"
 
@@ -195,7 +195,7 @@ _PHOTOS = (
 )
 
 
-@SOURCES.register("photos")
+@SOURCES.register
 class PhotosSource(RealSource):
     name = "photos"
     crops = True
@@ -217,7 +217,7 @@ class PhotosSource(RealSource):
 PAINTING_FILTER = {"filter": "cv2.stylization", "sigma_s": 60, "sigma_r": 0.45}
 
 
-@SOURCES.register("paintings")
+@SOURCES.register
 class PaintingsSource(PhotosSource):
     """The ``photos`` photographs rendered as paintings by ``cv2.stylization`` (edge-preserving smoothing
     with darkened edges), filtered at full resolution before cropping. Items, ids and the train/val/test
@@ -241,7 +241,7 @@ class PaintingsSource(PhotosSource):
         return image, {**info, "derived_from": "photos", "filter": dict(PAINTING_FILTER)}
 
 
-@SOURCES.register("photo-patches")
+@SOURCES.register
 class PhotoPatchesSource(PhotosSource):
     """The ``photos`` photographs at their native resolution: square windows of the requested size, never
     resized — the scale at which ``fakescope score`` tiles a large photograph (``photos`` crops a random side
@@ -251,7 +251,7 @@ class PhotoPatchesSource(PhotosSource):
     native = True
 
 
-@SOURCES.register("painting-patches")
+@SOURCES.register
 class PaintingPatchesSource(PaintingsSource):
     """The ``paintings`` at native resolution, as ``photo-patches`` are to ``photos``."""
 

@@ -88,7 +88,7 @@ def spectrum_features(window: np.ndarray, features: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-@DETECTORS.register("spectrum")
+@DETECTORS.register
 class SpectrumDetector(Detector):
     family = "spectrum"
     Config = SpectrumConfig
