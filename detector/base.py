@@ -4,14 +4,14 @@ A detector maps images to the probability that each is synthetic. Every family �
 classifier, a timm backbone — implements the same interface:
 
 - ``Config``: a frozen dataclass saved with the checkpoint;
-- ``fit(train, val, device=, seed=, progress=)`` on :class:`detector.data.ImageSet` s (``val`` only for early
+- ``fit(train, val, device=, seed=, progress=)`` on :class:`fakescope.detector.data.ImageSet` s (``val`` only for early
   stopping and model selection);
 - ``raw_scores(images, device=)``: RGB ``uint8 [H, W, 3]`` arrays of any size → uncalibrated scores in [0, 1];
 - ``tensors()`` / ``load_tensors()``: the learned state as named tensors (saved with safetensors);
 - ``complexity()``: parameters and multiply-accumulates per image.
 
 The base class adds what every family shares: :meth:`Detector.predict_proba` returns *calibrated*
-probabilities (Platt or isotonic, fit on the validation split, see :mod:`detector.calibration`), and
+probabilities (Platt or isotonic, fit on the validation split, see :mod:`fakescope.detector.calibration`), and
 ``threshold`` is the decision threshold on that calibrated scale, also chosen on the validation split. Both
 travel with the checkpoint, so ``fakescope score`` uses them by default.
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from generators.checkpoint import (
+from fakescope.core.checkpoint import (
     CheckpointError,
     config_from_dict,
     load_checkpoint,
@@ -38,7 +38,7 @@ from generators.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from generators.registry import Registry
+from fakescope.core.registry import Registry
 
 from .calibration import Calibration
 
@@ -124,7 +124,7 @@ class Detector(ABC):
         return save_checkpoint(folder, {**model, **self.calibration.tensors()}, meta, half=False)
 
 
-DETECTORS: Registry[type[Detector]] = Registry("detector family")
+DETECTORS: Registry[type[Detector]] = Registry("detector family", key="family")
 
 
 def list_detectors() -> list[str]:
@@ -164,7 +164,7 @@ def load_detector(name_or_dir: str | os.PathLike = DEFAULT_DETECTOR, *, family: 
     another family is refused with a clear :class:`CheckpointError`.
     """
     _import_families()
-    folder = resolve_checkpoint(name_or_dir, "detector")
+    folder = resolve_checkpoint(name_or_dir, __package__)
     meta = read_meta(folder)
     if meta.get("kind") == CHECKPOINT_KIND and family is not None:  # refuse before reading any weights
         stored = str(meta.get("family"))

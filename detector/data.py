@@ -1,7 +1,8 @@
 """Training data for detectors: labeled images read from one or more corpora, and the forensic augmentation.
 
 Augmentation follows Wang et al. (CNNDetection, CVPR 2020): Gaussian blur and JPEG re-encoding, each with its
-own probability, applied identically to real and fake images, then a random crop and horizontal flip.
+own probability, applied identically to real and fake images, then a random crop and horizontal flip. Blur and
+JPEG are those of :mod:`fakescope.core.perturb`, the same as corpus recipes and ``fakescope bench`` apply.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from generators.corpus import CorpusError, read_manifest
-from generators.imageio import ImageReadError, read_image
+from fakescope.core.corpus import CorpusError, read_manifest
+from fakescope.core.imageio import ImageReadError, read_image
+from fakescope.core.perturb import gaussian_blur, jpeg_roundtrip
 
 
 @dataclass
@@ -112,11 +114,9 @@ def augment(image: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.nda
     if aug.blur_prob > 0 and rng.random() < aug.blur_prob:
         sigma = float(rng.uniform(0.0, aug.blur_sigma))
         if sigma > 0.05:
-            image = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma)
+            image = gaussian_blur(image, sigma)
     if aug.jpeg_prob > 0 and rng.random() < aug.jpeg_prob:
-        quality = int(rng.integers(aug.jpeg_quality[0], aug.jpeg_quality[1] + 1))
-        ok, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        image = jpeg_roundtrip(image, int(rng.integers(aug.jpeg_quality[0], aug.jpeg_quality[1] + 1)))
     if aug.flip and rng.random() < 0.5:
         image = image[:, ::-1]
     if aug.rot90:

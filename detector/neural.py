@@ -8,7 +8,7 @@ is measured (after BatchNorm statistics are recomputed over un-augmented trainin
 Every random draw comes from ``seed``, so training is deterministic on the CPU.
 
 Prediction: an image is never downscaled or zero-padded; it is covered by ``crop``-sized tiles at its native
-resolution and its score is the mean of the tile probabilities (:func:`detector.data.tiles`).
+resolution and its score is the mean of the tile probabilities (:func:`fakescope.detector.data.tiles`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from generators.seeding import numpy_rng
+from fakescope.core.seeding import numpy_rng
 
 from .base import Detector, Progress
 from .data import Augment, ImageSet, center_crop, random_crop, sample_crops, tiles

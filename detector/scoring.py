@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from generators.imageio import IMAGE_SUFFIXES, ImageReadError, os_reason, read_image
+from fakescope.core.imageio import IMAGE_SUFFIXES, ImageReadError, os_reason, read_image
 
 from .base import Detector
 from .video import (
@@ -412,8 +412,8 @@ def iter_scores(
 ) -> Iterator[dict]:
     """Yield one record per input, in input order (see the module docstring for the record).
 
-    ``frames``/``every``: video frame sampling (see :class:`detector.video.FrameSampling`); ``faces``: score the
-    largest face of each image and frame instead of the whole picture; ``aggregate``: ``mean``, ``max``,
+    ``frames``/``every``: video frame sampling (see :class:`fakescope.detector.video.FrameSampling`); ``faces``:
+    score the largest face of each image and frame instead of the whole picture; ``aggregate``: ``mean``, ``max``,
     ``topk`` (mean of the ``top_k`` highest frame scores) or ``vote``; ``progress(n)`` is called as records finish.
     A batch is scored when it holds ``batch_size`` crops or half of ``max_batch_bytes`` of pixels, or when decoding
     falls behind; decoded pixels waiting to be scored never exceed ``max_batch_bytes`` (but for one large input).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from generators.imageio import sha256_file
+from fakescope.core.imageio import sha256_file
 
 from .base import Detector, Progress
 from .calibration import METHODS, THRESHOLD_RULES, choose_threshold, fit_calibration

@@ -27,7 +27,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from generators.imageio import ImageReadError, check_file, os_reason  # noqa: E402
+from fakescope.core.imageio import ImageReadError, check_file, os_reason  # noqa: E402
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
@@ -305,7 +305,7 @@ def plot_timelines(records: Sequence[dict], path: str | os.PathLike, threshold: 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from generators.imageio import atomic_path
+    from fakescope.core.imageio import atomic_path
 
     videos = [r for r in records if r.get("kind") == "video" and r.get("frames")]
     if not videos:

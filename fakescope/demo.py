@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from detector.base import DEFAULT_DETECTOR, load_detector
-from detector.metrics import summarize
-from detector.scoring import score_paths
-from generators.checkpoint import write_json_atomic
-from generators.gan import load_gan
-from generators.imageio import read_image, resize, save_grid, to_tensor, to_uint8, write_png
-from generators.sampling import generate_range, image_seed
-from generators.sources import create_source
+from fakescope.core.checkpoint import write_json_atomic
+from fakescope.core.imageio import read_image, resize, save_grid, to_tensor, to_uint8, write_png
+from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
+from fakescope.detector.metrics import summarize
+from fakescope.detector.scoring import score_paths
+from fakescope.generators.gan import load_gan
+from fakescope.generators.sampling import generate_range, image_seed
+from fakescope.generators.sources import create_source
 
 DEMO_GENERATOR = "vanilla-digits"
 

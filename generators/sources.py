@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imageio import IMAGE_SUFFIXES, ImageReadError, read_image, resize, set_channels, to_tensor
-from .registry import Registry
-from .seeding import numpy_rng
+from fakescope.core.corpus import SPLITS
+from fakescope.core.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, resize, set_channels, to_tensor
+from fakescope.core.registry import Registry
+from fakescope.core.seeding import numpy_rng
 
-SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 _SPLIT_SEED = 20240531  # fixed: a source's split never depends on the caller's seed
 
@@ -151,7 +151,7 @@ class RealSource(ABC):
 SOURCES: Registry[type[RealSource]] = Registry("real source")
 
 
-@SOURCES.register("digits")
+@SOURCES.register
 class DigitsSource(RealSource):
     name = "digits"
 
@@ -169,7 +169,7 @@ class DigitsSource(RealSource):
         return self._images[index]
 
 
-@SOURCES.register("faces")
+@SOURCES.register
 class FacesSource(RealSource):
     name = "faces"
 
@@ -195,7 +195,7 @@ _PHOTOS = (
 )
 
 
-@SOURCES.register("photos")
+@SOURCES.register
 class PhotosSource(RealSource):
     name = "photos"
     crops = True
@@ -217,7 +217,7 @@ class PhotosSource(RealSource):
 PAINTING_FILTER = {"filter": "cv2.stylization", "sigma_s": 60, "sigma_r": 0.45}
 
 
-@SOURCES.register("paintings")
+@SOURCES.register
 class PaintingsSource(PhotosSource):
     """The ``photos`` photographs rendered as paintings by ``cv2.stylization`` (edge-preserving smoothing
     with darkened edges), filtered at full resolution before cropping. Items, ids and the train/val/test
@@ -241,7 +241,7 @@ class PaintingsSource(PhotosSource):
         return image, {**info, "derived_from": "photos", "filter": dict(PAINTING_FILTER)}
 
 
-@SOURCES.register("photo-patches")
+@SOURCES.register
 class PhotoPatchesSource(PhotosSource):
     """The ``photos`` photographs at their native resolution: square windows of the requested size, never
     resized — the scale at which ``fakescope score`` tiles a large photograph (``photos`` crops a random side
@@ -251,7 +251,7 @@ class PhotoPatchesSource(PhotosSource):
     native = True
 
 
-@SOURCES.register("painting-patches")
+@SOURCES.register
 class PaintingPatchesSource(PaintingsSource):
     """The ``paintings`` at native resolution, as ``photo-patches`` are to ``photos``."""
 
@@ -411,7 +411,7 @@ class MissingDataError(ValueError):
     """A source whose files are installed by ``make data`` and are not there."""
 
 
-@SOURCES.register("debian-photos")
+@SOURCES.register
 class DebianPhotosSource(RealSource):
     """Real photographs at native resolution (nature, cities, objects, aerial views; 259 px to 5312 px) from
     the Debian packages in ``_DEBIAN_ROOTS``, which ``make data`` installs. Windows of the requested size,

@@ -1,9 +1,7 @@
-"""Translation with image-to-image GANs (``kind = "translate"``, e.g. CycleGAN): tensors, files and folders.
+"""Translation of image files and folders with image → image GANs (:class:`~.kinds.image.ImageToImage`).
 
 Images keep their size: each is reflect-padded to sides that are multiples of 4 and cropped back by the
-family's ``translate`` (never stretched). On the CPU every image gets its own forward pass, so a translation
-is bit-identical whatever else shares the call (a batched convolution's floating-point result can depend on
-the batch); on CUDA images of one size are batched.
+family's ``translate`` (never stretched); tensors go through :func:`~.kinds.image.translate_images`.
 
 :func:`translate_paths` writes ``OUT/<name>.png`` per readable input plus ``OUT/manifest.jsonl`` with one row
 per input: the output path and sha256, the source image path and sha256, the direction, the checkpoint, or
@@ -18,10 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .gan import GANFamily
-from .imageio import (
+from fakescope.core.imageio import (
     IMAGE_SUFFIXES,
     ImageReadError,
     encode_png,
@@ -34,37 +30,14 @@ from .imageio import (
     write_bytes_atomic,
 )
 
-DIRECTIONS = ("a2b", "b2a")
+from .kinds.image import ImageToImage, check_translator, translate_images
+
 #: Larger inputs are refused rather than risking memory exhaustion (activations scale with the pixel count).
 MAX_TRANSLATE_PIXELS = 4096 * 4096
 MANIFEST_FILE = "manifest.jsonl"
 
 
-def check_translator(gan: GANFamily, direction: str) -> None:
-    """Raise ``ValueError`` unless ``gan`` translates images and ``direction`` is ``a2b`` or ``b2a``."""
-    if getattr(gan, "kind", "noise") != "translate":
-        raise ValueError(f"{gan.name} is not an image-to-image family (it generates from noise)")
-    if direction not in DIRECTIONS:
-        raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
-
-
-def translate_images(gan: GANFamily, images: torch.Tensor, direction: str, *, batch_size: int = 16) -> torch.Tensor:
-    """``images [N, C, H, W]`` in [-1, 1] → translations ``[N, C, H, W]`` (float, on the CPU).
-
-    Image ``i``'s result depends on image ``i`` alone on the CPU (one forward pass each); on CUDA
-    ``batch_size`` images share a pass.
-    """
-    if gan.kind == "resynth":  # image -> image of the same size: no direction
-        run = gan.resynthesize
-    else:
-        check_translator(gan, direction)
-        run = lambda x: gan.translate(x, direction)  # noqa: E731
-    chunk = 1 if gan.device.type == "cpu" else max(1, batch_size)
-    parts = [run(images[i : i + chunk]).float().cpu() for i in range(0, len(images), chunk)]
-    return torch.cat(parts) if parts else images.new_empty((0, *images.shape[1:])).float()
-
-
-def translate_array(gan: GANFamily, image: np.ndarray, direction: str) -> np.ndarray:
+def translate_array(gan: ImageToImage, image: np.ndarray, direction: str) -> np.ndarray:
     """``uint8 [H, W, C]`` (any C of 1 or 3) → translated ``uint8 [H, W, channels of the model]``."""
     check_translator(gan, direction)
     h, w = image.shape[:2]
@@ -91,7 +64,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]
 
 
 def translate_paths(
-    gan: GANFamily,
+    gan: ImageToImage,
     inputs: Iterable[str | os.PathLike],
     out: str | os.PathLike,
     *,
@@ -140,26 +113,3 @@ def _free_name(stem: Path, taken: set[str]) -> str:
         rel = f"{stem.as_posix()}-{n}.png"
     taken.add(rel)
     return rel
-
-
-#: Crops drawn per domain when a crop source (``photos``, ``paintings``) is given no count.
-DEFAULT_DOMAIN_CROPS = 2000
-
-
-def draw_domains(
-    domain_a: str, domain_b: str, *, count: int | None, size: int, channels: int, seed: int, split: str = "train"
-) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-    """Training images of two unpaired domains given as source specs (``photos``, ``paintings``,
-    ``folder:PATH``): ``({"a": [Na, C, H, W], "b": [Nb, C, H, W]}, {"a": Na, "b": Nb})``.
-
-    ``count`` images per domain; ``None`` takes a whole folder's split, or :data:`DEFAULT_DOMAIN_CROPS` crops.
-    """
-    from .sources import create_source
-
-    data, counts = {}, {}
-    for key, spec in (("a", domain_a), ("b", domain_b)):
-        source = create_source(spec)
-        n = count if count is not None or not source.crops else DEFAULT_DOMAIN_CROPS
-        data[key] = source.draw(n, size=size, channels=channels, split=split, seed=seed).images
-        counts[key] = len(data[key])
-    return data, counts

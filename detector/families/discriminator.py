@@ -47,7 +47,7 @@ class PatchDiscriminator(nn.Module):
         return self.net(x).mean(dim=(1, 2, 3))
 
 
-@DETECTORS.register("discriminator")
+@DETECTORS.register
 class DiscriminatorDetector(NeuralDetector):
     family = "discriminator"
     Config = DiscriminatorConfig

@@ -68,7 +68,7 @@ class NPRNet(nn.Module):
         return self.fc(h.mean(dim=(2, 3))).squeeze(1)
 
 
-@DETECTORS.register("npr")
+@DETECTORS.register
 class NPRDetector(NeuralDetector):
     family = "npr"
     Config = NPRConfig

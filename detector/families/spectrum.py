@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from generators.seeding import numpy_rng
+from fakescope.core.seeding import numpy_rng
 
 from ..base import DETECTORS, Detector, Progress
 from ..data import Augment, ImageSet, sample_crops, tiles
@@ -88,7 +88,7 @@ def spectrum_features(window: np.ndarray, features: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-@DETECTORS.register("spectrum")
+@DETECTORS.register
 class SpectrumDetector(Detector):
     family = "spectrum"
     Config = SpectrumConfig

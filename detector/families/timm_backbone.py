@@ -66,7 +66,7 @@ class TimmNet(nn.Module):
         return self.body(x).squeeze(1)
 
 
-@DETECTORS.register("timm")
+@DETECTORS.register
 class TimmDetector(NeuralDetector):
     family = "timm"
     Config = TimmConfig

@@ -62,10 +62,10 @@ def train_detector(
     """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only."""
     from dataclasses import fields, replace
 
-    from detector.base import family_spec
-    from detector.training import CalibrationSpec
-    from detector.training import train_detector as run_training
-    from generators.registry import UnknownNameError
+    from fakescope.core.registry import UnknownNameError
+    from fakescope.detector.base import family_spec
+    from fakescope.detector.training import CalibrationSpec
+    from fakescope.detector.training import train_detector as run_training
 
     try:
         cls, variant = family_spec(family)
@@ -80,7 +80,7 @@ def train_detector(
                 raise ValueError(f"the {family} detector has no augmentation")
             aug = overrides.get("augment", cls.Config().augment)
             if augment is not None:
-                from detector.data import AUGMENT_POLICIES
+                from fakescope.detector.data import AUGMENT_POLICIES
 
                 if augment not in AUGMENT_POLICIES:
                     raise ValueError(f"unknown augmentation policy {augment!r}; known: {', '.join(AUGMENT_POLICIES)}")
@@ -124,8 +124,8 @@ def detectors_list(
 
     from rich.table import Table
 
-    from detector.base import DEFAULT_DETECTOR, DETECTORS, list_detectors
-    from generators.checkpoint import bundled_root, list_bundled, read_meta
+    from fakescope.core.checkpoint import bundled_root, list_bundled, read_meta
+    from fakescope.detector.base import DEFAULT_DETECTOR, DETECTORS, list_detectors
 
     families = []
     for name in list_detectors():
@@ -134,8 +134,8 @@ def detectors_list(
         shown = f"{name}:<{cls.variant_field}>" if cls.variant_field else name
         families.append({"family": shown, "about": doc[0].split(": ", 1)[-1] if doc else ""})
     bundled = []
-    for name in list_bundled("detector"):
-        meta = read_meta(bundled_root("detector") / name)
+    for name in list_bundled("fakescope.detector"):
+        meta = read_meta(bundled_root("fakescope.detector") / name)
         training = meta.get("training", {})
         metrics = training.get("metrics", {})
         details = training.get("corpus_details") or [{"path": c} for c in training.get("corpora", [])]

@@ -68,9 +68,9 @@ def score(
     Exit status: 0 when every input was scored, 1 when some could not be read or scored in full (each has an
     error; the others are still scored), 2 on a usage error.
     """
-    from detector.base import DEFAULT_DETECTOR, load_detector
-    from detector.scoring import collect_inputs, iter_scores
-    from generators.checkpoint import CheckpointError
+    from fakescope.core.checkpoint import CheckpointError
+    from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
+    from fakescope.detector.scoring import collect_inputs, iter_scores
 
     if frames is not None and every is not None:
         raise fail("use --frames or --every, not both")
@@ -104,7 +104,7 @@ def score(
     else:
         text = render_records(records, format)
     if output is not None:
-        from generators.imageio import write_bytes_atomic
+        from fakescope.core.imageio import write_bytes_atomic
 
         write_bytes_atomic(output, (text if text is not None else table_text(records_table(records))).encode())
     elif text is None:
@@ -112,7 +112,7 @@ def score(
     else:
         sys.stdout.write(text)
     if plot is not None:
-        from detector.video import plot_timelines
+        from fakescope.detector.video import plot_timelines
 
         thr = det.threshold if threshold is None else threshold
         if plot_timelines(records, plot, thr) == 0:

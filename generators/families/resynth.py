@@ -32,8 +32,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..gan import GANS, GANFamily
-from ..seeding import torch_generator
+from fakescope.core.seeding import torch_generator
+
+from ..gan import GANS
+from ..kinds.resynth import SameSizeImage
 from ..training import Trainer
 
 UPSAMPLERS = ("deconv3", "deconv4", "deconv4-blur", "nearest", "bilinear", "pixelshuffle")
@@ -204,11 +206,10 @@ class ResynthTrainer(Trainer):
         return torch.cat([real, self.gan.resynthesize(real)])
 
 
-@GANS.register("resynth")
-class Resynth(GANFamily):
+@GANS.register
+class Resynth(SameSizeImage):
     name = "resynth"
     Config = ResynthConfig
-    kind = "resynth"
     exported = ("G",)
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 

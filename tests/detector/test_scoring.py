@@ -12,17 +12,17 @@ import zlib
 from pathlib import Path
 
 import cv2
+import fakescope.detector.scoring as scoring
 import numpy as np
 import pytest
+from fakescope.detector.base import load_detector
+from fakescope.detector.scoring import Input, collect_inputs, iter_scores, score_image, score_paths, score_video
+from fakescope.detector.video import FaceFinder, FrameSampling, VideoFrames
 from PIL import Image
 from skimage import data as skdata
 from test_video import damage_middle, write_video  # tests/detector is on sys.path (pytest rootdir mode)
 
-import detector.scoring as scoring
-import generators.imageio as imageio
-from detector.base import load_detector
-from detector.scoring import Input, collect_inputs, iter_scores, score_image, score_paths, score_video
-from detector.video import FaceFinder, FrameSampling, VideoFrames
+import fakescope.core.imageio as imageio
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_decoding_runs_in_background_threads(tmp_path, det, monkeypatch):
         threads.add(threading.current_thread().name)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr("detector.scoring.read_image", spy)
+    monkeypatch.setattr("fakescope.detector.scoring.read_image", spy)
     records = score_paths(paths, det, batch_size=2)
     assert len(records) == 6 and threads and threading.main_thread().name not in threads
 
@@ -353,7 +353,7 @@ def test_slow_decoding_does_not_hold_back_a_partial_batch(tmp_path, det, monkeyp
         time.sleep(0.3)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr("detector.scoring.read_image", slow)
+    monkeypatch.setattr("fakescope.detector.scoring.read_image", slow)
     sizes = _spy_batches(monkeypatch, det)
     records = score_paths(paths, det, batch_size=64, workers=1)
     assert [r["path"] for r in records] == [str(p) for p in paths]

@@ -6,12 +6,10 @@ import re
 from pathlib import Path
 
 import cv2
+import fakescope.detector.video as video
 import numpy as np
 import pytest
-from skimage import data as skdata
-
-import detector.video as video
-from detector.video import (
+from fakescope.detector.video import (
     FaceFinder,
     FrameSampling,
     VideoFrames,
@@ -20,6 +18,7 @@ from detector.video import (
     plot_timelines,
     square_box,
 )
+from skimage import data as skdata
 
 
 def gray_level(i: int) -> int:
@@ -215,7 +214,7 @@ def test_largest_face_is_found_where_it_is(face_frame, backend):
 
 
 def test_bundled_real_faces_are_found():
-    from generators.sources import create_source
+    from fakescope.generators.sources import create_source
 
     faces = create_source("faces").draw(6, size=25, channels=1, split="test", seed=0).images  # [6, 1, 25, 25]
     finder = FaceFinder()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from generators.checkpoint import list_bundled, read_meta, resolve_checkpoint
-from generators.families.resynth import UPSAMPLERS, Autoencoder, ResynthConfig
-from generators.gan import create_gan, load_gan
+from fakescope.core.checkpoint import list_bundled, read_meta, resolve_checkpoint
+from fakescope.generators.families.resynth import UPSAMPLERS, Autoencoder, ResynthConfig
+from fakescope.generators.gan import create_gan, load_gan
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from fakescope.generators.sources import SOURCES, create_source
 
-from generators.imageio import write_png
-from generators.sources import SOURCES, create_source
+from fakescope.core.imageio import write_png
 
 
 @pytest.mark.parametrize("name", SOURCES.names())
