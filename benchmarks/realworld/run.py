@@ -34,8 +34,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name  # noqa: E402
-
 from fakescope.detector.base import load_detector  # noqa: E402
+
 from fakescope.core.checkpoint import list_bundled  # noqa: E402
 from fakescope.core.imageio import read_image  # noqa: E402
 

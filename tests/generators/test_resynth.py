@@ -3,15 +3,15 @@ round-trips through a checkpoint; the bundled bank loads and is pinned by the re
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
-
-from fakescope.core.checkpoint import list_bundled, read_meta, resolve_checkpoint
 from fakescope.generators.families.resynth import UPSAMPLERS, Autoencoder, ResynthConfig
 from fakescope.generators.gan import create_gan, load_gan
+
+from fakescope.core.checkpoint import list_bundled, read_meta, resolve_checkpoint
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 
@@ -48,7 +48,8 @@ def test_the_decoder_differs_by_upsampler_only():
 
 def test_training_reduces_the_reconstruction_error():
     torch.manual_seed(0)
-    smooth = torch.nn.functional.interpolate(torch.rand(32, 3, 4, 4) * 2 - 1, size=24, mode="bilinear")  # [32, 3, 24, 24]
+    coarse = torch.rand(32, 3, 4, 4) * 2 - 1
+    smooth = torch.nn.functional.interpolate(coarse, size=24, mode="bilinear")  # [32, 3, 24, 24]
     gan = create_gan("resynth", image_size=16, width=8, stages=1, batch_size=8, coarse=False, seed=0)
     trainer = gan.make_trainer(smooth, device=torch.device("cpu"), seed=0)
     first = sum(trainer.step(i)["l1"] for i in range(3)) / 3
