@@ -62,14 +62,13 @@ def run_demo(
 
     say(f"scoring {len(paths)} images with {DEFAULT_DETECTOR}")
     records = score_paths(paths, det, device=device)
-    scores = np.array([r["score"] for r in records], dtype=float)
+    scores = np.array([r.score for r in records], dtype=float)
     truth = np.array(labels)
     metrics = summarize(truth, scores, det.threshold)
-    for r, y in zip(records, labels, strict=True):
-        r["truth"] = "fake" if y else "real"
+    rows = [{**r.to_json(), "truth": "fake" if y else "real"} for r, y in zip(records, labels, strict=True)]
     report = {"generator": DEMO_GENERATOR, "detector": DEFAULT_DETECTOR, "real": real_source, "seed": seed,
               "metrics": metrics}
-    write_json_atomic(out / "scores.json", records)
+    write_json_atomic(out / "scores.json", rows)
     write_json_atomic(out / "report.json", report)
     _confidence_grid(out / "grid.png", paths, scores, truth, det.threshold)
     return report
