@@ -6,7 +6,8 @@ classifier, a timm backbone — implements the same interface:
 - ``Config``: a frozen dataclass saved with the checkpoint;
 - ``fit(train, val, device=, seed=, progress=)`` on :class:`fakescope.detector.data.ImageSet` s (``val`` only for early
   stopping and model selection);
-- ``raw_scores(images, device=)``: RGB ``uint8 [H, W, 3]`` arrays of any size → uncalibrated scores in [0, 1];
+- ``tile_scores(tiles, device=)``: RGB ``uint8 [crop, crop, 3]`` tiles → uncalibrated scores in [0, 1] (the base
+  class covers each image with ``crop``-sized tiles at native resolution and averages: :meth:`raw_scores`);
 - ``tensors()`` / ``load_tensors()``: the learned state as named tensors (saved with safetensors);
 - ``complexity()``: parameters and multiply-accumulates per image.
 
@@ -41,6 +42,7 @@ from fakescope.core.checkpoint import (
 from fakescope.core.registry import Registry
 
 from .calibration import Calibration
+from .data import tile_count, tiles
 
 if TYPE_CHECKING:
     from .data import ImageSet
@@ -80,8 +82,23 @@ class Detector(ABC):
         """Learn from ``train``; ``val`` only for early stopping / model selection. Returns a training record."""
 
     @abstractmethod
+    def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
+        """``tiles``: RGB ``uint8 [crop, crop, 3]`` arrays → ``[T]`` uncalibrated scores in [0, 1] (float64)."""
+
     def raw_scores(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
-        """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` uncalibrated scores in [0, 1]."""
+        """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` uncalibrated scores in [0, 1].
+
+        An image is never downscaled or zero-padded: it is covered by ``config.crop``-sized tiles at its native
+        resolution (:func:`fakescope.detector.data.tiles`) and scored as the mean of its tiles' scores.
+        """
+        owner, pieces = [], []
+        for i, image in enumerate(images):
+            for tile in tiles(image, self.config.crop):
+                owner.append(i)
+                pieces.append(tile)
+        probs = self.tile_scores(pieces, device=device) if pieces else np.zeros(0)  # [T]
+        sums = np.bincount(owner, weights=probs, minlength=len(images))
+        return sums / np.maximum(np.bincount(owner, minlength=len(images)), 1)
 
     def predict_proba(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
         """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` calibrated probabilities of being fake."""
@@ -103,8 +120,6 @@ class Detector(ABC):
 
     def macs_per_image(self, height: int, width: int) -> int:
         """Multiply-accumulates to score one ``height``×``width`` image: its tiles × the cost of one tile."""
-        from .data import tile_count
-
         c = self.complexity()
         return tile_count(height, width, c["crop"]) * c["macs_per_crop"] if c else 0
 

@@ -86,7 +86,7 @@ def run_demo(
 
     say(f"scoring {len(paths)} images with {DEFAULT_DETECTOR}")
     records = score_paths(paths, det, device=device)
-    scores = np.array([r["score"] for r in records], dtype=float)
+    scores = np.array([r.score for r in records], dtype=float)
     labels = np.array(truth)
     is_real = labels == 0
     table = {"all": summarize(labels, scores, det.threshold)}
@@ -97,12 +97,11 @@ def run_demo(
         m = summarize(labels[sel], scores[sel], det.threshold)
         table[origin] = {"n": int((~is_real & sel).sum()), "ap": m["ap"], "roc_auc": m["roc_auc"],
                          "fake_accuracy": m["fake_accuracy"]}
-    for r, y, o in zip(records, truth, origins, strict=True):
-        r["truth"] = "fake" if y else "real"
-        r["origin"] = o
+    rows = [{**r.to_json(), "truth": "fake" if y else "real", "origin": o}
+            for r, y, o in zip(records, truth, origins, strict=True)]
     report = {"detector": DEFAULT_DETECTOR, "threshold": det.threshold, "real": REAL_SOURCE, "window": WINDOW,
               "seed": seed, "table": table}
-    write_json_atomic(out / "scores.json", records)
+    write_json_atomic(out / "scores.json", rows)
     write_json_atomic(out / "report.json", report)
     _confidence_grid(out / "grid.png", paths, scores, labels)
     return report

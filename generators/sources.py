@@ -30,6 +30,7 @@ from fakescope.core.corpus import SPLITS
 from fakescope.core.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, resize, set_channels, to_tensor
 from fakescope.core.registry import Registry
 from fakescope.core.seeding import numpy_rng
+from fakescope.core.walk import walk
 
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 _SPLIT_SEED = 20240531  # fixed: a source's split never depends on the caller's seed
@@ -280,7 +281,8 @@ def _load_bundled_photo(key: str) -> np.ndarray:
 
 
 class FolderSource(RealSource):
-    """Every readable image under a folder, in sorted path order. Unreadable files are skipped."""
+    """Every readable image under a folder (walked by the rules of :mod:`fakescope.core.walk`: sorted, hidden names
+    skipped, links followed, loops reported). Unreadable files are skipped and listed in ``skipped``."""
 
     def __init__(self, root: str | os.PathLike, crops: bool = False) -> None:
         self.root = Path(root)
@@ -293,8 +295,10 @@ class FolderSource(RealSource):
     @cached_property
     def _paths(self) -> list[Path]:
         paths = []
-        for p in sorted(self.root.rglob("*")):
-            if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+        for found in walk(self.root, IMAGE_SUFFIXES):
+            p = Path(found.path)
+            if found.error is not None:
+                self.skipped.append(str(p))
                 continue
             try:  # header only: cheap, and enough to skip non-images and unreadable files up front
                 with Image.open(p) as im:

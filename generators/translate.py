@@ -29,6 +29,7 @@ from fakescope.core.imageio import (
     to_uint8,
     write_bytes_atomic,
 )
+from fakescope.core.walk import walk
 
 from .kinds.image import ImageToImage, check_translator, translate_images
 
@@ -48,18 +49,19 @@ def translate_array(gan: ImageToImage, image: np.ndarray, direction: str) -> np.
     return to_uint8(translate_images(gan, x, direction)[0])
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
-    """Files and folders → ``(file, output name stem)`` pairs; folders contribute every image below them
-    (by suffix, sorted) under their own name. Missing paths are kept so that they can be reported."""
-    found: list[tuple[Path, Path]] = []
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path, str | None]]:
+    """Files and folders → ``(file, output name stem, error)``; folders contribute every image below them (by the
+    rules of :mod:`fakescope.core.walk`) under their own name. Missing paths and what the walk could not read
+    (a link loop, say) are kept, with the error when known, so that they can be reported."""
+    found: list[tuple[Path, Path, str | None]] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            for p in sorted(path.rglob("*")):
-                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
-                    found.append((p, Path(path.resolve().name or "input") / p.relative_to(path).with_suffix("")))
+            for f in walk(path, IMAGE_SUFFIXES):
+                p = Path(f.path)
+                found.append((p, Path(path.resolve().name or "input") / p.relative_to(path).with_suffix(""), f.error))
         else:
-            found.append((path, Path(path.stem or "image")))
+            found.append((path, Path(path.stem or "image"), None))
     return found
 
 
@@ -81,13 +83,15 @@ def translate_paths(
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint or {}
     rows, taken = [], set()
-    for index, (src, stem) in enumerate(expand_inputs(inputs)):
+    for index, (src, stem, error) in enumerate(expand_inputs(inputs)):
         row: dict = {
             "index": index, "path": None, "sha256": None, "source_image": str(src), "source_sha256": None,
             "direction": direction, "generator": gan.name, "checkpoint": checkpoint.get("name"),
             "checkpoint_sha256": checkpoint.get("sha256"), "size": None, "error": None,
         }
         try:
+            if error is not None:
+                raise ImageReadError(error)
             image = read_image(src)
             row["source_sha256"] = sha256_file(src)
             result = translate_array(gan, image, direction)

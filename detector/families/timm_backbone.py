@@ -15,7 +15,7 @@ CNNDetection does).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import timm
 import torch
@@ -23,22 +23,16 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
 from ..base import DETECTORS
-from ..data import Augment
-from ..neural import NeuralDetector
+from ..neural import NeuralConfig, NeuralDetector
 
 
 @dataclass(frozen=True)
-class TimmConfig:
+class TimmConfig(NeuralConfig):  # crop, epochs, batch_size, lr, patience, augment
     arch: str = "resnet18"  # any name in timm.list_models()
-    crop: int = 32  # training crop and scoring tile side, in pixels
     mean: tuple[float, float, float] = IMAGENET_DEFAULT_MEAN  # per-channel normalisation of [0, 1] inputs
     std: tuple[float, float, float] = IMAGENET_DEFAULT_STD
     drop_rate: float = 0.0  # dropout before the head
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-4
-    patience: int = 3  # epochs without a better validation AP before stopping
-    augment: Augment = field(default_factory=Augment)
+    lr: float = 1e-4  # (NeuralConfig: 2e-4) pretrained backbones take a smaller step
 
     def __post_init__(self) -> None:
         if not timm.is_model(self.arch):

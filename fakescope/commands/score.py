@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from fakescope.detector.records import ScoreRecord
+
 from ..console import (
     DeviceOpt,
     Format,
@@ -117,7 +119,7 @@ def score(
         thr = det.threshold if threshold is None else threshold
         if plot_timelines(records, plot, thr) == 0:
             err.print(f"--plot: no video among the inputs, {plot} not written", highlight=False)
-    bad = sum(r["error"] is not None for r in records)
+    bad = sum(r.error is not None for r in records)
     if bad:
         err.print(f"{bad} of {len(records)} input(s) could not be read or scored in full", highlight=False)
         raise typer.Exit(1)
@@ -134,30 +136,24 @@ def _quiet_decoders() -> None:
         pass
 
 
-def _frames_summary(r: dict) -> tuple[int, int]:
-    frames = r.get("frames") or []
-    return sum(f["score"] is not None for f in frames), len(frames)
-
-
-def render_records(records: list[dict], format: Format) -> str:
+def render_records(records: list[ScoreRecord], format: Format) -> str:
     """JSON: the records as a list. CSV: one row per input, videos summarised (their timeline is in JSON)."""
     if format == Format.json:
-        return json.dumps(records, indent=2) + "\n"
+        return json.dumps([r.to_json() for r in records], indent=2) + "\n"
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     for r in records:
-        scored, sampled = _frames_summary(r)
-        video = r["kind"] == "video" and "frames" in r
-        face = r.get("face")
-        writer.writerow([r["path"], r["kind"], "" if r["score"] is None else f"{r['score']:.6f}", r["label"] or "",
-                         r["error"] or "", r.get("aggregate", "") if video else "",
+        scored, sampled = r.frames_summary()
+        video = r.has_timeline
+        writer.writerow([r.path, r.kind, "" if r.score is None else f"{r.score:.6f}", r.label or "",
+                         r.error or "", r.aggregate if video else "",
                          scored if video else "", sampled if video else "",
-                         " ".join(map(str, face)) if face else ""])
+                         " ".join(map(str, r.face)) if r.face else ""])
     return buf.getvalue()
 
 
-def records_table(records: list[dict]):
+def records_table(records: list[ScoreRecord]):
     from rich.markup import escape
     from rich.table import Table
 
@@ -165,15 +161,15 @@ def records_table(records: list[dict]):
     for col in ("path", "kind", "score", "label", "note"):
         table.add_column(col, justify="right" if col == "score" else "left", overflow="fold")
     for r in records:
-        label = r["label"] or ""
+        label = r.label or ""
         style = {"fake": "red", "real": "green"}.get(label, "")
         notes = []
-        if r["kind"] == "video" and "frames" in r:
-            scored, sampled = _frames_summary(r)
-            notes.append(f"{r['aggregate']} of {scored}/{sampled} frames")
-        if r["error"]:
-            notes.append(f"[yellow]{escape(r['error'])}[/yellow]")
-        table.add_row(escape(r["path"]), r["kind"], "-" if r["score"] is None else f"{r['score']:.4f}",
+        if r.has_timeline:
+            scored, sampled = r.frames_summary()
+            notes.append(f"{r.aggregate} of {scored}/{sampled} frames")
+        if r.error:
+            notes.append(f"[yellow]{escape(r.error)}[/yellow]")
+        table.add_row(escape(r.path), r.kind, "-" if r.score is None else f"{r.score:.4f}",
                       f"[{style}]{label}[/{style}]" if style else label, "; ".join(notes))
     return table
 

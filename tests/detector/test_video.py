@@ -9,6 +9,7 @@ import cv2
 import fakescope.detector.video as video
 import numpy as np
 import pytest
+from fakescope.detector.records import FrameEntry, ScoreRecord
 from fakescope.detector.video import (
     FaceFinder,
     FrameSampling,
@@ -256,11 +257,9 @@ def test_aggregates():
 
 
 def test_plot_timelines(tmp_path):
-    frames = [{"index": i, "time": i / 10, "score": None if i == 2 else 0.1 * i, "label": None, "face": None,
-               "status": "scored"} for i in range(6)]
-    records = [{"path": "a.mp4", "kind": "video", "score": 0.3, "label": "real", "aggregate": "mean",
-                "threshold": 0.4, "frames": frames},
-               {"path": "b.png", "kind": "image", "score": 0.9, "label": "fake"}]
+    frames = [FrameEntry(i, i / 10, score=None if i == 2 else 0.1 * i) for i in range(6)]
+    records = [ScoreRecord("a.mp4", "video", score=0.3, label="real", aggregate="mean", threshold=0.4, frames=frames),
+               ScoreRecord("b.png", "image", score=0.9, label="fake")]
     out = tmp_path / "timeline.png"
     assert plot_timelines(records, out) == 1
     image = cv2.imread(str(out))
