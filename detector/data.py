@@ -1,7 +1,8 @@
 """Training data for detectors: labeled images read from one or more corpora, and the forensic augmentation.
 
 Augmentation follows Wang et al. (CNNDetection, CVPR 2020): Gaussian blur and JPEG re-encoding, each with its
-own probability, applied identically to real and fake images, then a random crop and horizontal flip.
+own probability, applied identically to real and fake images, then a random crop and horizontal flip. Blur and
+JPEG are those of :mod:`fakescope.core.perturb`, the same as corpus recipes and ``fakescope bench`` apply.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from generators.corpus import CorpusError, read_manifest
-from generators.imageio import ImageReadError, read_image
+from fakescope.core.corpus import CorpusError, read_manifest
+from fakescope.core.imageio import ImageReadError, read_image
+from fakescope.core.perturb import gaussian_blur, jpeg_roundtrip
 
 
 @dataclass
@@ -74,21 +76,66 @@ class Augment:
     jpeg_prob: float = 0.1  # probability of JPEG re-encoding with quality ~ U(jpeg_quality)
     jpeg_quality: tuple[int, int] = (30, 100)
     flip: bool = True
+    # the real-world recipe's additions (off by default: detectors trained before them are unchanged)
+    scale_prob: float = 0.0  # probability of down-scaling by a factor ~ U(scale_range) (area), before blur/JPEG
+    scale_range: tuple[float, float] = (0.5, 1.0)
+    jitter_prob: float = 0.0  # probability of a brightness/contrast/saturation change of up to ±jitter
+    jitter: float = 0.2
+    rot90: bool = False  # a random quarter turn (0-3)
+    mask_prob: float = 0.0  # probability of masking up to mask_fraction of a crop's 16 px patches to mid-gray
+    mask_fraction: float = 0.25
+
+
+#: Named augmentation policies (``fakescope train --augment NAME``).
+AUGMENT_POLICIES: dict[str, Augment] = {
+    "basic": Augment(),  # CNNDetection's: blur and JPEG, each with probability 0.1, and flips
+    # native crops of real photographs and their re-syntheses: every degradation a photograph meets on its way
+    # to an auditor (down-scaling, blur, JPEG 30-100, colour edits, rotation), and patch masking so that no
+    # single patch decides (NPR / SAFE)
+    "realworld": Augment(blur_prob=0.3, jpeg_prob=0.5, scale_prob=0.3, jitter_prob=0.3, rot90=True, mask_prob=0.2),
+}
 
 
 def augment(image: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.ndarray:
-    """Blur, then JPEG, each with its probability (same law for both classes), then a random flip."""
+    """Down-scale, colour jitter, blur, then JPEG, each with its probability (same law for both classes), then a
+    random flip and quarter turn. Draws for a disabled step are never made, so a policy's stream is stable."""
+    if aug.scale_prob > 0 and rng.random() < aug.scale_prob:
+        factor = float(rng.uniform(*aug.scale_range))
+        h, w = image.shape[:2]
+        size = (max(8, round(w * factor)), max(8, round(h * factor)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    if aug.jitter_prob > 0 and rng.random() < aug.jitter_prob:
+        b, c, s = (1.0 + rng.uniform(-aug.jitter, aug.jitter, 3)).tolist()
+        x = image.astype(np.float32)
+        gray = x.mean(axis=2, keepdims=True)
+        x = gray + (x - gray) * s  # saturation
+        x = (x - x.mean()) * c + x.mean() * b  # contrast around the mean, then brightness
+        image = np.clip(np.round(x), 0, 255).astype(np.uint8)
     if aug.blur_prob > 0 and rng.random() < aug.blur_prob:
         sigma = float(rng.uniform(0.0, aug.blur_sigma))
         if sigma > 0.05:
-            image = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma)
+            image = gaussian_blur(image, sigma)
     if aug.jpeg_prob > 0 and rng.random() < aug.jpeg_prob:
-        quality = int(rng.integers(aug.jpeg_quality[0], aug.jpeg_quality[1] + 1))
-        ok, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        image = jpeg_roundtrip(image, int(rng.integers(aug.jpeg_quality[0], aug.jpeg_quality[1] + 1)))
     if aug.flip and rng.random() < 0.5:
         image = image[:, ::-1]
+    if aug.rot90:
+        image = np.rot90(image, int(rng.integers(4)))
     return np.ascontiguousarray(image)
+
+
+def mask_patches(crop: np.ndarray, aug: Augment, rng: np.random.Generator, patch: int = 16) -> np.ndarray:
+    """With ``mask_prob``, set a random share (up to ``mask_fraction``) of the crop's ``patch`` px cells to gray."""
+    if aug.mask_prob <= 0 or rng.random() >= aug.mask_prob:
+        return crop
+    h, w = crop.shape[:2]
+    cells = [(y, x) for y in range(0, h, patch) for x in range(0, w, patch)]
+    n = int(rng.integers(1, max(2, int(len(cells) * aug.mask_fraction) + 1)))
+    crop = crop.copy()
+    for k in rng.choice(len(cells), size=min(n, len(cells)), replace=False):
+        y, x = cells[int(k)]
+        crop[y : y + patch, x : x + patch] = 128
+    return crop
 
 
 def sample_crops(images: Sequence[np.ndarray], idx: Sequence[int], aug: Augment, size: int,
@@ -98,7 +145,7 @@ def sample_crops(images: Sequence[np.ndarray], idx: Sequence[int], aug: Augment,
     The one place where training images are augmented; it never sees a label, so real and fake images are
     augmented by the same law.
     """
-    return [random_crop(augment(images[i], aug, rng), size, rng) for i in idx]
+    return [mask_patches(random_crop(augment(images[i], aug, rng), size, rng), aug, rng) for i in idx]
 
 
 def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

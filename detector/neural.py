@@ -8,7 +8,7 @@ is measured (after BatchNorm statistics are recomputed over un-augmented trainin
 Every random draw comes from ``seed``, so training is deterministic on the CPU.
 
 Prediction: an image is never downscaled or zero-padded; it is covered by ``crop``-sized tiles at its native
-resolution and its score is the mean of the tile probabilities (:func:`detector.data.tiles`).
+resolution and its score is the mean of the tile probabilities (:meth:`Detector.raw_scores`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import copy
 import os
 from abc import abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from generators.seeding import numpy_rng
+from fakescope.core.seeding import numpy_rng
 
 from .base import Detector, Progress
-from .data import Augment, ImageSet, center_crop, random_crop, sample_crops, tiles
+from .data import Augment, ImageSet, center_crop, random_crop, sample_crops
 from .metrics import summarize
 
 
@@ -66,8 +67,25 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
+#: ``--init`` keywords naming installed weights rather than a file.
+PRETRAINED_NAMES = ("imagenet",)
+
+
+@dataclass(frozen=True)
+class NeuralConfig:
+    """The training fields every neural family's config shares (a family's config subclasses it and adds its
+    own fields; it may give these other defaults)."""
+
+    crop: int = 32  # training crop and scoring tile side, in pixels
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 2e-4  # Adam
+    patience: int = 3  # epochs without a better validation AP before stopping
+    augment: Augment = field(default_factory=Augment)
+
+
 class NeuralDetector(Detector):
-    """A detector whose ``Config`` has ``crop``, ``epochs``, ``batch_size``, ``lr``, ``patience``, ``augment``."""
+    """A detector whose ``Config`` is a :class:`NeuralConfig`."""
 
     def __init__(self, config) -> None:
         super().__init__(config)
@@ -94,7 +112,17 @@ class NeuralDetector(Detector):
         self._load_init(path)
         self.init_path = str(path)
 
+    def pretrained_state(self, name: str) -> dict[str, torch.Tensor]:
+        """Named, installed initial weights for :meth:`init_module` (``--init imagenet``); none by default."""
+        raise ValueError(f"{self.name} has no {name!r} weights; give --init PATH to a weights file")
+
     def _load_init(self, path: str | os.PathLike) -> None:
+        if str(path) in PRETRAINED_NAMES:  # a keyword; a file of that name is given as ./imagenet
+            state = self.pretrained_state(str(path))
+            missing, unexpected = self.init_module().load_state_dict(state, strict=False)
+            if unexpected or any(k in state for k in missing):
+                raise ValueError(f"{path} weights do not fit {self.name}: {(unexpected or missing)[:3]}")
+            return
         state = read_weights_file(path)
         try:
             self.init_module().load_state_dict(state)
@@ -191,23 +219,15 @@ class NeuralDetector(Detector):
 
     # prediction ------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def raw_scores(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu",
-                   batch_size: int = 256) -> np.ndarray:
-        """Score each image at native resolution: the mean probability over crop-sized tiles."""
+    def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu",
+                    batch_size: int = 256) -> np.ndarray:
+        """The network's probability for each ``crop``-sized tile."""
         self.net.to(device).eval()
-        crop = self.config.crop
-        owner, pieces = [], []
-        for i, image in enumerate(images):
-            for tile in tiles(image, crop):
-                owner.append(i)
-                pieces.append(tile)
-        probs = np.empty(len(pieces), dtype=np.float64)
-        for s in range(0, len(pieces), batch_size):
-            x = to_batch(pieces[s : s + batch_size]).to(device)  # [B, 3, crop, crop]
+        probs = np.empty(len(tiles), dtype=np.float64)
+        for s in range(0, len(tiles), batch_size):
+            x = to_batch(tiles[s : s + batch_size]).to(device)  # [B, 3, crop, crop]
             probs[s : s + len(x)] = torch.sigmoid(self.net(x).float()).cpu().numpy()
-        sums = np.bincount(owner, weights=probs, minlength=len(images))
-        counts = np.bincount(owner, minlength=len(images))
-        return sums / np.maximum(counts, 1)
+        return probs
 
 
-__all__ = ["NeuralDetector", "center_crop", "read_weights_file", "to_batch"]
+__all__ = ["NeuralConfig", "NeuralDetector", "center_crop", "read_weights_file", "to_batch"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from generators.imageio import sha256_file
+from fakescope.core.imageio import sha256_file
 
 from .base import Detector, Progress
 from .calibration import METHODS, THRESHOLD_RULES, choose_threshold, fit_calibration
@@ -108,7 +108,7 @@ def train_detector(
         "half": half,
         "counts": {"train": len(train), "val": len(val), **({"test": len(test)} if test is not None else {})},
         **({"command": command} if command else {}),
-        **({"init": {"path": str(init), "sha256": sha256_file(init)}} if init is not None else {}),
+        **({"init": _init_record(det, init)} if init is not None else {}),
         **fitted,
         "metrics": metrics,
     }
@@ -140,3 +140,13 @@ def _describe_corpus(corpus: str | os.PathLike) -> dict:
         record["generator"] = ", ".join(str(g.get("name")) for g in generators)
         record["generator_sha256"] = [g.get("sha256") for g in generators]
     return record
+
+
+def _init_record(det: Detector, init: str | os.PathLike) -> dict:
+    """Which weights training started from: a file and its sha256, or installed ImageNet weights."""
+    if str(init) == "imagenet":
+        from .pretrained import imagenet_file
+
+        path = imagenet_file(det.config.arch)
+        return {"path": "imagenet", "file": path.name, "sha256": sha256_file(path)}
+    return {"path": str(init), "sha256": sha256_file(init)}

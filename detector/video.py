@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # FFmpeg inside OpenCV reports every damaged macroblock on stderr; damaged input is reported in the records
 # instead. Read once, when OpenCV first opens a video.
@@ -28,7 +29,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fakescope.core.formats import video_frame_size  # noqa: E402
-from generators.imageio import MAX_PIXELS, ImageReadError, check_file, os_reason  # noqa: E402
+from fakescope.core.imageio import MAX_PIXELS, ImageReadError, check_file, os_reason  # noqa: E402
+
+if TYPE_CHECKING:
+    from .records import ScoreRecord
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
@@ -309,7 +313,7 @@ def aggregate(scores: Sequence[float], method: str, threshold: float, top_k: int
 
 # --- timeline plot -----------------------------------------------------------------------------------------
 
-def plot_timelines(records: Sequence[dict], path: str | os.PathLike, threshold: float | None = None) -> int:
+def plot_timelines(records: Sequence[ScoreRecord], path: str | os.PathLike, threshold: float | None = None) -> int:
     """Draw score over time for every video record (one panel each, threshold as a dashed line) into ``path``.
 
     Frames without a face, or lost to damage, are gaps in the line and ticks along the bottom.
@@ -318,28 +322,28 @@ def plot_timelines(records: Sequence[dict], path: str | os.PathLike, threshold: 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from generators.imageio import atomic_path
+    from fakescope.core.imageio import atomic_path
 
-    videos = [r for r in records if r.get("kind") == "video" and r.get("frames")]
+    videos = [r for r in records if r.has_timeline and r.frames]
     if not videos:
         return 0
     fig = Figure(figsize=(8, 2.2 * len(videos) + 0.6), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(videos), 1, squeeze=False)[:, 0]
     for ax, rec in zip(axes, videos, strict=True):
-        frames = rec["frames"]
-        timed = all(f["time"] is not None for f in frames)
-        x = np.array([f["time"] if timed else f["index"] for f in frames], dtype=float)
-        y = np.array([np.nan if f["score"] is None else f["score"] for f in frames], dtype=float)
+        frames = rec.frames
+        timed = all(f.time is not None for f in frames)
+        x = np.array([f.time if timed else f.index for f in frames], dtype=float)
+        y = np.array([np.nan if f.score is None else f.score for f in frames], dtype=float)
         ax.plot(x, y, marker="o", markersize=3, linewidth=1.2, color="tab:blue", label="frame score")
-        thr = rec.get("threshold", threshold)
+        thr = threshold if rec.threshold is None else rec.threshold
         if thr is not None:
             ax.axhline(thr, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {thr:.3f}")
         gaps = x[np.isnan(y)]
         if len(gaps):
             ax.plot(gaps, np.full(len(gaps), -0.03), "|", color="gray", markersize=8, label="no score")
-        score = "-" if rec.get("score") is None else f"{rec['score']:.3f}"
-        ax.set_title(f"{Path(rec['path']).name}: {rec.get('aggregate', '')} {score} ({rec.get('label') or 'no label'})",
+        score = "-" if rec.score is None else f"{rec.score:.3f}"
+        ax.set_title(f"{Path(rec.path).name}: {rec.aggregate or ''} {score} ({rec.label or 'no label'})",
                      fontsize=9, loc="left")
         ax.set_ylim(-0.06, 1.02)
         ax.set_ylabel("P(synthetic)")

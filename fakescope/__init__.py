@@ -1,8 +1,5 @@
 """fakescope: find synthetic images and deepfake video frames. This package is the command line."""
 
-from importlib import metadata
+from fakescope.core.checkpoint import fakescope_version
 
-try:  # read here rather than from generators: the lowest layer (fakescope.core) lives in this package
-    __version__ = metadata.version("fakescope")
-except metadata.PackageNotFoundError:
-    __version__ = "unknown"
+__version__ = fakescope_version()

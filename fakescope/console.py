@@ -138,12 +138,13 @@ def progress_bar(description: str, total: int | None, *, enabled: bool = True) -
 
 
 def metrics_table(title: str, rows: dict[str, dict], columns: tuple[str, ...] = (
-        "n", "ap", "roc_auc", "accuracy", "real_accuracy", "fake_accuracy")) -> Table:
-    """A table with one row per named metrics dict."""
+        "n", "ap", "roc_auc", "accuracy", "real_accuracy", "fake_accuracy"),
+        headers: tuple[str, ...] | None = None) -> Table:
+    """A table with one row per named metrics dict; ``headers`` names the columns (default: the keys)."""
     table = Table(title=title)
     table.add_column("")
-    for c in columns:
-        table.add_column(c, justify="right")
+    for h in headers or columns:
+        table.add_column(h, justify="right", no_wrap=True)
     for name, m in rows.items():
         table.add_row(name, *(_fmt(m.get(c)) for c in columns))
     return table

@@ -1,9 +1,14 @@
-"""``fakescope demo``: the whole loop once, on bundled data, in about a minute on a CPU.
+"""``fakescope demo``: the default detector once, end to end, on bundled data, in about a minute on a CPU.
 
-It samples fakes from the bundled generator, takes the same number of real images from the real source's
-test split (never used to train the bundled detector), writes both as PNG files, scores the files through the
-same path as ``fakescope score``, and writes a report folder: ``scores.json`` (one record per image, with its
-true label) and ``grid.png`` (the most and least confident real and fake images).
+Real images: windows of the photographs bundled with scikit-image and scikit-learn at their native resolution
+(never resized). The default detector never saw them: it learnt from other photographs. Fakes: from every
+bundled generator — each re-synthesis model redraws other windows of the same photographs, the CycleGAN turns
+windows into paintings, and the small noise-to-image GANs sample at their own 32 px. Everything is written as
+PNG, scored through the same path as ``fakescope score``, and reported per origin (AP and ROC-AUC of that
+origin's fakes against every real image, and the share of each called correctly at the detector's threshold).
+
+The report folder holds ``scores.json`` (one record per image with its true label and origin),
+``report.json`` (the table) and ``grid.png`` (the most and least confident real and fake images).
 """
 
 from __future__ import annotations
@@ -15,68 +20,94 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from detector.base import DEFAULT_DETECTOR, load_detector
-from detector.metrics import summarize
-from detector.scoring import score_paths
-from generators.checkpoint import bundled_root, write_json_atomic
-from generators.gan import load_gan
-from generators.imageio import read_image, resize, save_grid, to_tensor, to_uint8, write_png
-from generators.sampling import generate_range, image_seed
-from generators.sources import create_source
+from fakescope.core.checkpoint import bundled_root, list_bundled, write_json_atomic
+from fakescope.core.imageio import read_image, resize, save_grid, set_channels, to_tensor, to_uint8, write_png
+from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
+from fakescope.detector.metrics import summarize
+from fakescope.detector.scoring import score_paths
+from fakescope.generators.gan import load_gan
+from fakescope.generators.kinds.image import ImageToImage, translate_images
+from fakescope.generators.kinds.noise import NoiseToImage
+from fakescope.generators.kinds.resynth import SameSizeImage, resynthesize_images
+from fakescope.generators.sampling import generate_range, image_seed
+from fakescope.generators.sources import create_source
 
-DEMO_GENERATOR = "vanilla-digits"
+REAL_SOURCE = "photo-patches"  # native-resolution windows of the bundled photographs
+WINDOW = 256  # side of the real windows and of the windows fed to image-to-image generators
 
 
 def run_demo(
     out: str | os.PathLike,
     *,
-    count: int = 200,
+    count: int = 64,
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """Run the demo into ``out``; returns the report (also written as ``out/report.json``)."""
+    """Run the demo into ``out``: ``count`` real windows and ``max(4, count // 4)`` fakes per bundled generator.
+
+    Returns the report (also written as ``out/report.json``).
+    """
     out = Path(out)
     say = progress or (lambda msg: None)
-    say("loading the bundled generator and detector")
-    gan, gan_meta = load_gan(bundled_root("generators") / DEMO_GENERATOR, device=device)  # never a folder here
-    det = load_detector()  # the bundled default
-    real_source = gan_meta["training"]["data"]
-    c, size, _ = gan.image_shape
+    det = load_detector()  # the bundled default, never a folder of that name here
+    source = create_source(REAL_SOURCE)
+    paths: list[Path] = []
+    truth: list[int] = []
+    origins: list[str] = []
 
-    say(f"sampling {count} fakes from {DEMO_GENERATOR}")
-    paths, labels = [], []
-    for first, images in generate_range(gan, lambda i: image_seed(seed, i, "demo"), 0, count):
-        for j, image in enumerate(images):
-            path = out / "images" / "fake" / f"{first + j:04d}.png"
-            write_png(path, to_uint8(image))
+    def keep(images: torch.Tensor, origin: str, label: int) -> None:
+        for i, image in enumerate(images):  # [C, H, W] in [-1, 1]
+            path = out / "images" / origin / f"{i:04d}.png"
+            write_png(path, set_channels(to_uint8(image), 3))
             paths.append(path)
-            labels.append(1)
-    say(f"taking {count} held-out real images from {real_source!r}")
-    real = create_source(real_source).draw(count, size=size, channels=c, split="test", seed=seed)
-    for i, image in enumerate(real.images):
-        path = out / "images" / "real" / f"{i:04d}.png"
-        write_png(path, to_uint8(image))
-        paths.append(path)
-        labels.append(0)
+            truth.append(label)
+            origins.append(origin)
+
+    say(f"taking {count} real {WINDOW} px windows of the bundled photographs")
+    keep(source.draw(count, size=WINDOW, channels=3, split="all", seed=seed).images, "real photographs", 0)
+    per_generator = max(4, count // 4)
+    for k, name in enumerate(list_bundled("fakescope.generators")):
+        gan, _ = load_gan(bundled_root("fakescope.generators") / name, device=device)  # never a folder here
+        say(f"{per_generator} fakes from {name}")
+        if isinstance(gan, NoiseToImage):
+            images = torch.cat([x for _, x in generate_range(gan, lambda i: image_seed(seed, i, "demo"), 0,
+                                                             per_generator)])
+        else:
+            c = gan.image_shape[0]
+            inputs = source.draw(per_generator, size=WINDOW, channels=c, split="all", seed=seed + 1 + k).images
+            if isinstance(gan, ImageToImage):
+                images = translate_images(gan, inputs.to(gan.device), "a2b")
+            elif isinstance(gan, SameSizeImage):
+                images = resynthesize_images(gan, inputs.to(gan.device))
+            else:
+                continue
+        keep(images, name, 1)
 
     say(f"scoring {len(paths)} images with {DEFAULT_DETECTOR}")
     records = score_paths(paths, det, device=device)
-    scores = np.array([r["score"] for r in records], dtype=float)
-    truth = np.array(labels)
-    metrics = summarize(truth, scores, det.threshold)
-    for r, y in zip(records, labels, strict=True):
-        r["truth"] = "fake" if y else "real"
-    report = {"generator": DEMO_GENERATOR, "detector": DEFAULT_DETECTOR, "real": real_source, "seed": seed,
-              "metrics": metrics}
-    write_json_atomic(out / "scores.json", records)
+    scores = np.array([r.score for r in records], dtype=float)
+    labels = np.array(truth)
+    is_real = labels == 0
+    table = {"all": summarize(labels, scores, det.threshold)}
+    real_acc = float((scores[is_real] < det.threshold).mean())
+    table["real photographs"] = {"n": int(is_real.sum()), "real_accuracy": real_acc}
+    for origin in dict.fromkeys(o for o, y in zip(origins, truth, strict=True) if y == 1):
+        sel = is_real | (np.array(origins) == origin)
+        m = summarize(labels[sel], scores[sel], det.threshold)
+        table[origin] = {"n": int((~is_real & sel).sum()), "ap": m["ap"], "roc_auc": m["roc_auc"],
+                         "fake_accuracy": m["fake_accuracy"]}
+    rows = [{**r.to_json(), "truth": "fake" if y else "real", "origin": o}
+            for r, y, o in zip(records, truth, origins, strict=True)]
+    report = {"detector": DEFAULT_DETECTOR, "threshold": det.threshold, "real": REAL_SOURCE, "window": WINDOW,
+              "seed": seed, "table": table}
+    write_json_atomic(out / "scores.json", rows)
     write_json_atomic(out / "report.json", report)
-    _confidence_grid(out / "grid.png", paths, scores, truth, det.threshold)
+    _confidence_grid(out / "grid.png", paths, scores, labels)
     return report
 
 
-def _confidence_grid(path: Path, paths: list[Path], scores: np.ndarray, truth: np.ndarray, threshold: float,
-                     per_row: int = 8) -> None:
+def _confidence_grid(path: Path, paths: list[Path], scores: np.ndarray, truth: np.ndarray, per_row: int = 8) -> None:
     """Four rows: most confident real, least confident real, most confident fake, least confident fake."""
     rows = []
     for label in (0, 1):
@@ -84,5 +115,5 @@ def _confidence_grid(path: Path, paths: list[Path], scores: np.ndarray, truth: n
         confidence = scores[idx] if label else 1.0 - scores[idx]
         order = idx[np.argsort(-confidence, kind="stable")]
         rows += [order[:per_row], order[::-1][:per_row]]
-    tiles = [to_tensor(resize(read_image(paths[i]), 64)) for row in rows for i in row]
+    tiles = [to_tensor(resize(read_image(paths[i]), 96)) for row in rows for i in row]
     save_grid(path, torch.stack(tiles), nrow=per_row)

@@ -1,15 +1,21 @@
 """The GAN family interface and registry.
 
 A family file (``generators/families/<name>.py``) reads top-down: a docstring citing the paper, a frozen
-config dataclass, the modules, then a :class:`GANFamily` subclass registered with ``@GANS.register``.
+config dataclass, the modules, then a subclass of its kind's interface registered with ``@GANS.register``.
 What a new family must provide:
 
+- ``name``: the registered name (``@GANS.register`` reads it);
 - ``Config``: a frozen dataclass; every field has a default and a comment.
 - ``build_nets()``: every network, named (``G``, ``D``, ``G_ab``, ...), in an ``nn.ModuleDict``.
 - ``exported``: the names of the networks a sampling checkpoint keeps (the rest is training-only).
-- ``make_trainer(data, device=, seed=)``: a :class:`generators.training.Trainer` over real images.
-- noise-to-image families: ``latent(generator)`` and ``generate(z)``;
-  image-to-image families (``kind = "translate"``): ``translate(images, direction)``.
+- ``make_trainer(data, device=, seed=)``: a :class:`fakescope.generators.training.Trainer` over real images.
+- what its kind asks for (:mod:`fakescope.generators.kinds`): noise → image families (``NoiseToImage``)
+  ``latent(generator)`` and ``generate(z)``; image → image families (``ImageToImage``)
+  ``translate(images, direction)``.
+
+A kind interface implements the hooks below (``kind``, :meth:`GANFamily.entry_problem`,
+:meth:`GANFamily.corpus_fakes`, and :meth:`GANFamily.training_data` when its training data is not one real
+source), so corpus building, recipes and the CLI never ask which kind a family is.
 """
 
 from __future__ import annotations
@@ -17,22 +23,26 @@ from __future__ import annotations
 import math
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import MISSING, fields, is_dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
-from .checkpoint import (
+from fakescope.core.checkpoint import (
     CheckpointError,
     config_from_dict,
     load_checkpoint,
     resolve_checkpoint,
     save_checkpoint,
 )
-from .registry import Registry
+from fakescope.core.registry import Registry
 
 if TYPE_CHECKING:
+    from .corpus.batches import FakeRequest
+    from .recipes import FakeEntry
     from .training import Trainer
 
 CHECKPOINT_KIND = "gan"
@@ -43,8 +53,11 @@ class GANFamily(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]
-    kind: ClassVar[str] = "noise"  # "noise": latent → image; "translate": image → image
+    kind: ClassVar[str]  # set by the kind interface; recorded in corpus.json ("noise", "translate")
     exported: ClassVar[tuple[str, ...]] = ("G",)
+    #: Whether training reports image-quality metrics (FD/KID on random conv features, SWD; the standard FID
+    #: when given the Inception weights: ``train_gan(inception_weights=...)``).
+    quality_metrics: ClassVar[bool] = False
     #: Named sets of config overrides (``--preset NAME``), e.g. ``{"cpu": {...}, "gpu": {...}}``.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
@@ -65,14 +78,33 @@ class GANFamily(ABC):
         """``(C, H, W)`` of generated images."""
         return (self.config.channels, self.config.image_size, self.config.image_size)
 
-    # noise-to-image families --------------------------------------------------------------------------
-    def latent(self, generator: torch.Generator) -> torch.Tensor:
-        """One latent vector drawn from ``generator`` (CPU)."""
-        raise NotImplementedError(f"{self.name} is not a noise-to-image family")
+    # what each kind implements ------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def entry_problem(cls, entry: FakeEntry) -> str | None:
+        """Why a recipe's ``[[fake]]`` entry cannot use this family (its kind's keys: ``direction``, ``input``,
+        ``input_split``), worded to follow the entry's location (``": ..."`` or ``".key ..."``); None if it can."""
 
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """``z [N, latent]`` → images ``[N, C, H, W]`` in [-1, 1] (eval mode, no grad)."""
-        raise NotImplementedError(f"{self.name} is not a noise-to-image family")
+    @abstractmethod
+    def corpus_fakes(self, request: FakeRequest) -> Iterator[tuple[int, torch.Tensor, list[dict]]]:
+        """The fakes of ``request`` (one entry, one split, indices ``start .. stop-1``) in index order:
+        ``(first index, images [B, C, H, W] in [-1, 1], one dict per image of what its manifest row adds)``.
+        On the CPU an image's bytes must not depend on the batch it is generated in."""
+
+    def training_data(self, *, data: str, domain_a: str | None, domain_b: str | None, count: int | None,
+                      seed: int) -> tuple[Any, dict]:
+        """What :meth:`make_trainer` trains on, drawn from real sources, and how it was drawn (for the run record).
+
+        By default ``count`` images of the train split of one real source ``data`` at the generator's size.
+        """
+        from .sources import create_source
+
+        if domain_a is not None or domain_b is not None:
+            raise ValueError(f"--domain-a/--domain-b apply to image-to-image families only; {self.name} trains "
+                             "on --data")
+        c, s, _ = self.image_shape
+        real = create_source(data).draw(count, size=s, channels=c, split="train", seed=seed)
+        return real.images, {"data": data, "count": len(real)}
 
     def to(self, device: torch.device | str) -> GANFamily:
         self.nets.to(device)
@@ -182,7 +214,7 @@ def preset_overrides(name: str, preset: str) -> dict[str, Any]:
 def load_gan(name_or_dir: str | os.PathLike, *, device: torch.device | str = "cpu") -> tuple[GANFamily, dict]:
     """A GAN from a bundled name or checkpoint folder, in eval mode on ``device``; returns ``(gan, meta)``."""
     _import_families()
-    folder = resolve_checkpoint(name_or_dir, "generators")
+    folder = checkpoint_folder(name_or_dir)
     tensors, meta = load_checkpoint(folder, kind=CHECKPOINT_KIND)
     family = GANS.get(meta["family"])
     gan = family(config_from_dict(family.Config, meta["config"]))
@@ -196,6 +228,11 @@ def load_gan(name_or_dir: str | os.PathLike, *, device: torch.device | str = "cp
     gan.nets.eval()
     meta["path"] = str(folder)
     return gan.to(device), meta
+
+
+def checkpoint_folder(name_or_dir: str | os.PathLike) -> Path:
+    """A GAN checkpoint folder from a bundled name (``vanilla-digits``) or a path."""
+    return resolve_checkpoint(name_or_dir, __package__)
 
 
 def _import_families() -> None:

@@ -40,18 +40,20 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .checkpoint import CheckpointError, read_meta, resolve_checkpoint
-from .sources import SPLITS, create_source
+from fakescope.core.checkpoint import CheckpointError, read_meta, resolve_checkpoint
+from fakescope.core.corpus import SPLITS
+from fakescope.core.perturb import PERTURBATIONS, Perturbation, perturbation_problem
+
+from .sources import create_source
 
 RECIPE_SUFFIX = ".toml"
 FORMATS = ("png", "jpeg")
-PERTURBATIONS = {"blur": ("sigma",), "noise": ("sigma",), "jpeg": ("quality",)}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 _TOP_KEYS = ("name", "description", "seed", "size", "channels", "format", "quality", "counts", "real", "fake",
              "perturbations")
 _REAL_KEYS = ("name", "source", "counts")
-_FAKE_KEYS = ("name", "generator", "sha256", "counts", "direction", "input", "input_split")
+_FAKE_KEYS = ("name", "generator", "sha256", "counts", "direction", "input", "input_split", "input_size")
 
 
 class RecipeError(ValueError):
@@ -78,40 +80,9 @@ class FakeEntry:
     direction: str | None = None  # image-to-image families: which way to translate
     input: str | None = None  # image-to-image families: the real source whose images are translated
     input_split: str | None = None  # image-to-image families: the input's split (None: the corpus split)
+    input_size: int | None = None  # image-to-image families: the side inputs are drawn at (None: the generator's
+    #                                training size for translation, the corpus size for re-synthesis)
     checkpoint: str = ""  # the resolved checkpoint folder (filled in by load/parse)
-
-
-@dataclass(frozen=True)
-class Perturbation:
-    kind: str  # blur, noise or jpeg
-    value: float  # blur/noise: sigma in 8-bit levels (noise) or pixels (blur); jpeg: quality
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.value:g}"
-
-
-def perturbation_problem(kind: str, value) -> str | None:
-    """Why ``kind`` with ``value`` is not a valid perturbation (``"quality 150: expected ..."``), or None."""
-    if kind not in PERTURBATIONS:
-        return f"kind {kind!r}: expected one of {', '.join(PERTURBATIONS)}"
-    if kind == "jpeg" and not (isinstance(value, int) and 1 <= value <= 100):
-        return f"quality {value}: expected an integer 1 .. 100"
-    if kind in ("blur", "noise") and not (isinstance(value, int | float) and 0 < value <= 100):
-        return f"sigma {value}: expected 0 < sigma <= 100"
-    return None
-
-
-def parse_perturbation(text: str) -> Perturbation:
-    """``"jpeg:75"``, ``"blur:1.5"``, ``"noise:2"`` → a checked :class:`Perturbation` (ValueError otherwise)."""
-    kind, _, raw = text.strip().partition(":")
-    try:
-        value = int(raw) if kind == "jpeg" else float(raw)
-    except ValueError:
-        value = raw
-    problem = perturbation_problem(kind, value) if raw else f"expected KIND:VALUE ({', '.join(PERTURBATIONS)})"
-    if problem:
-        raise ValueError(f"perturbation {text!r}: {problem}")
-    return Perturbation(kind, value)
 
 
 @dataclass(frozen=True)
@@ -149,7 +120,8 @@ def recipe_to_dict(recipe: Recipe) -> dict:
         "real": [{"name": e.name, "source": e.source, "counts": dict(e.counts)} for e in recipe.real],
         "fake": [
             {"name": e.name, "generator": e.generator, "sha256": e.sha256, "counts": dict(e.counts),
-             "direction": e.direction, "input": e.input, "input_split": e.input_split}
+             "direction": e.direction, "input": e.input, "input_split": e.input_split,
+             **({"input_size": e.input_size} if e.input_size else {})}
             for e in recipe.fake
         ],
         "perturbations": [
@@ -214,7 +186,11 @@ def parse_recipe(
     origin: str | None = None,
     check: bool = True,
 ) -> Recipe:
-    """Validate recipe data (as read from TOML); relative paths are taken from ``base`` (default: cwd)."""
+    """Validate recipe data (as read from TOML); relative paths are taken from ``base`` (default: cwd).
+
+    ``check`` also opens each generator checkpoint's ``config.json`` (:func:`check_generators`); a corpus build
+    does that itself, once, so it can be left to the build.
+    """
     where = origin or name
     base = Path(base) if base is not None else Path.cwd()
 
@@ -222,6 +198,53 @@ def parse_recipe(
         return RecipeError(f"{where}: {msg}")
 
     _keys(data, _TOP_KEYS, "", err)
+    top = _parse_top(data, name, err)
+    default_counts = _counts(data["counts"], "counts", err) if "counts" in data else None
+    real = [_parse_real(item, f"real[{i}]", base, default_counts, err)
+            for i, item in enumerate(_tables(data, "real", err))]
+    fake = [_parse_fake(item, f"fake[{i}]", base, default_counts, err)
+            for i, item in enumerate(_tables(data, "fake", err))]
+    _check_entries(real, fake, err)
+    perturbations = [_parse_perturbation(item, f"perturbations[{i}]", err)
+                     for i, item in enumerate(_tables(data, "perturbations", err))]
+    recipe = Recipe(**top, real=tuple(real), fake=tuple(fake), perturbations=tuple(perturbations),
+                    description=_get(data, "description", str, "", "", err), path=origin)
+    if check:
+        check_generators(recipe, where=where)
+    return recipe
+
+
+def check_generators(recipe: Recipe, *, where: str | None = None) -> None:
+    """Open every ``[[fake]]`` checkpoint's ``config.json``: see :func:`check_generator`."""
+    for i, entry in enumerate(recipe.fake):
+        check_generator(recipe, i, read_meta(entry.checkpoint), where=where)
+
+
+def check_generator(recipe: Recipe, index: int, meta: dict, *, where: str | None = None) -> None:
+    """``recipe.fake[index]``'s checkpoint (its ``config.json``, ``meta``) must be a GAN of a registered family whose
+    kind accepts the entry, with the pinned sha256 when the recipe pins one."""
+    from .gan import GANS, list_gans
+
+    entry, at = recipe.fake[index], f"fake[{index}]"
+
+    def err(msg: str) -> RecipeError:
+        return RecipeError(f"{where or recipe.path or recipe.name}: {msg}")
+
+    if meta.get("kind") != "gan":
+        raise err(f"{at}.generator: {entry.checkpoint} is a {meta.get('kind')!r} checkpoint, not a GAN")
+    if entry.sha256 is not None and meta.get("sha256") != entry.sha256:
+        raise err(f"{at}: checkpoint {entry.generator!r} has sha256 {meta.get('sha256')}, but the recipe pins "
+                  f"{entry.sha256}; use the pinned checkpoint or update the recipe")
+    family = meta.get("family")
+    if family not in list_gans():
+        raise err(f"{at}.generator: unknown GAN family {family!r}; known: {', '.join(list_gans())}")
+    problem = GANS.get(family).entry_problem(entry)
+    if problem:
+        raise err(f"{at}{problem}")
+
+
+def _parse_top(data: dict, name: str, err) -> dict:
+    """The top-level scalars: name, seed, size, channels, format, quality."""
     name = _get(data, "name", str, name, "", err)
     if not _NAME.match(name):
         raise err(f"name {name!r}: use letters, digits, '.', '_' and '-'")
@@ -244,66 +267,62 @@ def parse_recipe(
         raise err("quality only applies to format = \"jpeg\"")
     if quality is not None and not 1 <= quality <= 100:
         raise err(f"quality {quality}: expected 1 .. 100")
-    default_counts = _counts(data["counts"], "counts", err) if "counts" in data else None
+    return {"name": name, "seed": seed, "size": size, "channels": channels, "format": fmt, "quality": quality}
 
-    real = []
-    for i, item in enumerate(_tables(data, "real", err)):
-        at = f"real[{i}]"
-        _keys(item, _REAL_KEYS, at, err)
-        source = _get(item, "source", str, None, at, err)
-        if source is None:
-            raise err(f"{at}: missing key 'source'")
-        source = _resolve_source(source, base)
+
+def _parse_real(item: dict, at: str, base: Path, default_counts: dict | None, err) -> RealEntry:
+    _keys(item, _REAL_KEYS, at, err)
+    source = _get(item, "source", str, None, at, err)
+    if source is None:
+        raise err(f"{at}: missing key 'source'")
+    source = _resolve_source(source, base)
+    try:
+        src = create_source(source)
+    except (ValueError, KeyError) as exc:
+        raise err(f"{at}.source: {exc}") from None
+    counts = _entry_counts(item, default_counts, at, err)
+    for split, n in counts.items():
+        available = src.available(split) if n else None
+        if available is not None and n > available:
+            raise err(f"{at}: source {source!r} has {available} images in split {split!r}; asked for {n}")
+    return RealEntry(name=_get(item, "name", str, _source_name(source), at, err), source=source, counts=counts)
+
+
+def _parse_fake(item: dict, at: str, base: Path, default_counts: dict | None, err) -> FakeEntry:
+    """One ``[[fake]]`` table; whether its checkpoint's kind takes ``direction``/``input`` is checked with it."""
+    _keys(item, _FAKE_KEYS, at, err)
+    generator = _get(item, "generator", str, None, at, err)
+    if generator is None:
+        raise err(f"{at}: missing key 'generator'")
+    pinned = _get(item, "sha256", str, None, at, err)
+    if pinned is not None and not re.fullmatch(r"[0-9a-f]{64}", pinned):
+        raise err(f"{at}.sha256: expected 64 lowercase hex digits")
+    folder = _resolve_checkpoint(generator, base, at, err)
+    direction = _get(item, "direction", str, None, at, err)
+    input_source = _get(item, "input", str, None, at, err)
+    input_split = _get(item, "input_split", str, None, at, err)
+    if input_split is not None and input_split not in SPLITS:
+        raise err(f"{at}.input_split {input_split!r}: expected one of {', '.join(SPLITS)}")
+    input_size = _get(item, "input_size", int, None, at, err)
+    if input_size is not None and not 8 <= input_size <= 4096:
+        raise err(f"{at}.input_size {input_size}: expected 8..4096 pixels")
+    if input_size is not None and input_source is None:
+        raise err(f"{at}: input_size applies to image-to-image families (with input = \"SOURCE\")")
+    if input_source is not None:
+        input_source = _resolve_source(input_source, base)
         try:
-            src = create_source(source)
+            create_source(input_source)
         except (ValueError, KeyError) as exc:
-            raise err(f"{at}.source: {exc}") from None
-        counts = _entry_counts(item, default_counts, at, err)
-        for split, n in counts.items():
-            available = src.available(split) if n else None
-            if available is not None and n > available:
-                raise err(f"{at}: source {source!r} has {available} images in split {split!r}; asked for {n}")
-        real.append(RealEntry(name=_get(item, "name", str, _source_name(source), at, err), source=source,
-                              counts=counts))
+            raise err(f"{at}.input: {exc}") from None
+    default_name = folder.parent.name if folder.name == "checkpoint" else folder.name
+    return FakeEntry(
+        name=_get(item, "name", str, default_name, at, err), generator=generator, sha256=pinned,
+        counts=_entry_counts(item, default_counts, at, err), direction=direction, input=input_source,
+        input_split=input_split, input_size=input_size, checkpoint=str(folder),
+    )
 
-    fake = []
-    for i, item in enumerate(_tables(data, "fake", err)):
-        at = f"fake[{i}]"
-        _keys(item, _FAKE_KEYS, at, err)
-        generator = _get(item, "generator", str, None, at, err)
-        if generator is None:
-            raise err(f"{at}: missing key 'generator'")
-        pinned = _get(item, "sha256", str, None, at, err)
-        if pinned is not None and not re.fullmatch(r"[0-9a-f]{64}", pinned):
-            raise err(f"{at}.sha256: expected 64 lowercase hex digits")
-        folder = _resolve_checkpoint(generator, base, at, err)
-        meta = read_meta(folder) if check else {}
-        if check:
-            if meta.get("kind") != "gan":
-                raise err(f"{at}.generator: {folder} is a {meta.get('kind')!r} checkpoint, not a GAN")
-            if pinned is not None and meta.get("sha256") != pinned:
-                raise err(f"{at}: checkpoint {generator!r} has sha256 {meta.get('sha256')}, but the recipe pins "
-                          f"{pinned}; use the pinned checkpoint or update the recipe")
-        direction = _get(item, "direction", str, None, at, err)
-        input_source = _get(item, "input", str, None, at, err)
-        input_split = _get(item, "input_split", str, None, at, err)
-        if input_split is not None and input_split not in SPLITS:
-            raise err(f"{at}.input_split {input_split!r}: expected one of {', '.join(SPLITS)}")
-        if input_source is not None:
-            input_source = _resolve_source(input_source, base)
-            try:
-                create_source(input_source)
-            except (ValueError, KeyError) as exc:
-                raise err(f"{at}.input: {exc}") from None
-        if check:
-            _check_kind(meta, direction, input_source, input_split, at, err)
-        default_name = folder.parent.name if folder.name == "checkpoint" else folder.name
-        fake.append(FakeEntry(
-            name=_get(item, "name", str, default_name, at, err), generator=generator, sha256=pinned,
-            counts=_entry_counts(item, default_counts, at, err), direction=direction, input=input_source,
-            input_split=input_split, checkpoint=str(folder),
-        ))
 
+def _check_entries(real: list[RealEntry], fake: list[FakeEntry], err) -> None:
     if not real and not fake:
         raise err("no [[real]] or [[fake]] entries")
     sources = [e.source for e in real]
@@ -317,24 +336,19 @@ def parse_recipe(
     if dupes:
         raise err(f"entry names must differ; repeated: {', '.join(dupes)} (set name = ... on one of them)")
 
-    perturbations = []
-    for i, item in enumerate(_tables(data, "perturbations", err)):
-        at = f"perturbations[{i}]"
-        kind = _get(item, "kind", str, None, at, err)
-        if kind not in PERTURBATIONS:
-            raise err(f"{at}.{perturbation_problem(kind, None)}")
-        (param,) = PERTURBATIONS[kind]
-        _keys(item, ("kind", param), at, err)
-        if param not in item:
-            raise err(f"{at}: {kind} needs {param}")
-        value = _get(item, param, (int, float), None, at, err)
-        if problem := perturbation_problem(kind, value):
-            raise err(f"{at}.{problem}")
-        perturbations.append(Perturbation(kind, value))
 
-    return Recipe(name=name, seed=seed, size=size, channels=channels, format=fmt, quality=quality,
-                  real=tuple(real), fake=tuple(fake), perturbations=tuple(perturbations),
-                  description=_get(data, "description", str, "", "", err), path=origin)
+def _parse_perturbation(item: dict, at: str, err) -> Perturbation:
+    kind = _get(item, "kind", str, None, at, err)
+    if kind not in PERTURBATIONS:
+        raise err(f"{at}.{perturbation_problem(kind, None)}")
+    (param,) = PERTURBATIONS[kind]
+    _keys(item, ("kind", param), at, err)
+    if param not in item:
+        raise err(f"{at}: {kind} needs {param}")
+    value = _get(item, param, (int, float), None, at, err)
+    if problem := perturbation_problem(kind, value):
+        raise err(f"{at}.{problem}")
+    return Perturbation(kind, value)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
@@ -399,25 +413,6 @@ def _resolve_source(source: str, base: Path) -> str:
 def _resolve_checkpoint(generator: str, base: Path, at: str, err) -> Path:
     local = base / generator
     try:
-        return resolve_checkpoint(local if (local / "config.json").is_file() else generator, "generators")
+        return resolve_checkpoint(local if (local / "config.json").is_file() else generator, __package__)
     except CheckpointError as exc:
         raise err(f"{at}.generator: {exc}") from None
-
-
-def _check_kind(meta: dict, direction, input_source, input_split, at: str, err) -> None:
-    from .gan import GANS, list_gans
-
-    family = meta.get("family")
-    if family not in list_gans():
-        raise err(f"{at}.generator: unknown GAN family {family!r}; known: {', '.join(list_gans())}")
-    kind = GANS.get(family).kind
-    if kind == "translate":
-        from .translate import DIRECTIONS
-
-        if input_source is None or direction is None:
-            raise err(f"{at}: {family} translates images; give input = \"SOURCE\" (the images it translates) "
-                      "and direction = \"a2b\" or \"b2a\"")
-        if direction not in DIRECTIONS:
-            raise err(f"{at}.direction {direction!r}: expected one of {', '.join(DIRECTIONS)}")
-    elif direction is not None or input_source is not None or input_split is not None:
-        raise err(f"{at}: direction, input and input_split only apply to image-to-image families, not {family}")

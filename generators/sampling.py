@@ -13,14 +13,17 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from fakescope.core.imageio import encode_png, sha256_bytes, to_uint8, write_bytes_atomic
 from fakescope.core.safety import check_output_folder, only_names
+from fakescope.core.seeding import derive_seed
 
-from .gan import GANFamily
-from .imageio import encode_png, sha256_bytes, to_uint8, write_bytes_atomic
-from .seeding import derive_seed
+if TYPE_CHECKING:
+    from .kinds.noise import NoiseToImage
+
 
 #: Images per forward pass on the CPU, aligned on the image index (see the module docstring).
 CPU_CHUNK = 64
@@ -31,13 +34,13 @@ def image_seed(seed: int, index: int, *tags: str) -> int:
     return derive_seed(seed, *tags, "image", index)
 
 
-def latents(gan: GANFamily, seeds: list[int]) -> torch.Tensor:
+def latents(gan: NoiseToImage, seeds: list[int]) -> torch.Tensor:
     """``[N, latent]`` on the CPU, one latent per seed."""
     return torch.stack([gan.latent(torch.Generator().manual_seed(s)) for s in seeds])
 
 
 def generate_range(
-    gan: GANFamily,
+    gan: NoiseToImage,
     seed_of: Callable[[int], int],
     start: int,
     stop: int,
@@ -80,7 +83,7 @@ def check_sample_folder(out: str | os.PathLike, *, overwrite: bool = False) -> b
 
 
 def sample_to_folder(
-    gan: GANFamily,
+    gan: NoiseToImage,
     out: str | os.PathLike,
     *,
     count: int,

@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fakescope.core.corpus import SPLITS
 from fakescope.core.formats import IMAGE_FORMATS
+from fakescope.core.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, resize, set_channels, to_tensor
+from fakescope.core.registry import Registry
+from fakescope.core.seeding import numpy_rng
+from fakescope.core.walk import walk
 
-from .imageio import IMAGE_SUFFIXES, ImageReadError, read_image, resize, set_channels, to_tensor
-from .registry import Registry
-from .seeding import numpy_rng
-
-SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 _SPLIT_SEED = 20240531  # fixed: a source's split never depends on the caller's seed
 
@@ -153,7 +153,7 @@ class RealSource(ABC):
 SOURCES: Registry[type[RealSource]] = Registry("real source")
 
 
-@SOURCES.register("digits")
+@SOURCES.register
 class DigitsSource(RealSource):
     name = "digits"
 
@@ -171,7 +171,7 @@ class DigitsSource(RealSource):
         return self._images[index]
 
 
-@SOURCES.register("faces")
+@SOURCES.register
 class FacesSource(RealSource):
     name = "faces"
 
@@ -197,7 +197,7 @@ _PHOTOS = (
 )
 
 
-@SOURCES.register("photos")
+@SOURCES.register
 class PhotosSource(RealSource):
     name = "photos"
     crops = True
@@ -219,7 +219,7 @@ class PhotosSource(RealSource):
 PAINTING_FILTER = {"filter": "cv2.stylization", "sigma_s": 60, "sigma_r": 0.45}
 
 
-@SOURCES.register("paintings")
+@SOURCES.register
 class PaintingsSource(PhotosSource):
     """The ``photos`` photographs rendered as paintings by ``cv2.stylization`` (edge-preserving smoothing
     with darkened edges), filtered at full resolution before cropping. Items, ids and the train/val/test
@@ -243,7 +243,7 @@ class PaintingsSource(PhotosSource):
         return image, {**info, "derived_from": "photos", "filter": dict(PAINTING_FILTER)}
 
 
-@SOURCES.register("photo-patches")
+@SOURCES.register
 class PhotoPatchesSource(PhotosSource):
     """The ``photos`` photographs at their native resolution: square windows of the requested size, never
     resized — the scale at which ``fakescope score`` tiles a large photograph (``photos`` crops a random side
@@ -253,7 +253,7 @@ class PhotoPatchesSource(PhotosSource):
     native = True
 
 
-@SOURCES.register("painting-patches")
+@SOURCES.register
 class PaintingPatchesSource(PaintingsSource):
     """The ``paintings`` at native resolution, as ``photo-patches`` are to ``photos``."""
 
@@ -282,7 +282,8 @@ def _load_bundled_photo(key: str) -> np.ndarray:
 
 
 class FolderSource(RealSource):
-    """Every readable image under a folder, in sorted path order. Unreadable files are skipped."""
+    """Every readable image under a folder (walked by the rules of :mod:`fakescope.core.walk`: sorted, hidden names
+    skipped, links followed, loops reported). Unreadable files are skipped and listed in ``skipped``."""
 
     def __init__(self, root: str | os.PathLike, crops: bool = False) -> None:
         self.root = Path(root)
@@ -295,8 +296,10 @@ class FolderSource(RealSource):
     @cached_property
     def _paths(self) -> list[Path]:
         paths = []
-        for p in sorted(self.root.rglob("*")):
-            if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+        for found in walk(self.root, IMAGE_SUFFIXES):
+            p = Path(found.path)
+            if found.error is not None:
+                self.skipped.append(str(p))
                 continue
             try:  # header only: cheap, and enough to skip non-images and unreadable files up front
                 with Image.open(p, formats=IMAGE_FORMATS) as im:
@@ -327,3 +330,138 @@ def create_source(spec: str) -> RealSource:
 
 def list_sources() -> list[str]:
     return [*SOURCES.names(), "folder:PATH"]
+
+
+#: Real photographs that Debian packages install (``make data``), listed one by one: the packages also hold
+#: artwork, logos, renders and charts, which are left out. Each entry: package, path under its root, split.
+#: The split is by photograph and fixed here (no training window comes from a val or test photograph).
+#: Few of them show people and none is a portrait: real faces are not available offline in quantity.
+_DEBIAN_ROOTS = {
+    "lomiri-wallpapers-16.04": "/usr/share/backgrounds",
+    "mate-backgrounds": "/usr/share/backgrounds/mate",
+    "plasma-workspace-wallpapers": "/usr/share/wallpapers",
+    "opencv-doc": "/usr/share/doc/opencv-doc/examples",
+}
+_DEBIAN_PHOTOS: tuple[tuple[str, str, str], ...] = (
+    ("lomiri-wallpapers-16.04", "Bridge_by_Sander_Klootwijk.jpg", "train"),
+    ("lomiri-wallpapers-16.04", "Dragonfly_by_Bolly.jpg", "test"),
+    ("lomiri-wallpapers-16.04", "Picture_0B_by_freespace.jpg", "train"),
+    ("lomiri-wallpapers-16.04", "Picture_1A_by_freespace.jpg", "train"),
+    ("lomiri-wallpapers-16.04", "Wine_by_Jakkub_Mede.jpg", "val"),
+    ("lomiri-wallpapers-16.04", "aitzgorri_by_Aitzol_Berasategi.jpg", "train"),
+    ("lomiri-wallpapers-16.04", "free_by_Peter_Nerlich.jpg", "train"),
+    ("lomiri-wallpapers-16.04", "friends_by_Aitzol_Berasategi.jpg", "train"),
+    ("lomiri-wallpapers-16.04", "greentock_by_Peter_Nerlich.jpg", "train"),
+    ("lomiri-wallpapers-16.04", "life_by_Aitzol_Berasategi.jpg", "train"),
+    ("lomiri-wallpapers-16.04", "picosdeeuropa_by_Aitzol_Berasategi.jpg", "val"),
+    ("lomiri-wallpapers-16.04", "seeding_by_Clements_Engelhardt.jpg", "train"),
+    ("lomiri-wallpapers-16.04", "sunset_by_Aitzol_Berasategi.jpg", "test"),
+    ("mate-backgrounds", "nature/Aqua.jpg", "train"),
+    ("mate-backgrounds", "nature/Blinds.jpg", "train"),
+    ("mate-backgrounds", "nature/Dune.jpg", "train"),
+    ("mate-backgrounds", "nature/FreshFlower.jpg", "train"),
+    ("mate-backgrounds", "nature/Garden.jpg", "test"),
+    ("mate-backgrounds", "nature/GreenMeadow.jpg", "train"),
+    ("mate-backgrounds", "nature/LadyBird.jpg", "val"),
+    ("mate-backgrounds", "nature/RainDrops.jpg", "train"),
+    ("mate-backgrounds", "nature/Storm.jpg", "test"),
+    ("mate-backgrounds", "nature/TwoWings.jpg", "train"),
+    ("mate-backgrounds", "nature/Wood.jpg", "val"),
+    ("mate-backgrounds", "nature/YellowFlower.jpg", "train"),
+    ("plasma-workspace-wallpapers", "BytheWater/contents/images/2560x1600.jpg", "train"),
+    ("plasma-workspace-wallpapers", "ColdRipple/contents/images/2560x1600.jpg", "train"),
+    ("plasma-workspace-wallpapers", "ColorfulCups/contents/images/2560x1600.jpg", "test"),
+    ("plasma-workspace-wallpapers", "DarkestHour/contents/images/2560x1600.jpg", "train"),
+    ("plasma-workspace-wallpapers", "EveningGlow/contents/images/2560x1600.jpg", "test"),
+    ("plasma-workspace-wallpapers", "FallenLeaf/contents/images/2560x1600.jpg", "train"),
+    ("plasma-workspace-wallpapers", "Grey/contents/images/2560x1600.jpg", "val"),
+    ("plasma-workspace-wallpapers", "Kite/contents/images/2560x1600.jpg", "val"),
+    ("plasma-workspace-wallpapers", "OneStandsOut/contents/images/2560x1600.jpg", "train"),
+    ("plasma-workspace-wallpapers", "Path/contents/images/2560x1600.jpg", "test"),
+    ("plasma-workspace-wallpapers", "summer_1am/contents/images/2560x1600.jpg", "train"),
+    ("opencv-doc", "data/aero1.jpg", "train"),
+    ("opencv-doc", "data/aero3.jpg", "test"),
+    ("opencv-doc", "data/aloeL.jpg", "train"),
+    ("opencv-doc", "data/baboon.jpg", "train"),
+    ("opencv-doc", "data/board.jpg", "train"),
+    ("opencv-doc", "data/building.jpg", "test"),
+    ("opencv-doc", "data/butterfly.jpg", "val"),
+    ("opencv-doc", "data/ela_original.jpg", "train"),
+    ("opencv-doc", "data/fruits.jpg", "test"),
+    ("opencv-doc", "data/graf1.png", "train"),
+    ("opencv-doc", "data/home.jpg", "val"),
+    ("opencv-doc", "data/left.jpg", "train"),
+    ("opencv-doc", "data/leuvenA.jpg", "train"),
+    ("opencv-doc", "data/licenseplate_motion.jpg", "train"),
+    ("opencv-doc", "data/messi5.jpg", "test"),
+    ("opencv-doc", "data/orange.jpg", "train"),
+    ("opencv-doc", "data/smarties.png", "train"),
+    ("opencv-doc", "data/squirrel_cls.jpg", "train"),
+    ("opencv-doc", "data/stuff.jpg", "train"),
+    ("opencv-doc", "alphamat/input_images/plant.jpg", "val"),
+    ("opencv-doc", "hfs/data/000.jpg", "train"),
+    ("opencv-doc", "hfs/data/001.jpg", "test"),
+    ("opencv-doc", "hfs/data/002.jpg", "train"),
+    ("opencv-doc", "text/scenetext01.jpg", "train"),
+    ("opencv-doc", "text/scenetext02.jpg", "train"),
+    ("opencv-doc", "text/scenetext03.jpg", "test"),
+    ("opencv-doc", "text/scenetext04.jpg", "train"),
+    ("opencv-doc", "text/scenetext05.jpg", "val"),
+    ("opencv-doc", "text/scenetext06.jpg", "train"),
+    ("opencv-doc", "data/rubberwhale1.png", "train"),
+)
+
+
+class MissingDataError(ValueError):
+    """A source whose files are installed by ``make data`` and are not there."""
+
+
+@SOURCES.register
+class DebianPhotosSource(RealSource):
+    """Real photographs at native resolution (nature, cities, objects, aerial views; 259 px to 5312 px) from
+    the Debian packages in ``_DEBIAN_ROOTS``, which ``make data`` installs. Windows of the requested size,
+    never resized: the scale at which ``fakescope score`` sees a photograph. Split by photograph, fixed."""
+
+    name = "debian-photos"
+    crops = True
+    native = True
+
+    def item_ids(self) -> list[str]:
+        return [f"{package}:{path}" for package, path, _ in _DEBIAN_PHOTOS]
+
+    @cached_property
+    def _split_of(self) -> np.ndarray:
+        return np.array([SPLITS.index(split) for _, _, split in _DEBIAN_PHOTOS], dtype=np.int64)
+
+    def path(self, index: int) -> Path:
+        package, rel, _ = _DEBIAN_PHOTOS[index]
+        path = Path(_DEBIAN_ROOTS[package]) / rel
+        if not path.is_file():
+            raise MissingDataError(f"source {self.name!r} needs the Debian package {package!r} ({path} is "
+                                   f"missing): run `make data` (it installs {', '.join(_DEBIAN_ROOTS)})")
+        return path
+
+    @cached_property
+    def _cache(self) -> dict[int, np.ndarray]:
+        return {}
+
+    @cached_property
+    def _shapes(self) -> dict[int, tuple[int, int]]:
+        return {}
+
+    def _item_shape(self, item: int) -> tuple[int, int]:
+        if item not in self._shapes:  # header only: drawing window positions needs no pixels
+            with Image.open(self.path(item), formats=IMAGE_FORMATS) as im:
+                w, h = im.size
+                if (im.getexif() or {}).get(0x0112, 1) in (5, 6, 7, 8):  # EXIF-rotated by a quarter turn
+                    w, h = h, w
+            self._shapes[item] = (h, w)
+        return self._shapes[item]
+
+    def load_item(self, index: int) -> np.ndarray:
+        if index not in self._cache:
+            image = read_image(self.path(index))  # uint8 [H, W, C], upright, RGB (or gray)
+            if image.shape[2] == 1:
+                image = np.repeat(image, 3, axis=2)
+            self._cache[index] = np.ascontiguousarray(image[..., :3])
+        return self._cache[index]

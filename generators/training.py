@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
+from fakescope.core.checkpoint import config_to_dict, write_json_atomic
+from fakescope.core.imageio import atomic_path, save_grid
 from fakescope.core.safety import SafetyError, UnsafeFileError, check_regular_file
+from fakescope.core.seeding import torch_generator
 
-from .checkpoint import config_to_dict, write_json_atomic
 from .gan import GANFamily
-from .imageio import atomic_path, save_grid
-from .seeding import torch_generator
 
 STATE_FILE = "train_state.pt"
 OPTIONS_FILE = "options.json"
@@ -38,6 +38,9 @@ MAX_STATE_BYTES = 16 << 30
 
 class Trainer(ABC):
     """One family's optimisation: ``step(i)`` runs training step ``i`` and returns its losses."""
+
+    #: The standard FID Inception weights file (checked by hash), for families with ``quality_metrics``.
+    inception_weights: str | os.PathLike | None = None
 
     def __init__(self, gan: GANFamily, data: torch.Tensor, *, device: torch.device, seed: int) -> None:
         self.gan, self.data, self.device, self.seed = gan, data, device, seed
@@ -128,6 +131,7 @@ def train_gan(
     options: dict | None = None,
     progress: Callable[[int, int, str, dict], None] | None = None,
     stop_after: int | None = None,
+    inception_weights: str | os.PathLike | None = None,
 ) -> Path:
     """Train ``gan`` on real images ``data [N, C, H, W]`` in [-1, 1], writing the run folder ``out``.
 
@@ -135,11 +139,15 @@ def train_gan(
 
     Returns the sampling checkpoint folder. ``stop_after`` ends the run early after that many steps
     (used to simulate a kill in tests); ``progress(step, total, phase, losses)`` is called each step.
+    ``inception_weights``: the standard FID Inception weights file, for families with ``quality_metrics``.
     """
+    if inception_weights is not None and not gan.quality_metrics:
+        raise ValueError(f"--inception-weights does not apply to {gan.name} (it reports no image-quality metrics)")
     out = Path(out)
     device = torch.device(device)
     gan.to(device)
     trainer = gan.make_trainer(data, device=device, seed=seed)
+    trainer.inception_weights = inception_weights
     if trainer.total_steps < 1:
         raise RunFolderError(f"nothing to train: the config gives {trainer.total_steps} steps")
     state_path = out / STATE_FILE

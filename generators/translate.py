@@ -1,9 +1,7 @@
-"""Translation with image-to-image GANs (``kind = "translate"``, e.g. CycleGAN): tensors, files and folders.
+"""Translation of image files and folders with image → image GANs (:class:`~.kinds.image.ImageToImage`).
 
 Images keep their size: each is reflect-padded to sides that are multiples of 4 and cropped back by the
-family's ``translate`` (never stretched). On the CPU every image gets its own forward pass, so a translation
-is bit-identical whatever else shares the call (a batched convolution's floating-point result can depend on
-the batch); on CUDA images of one size are batched.
+family's ``translate`` (never stretched); tensors go through :func:`~.kinds.image.translate_images`.
 
 :func:`translate_paths` writes ``OUT/<name>.png`` per readable input plus ``OUT/manifest.jsonl`` with one row
 per input: the output path and sha256, the source image path and sha256, the direction, the checkpoint, or
@@ -18,10 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .gan import GANFamily
-from .imageio import (
+from fakescope.core.imageio import (
     IMAGE_SUFFIXES,
     ImageReadError,
     encode_png,
@@ -33,34 +29,16 @@ from .imageio import (
     to_uint8,
     write_bytes_atomic,
 )
+from fakescope.core.walk import walk
 
-DIRECTIONS = ("a2b", "b2a")
+from .kinds.image import ImageToImage, check_translator, translate_images
+
 #: Larger inputs are refused rather than risking memory exhaustion (activations scale with the pixel count).
 MAX_TRANSLATE_PIXELS = 4096 * 4096
 MANIFEST_FILE = "manifest.jsonl"
 
 
-def check_translator(gan: GANFamily, direction: str) -> None:
-    """Raise ``ValueError`` unless ``gan`` translates images and ``direction`` is ``a2b`` or ``b2a``."""
-    if getattr(gan, "kind", "noise") != "translate":
-        raise ValueError(f"{gan.name} is not an image-to-image family (it generates from noise)")
-    if direction not in DIRECTIONS:
-        raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
-
-
-def translate_images(gan: GANFamily, images: torch.Tensor, direction: str, *, batch_size: int = 16) -> torch.Tensor:
-    """``images [N, C, H, W]`` in [-1, 1] → translations ``[N, C, H, W]`` (float, on the CPU).
-
-    Image ``i``'s result depends on image ``i`` alone on the CPU (one forward pass each); on CUDA
-    ``batch_size`` images share a pass.
-    """
-    check_translator(gan, direction)
-    chunk = 1 if gan.device.type == "cpu" else max(1, batch_size)
-    parts = [gan.translate(images[i : i + chunk], direction).float().cpu() for i in range(0, len(images), chunk)]
-    return torch.cat(parts) if parts else images.new_empty((0, *images.shape[1:])).float()
-
-
-def translate_array(gan: GANFamily, image: np.ndarray, direction: str) -> np.ndarray:
+def translate_array(gan: ImageToImage, image: np.ndarray, direction: str) -> np.ndarray:
     """``uint8 [H, W, C]`` (any C of 1 or 3) → translated ``uint8 [H, W, channels of the model]``."""
     check_translator(gan, direction)
     h, w = image.shape[:2]
@@ -71,23 +49,24 @@ def translate_array(gan: GANFamily, image: np.ndarray, direction: str) -> np.nda
     return to_uint8(translate_images(gan, x, direction)[0])
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
-    """Files and folders → ``(file, output name stem)`` pairs; folders contribute every image below them
-    (by suffix, sorted) under their own name. Missing paths are kept so that they can be reported."""
-    found: list[tuple[Path, Path]] = []
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path, str | None]]:
+    """Files and folders → ``(file, output name stem, error)``; folders contribute every image below them (by the
+    rules of :mod:`fakescope.core.walk`) under their own name. Missing paths and what the walk could not read
+    (a link loop, say) are kept, with the error when known, so that they can be reported."""
+    found: list[tuple[Path, Path, str | None]] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            for p in sorted(path.rglob("*")):
-                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
-                    found.append((p, Path(path.resolve().name or "input") / p.relative_to(path).with_suffix("")))
+            for f in walk(path, IMAGE_SUFFIXES):
+                p = Path(f.path)
+                found.append((p, Path(path.resolve().name or "input") / p.relative_to(path).with_suffix(""), f.error))
         else:
-            found.append((path, Path(path.stem or "image")))
+            found.append((path, Path(path.stem or "image"), None))
     return found
 
 
 def translate_paths(
-    gan: GANFamily,
+    gan: ImageToImage,
     inputs: Iterable[str | os.PathLike],
     out: str | os.PathLike,
     *,
@@ -104,13 +83,15 @@ def translate_paths(
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint or {}
     rows, taken = [], set()
-    for index, (src, stem) in enumerate(expand_inputs(inputs)):
+    for index, (src, stem, error) in enumerate(expand_inputs(inputs)):
         row: dict = {
             "index": index, "path": None, "sha256": None, "source_image": str(src), "source_sha256": None,
             "direction": direction, "generator": gan.name, "checkpoint": checkpoint.get("name"),
             "checkpoint_sha256": checkpoint.get("sha256"), "size": None, "error": None,
         }
         try:
+            if error is not None:
+                raise ImageReadError(error)
             image = read_image(src)
             row["source_sha256"] = sha256_file(src)
             result = translate_array(gan, image, direction)
@@ -136,26 +117,3 @@ def _free_name(stem: Path, taken: set[str]) -> str:
         rel = f"{stem.as_posix()}-{n}.png"
     taken.add(rel)
     return rel
-
-
-#: Crops drawn per domain when a crop source (``photos``, ``paintings``) is given no count.
-DEFAULT_DOMAIN_CROPS = 2000
-
-
-def draw_domains(
-    domain_a: str, domain_b: str, *, count: int | None, size: int, channels: int, seed: int, split: str = "train"
-) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-    """Training images of two unpaired domains given as source specs (``photos``, ``paintings``,
-    ``folder:PATH``): ``({"a": [Na, C, H, W], "b": [Nb, C, H, W]}, {"a": Na, "b": Nb})``.
-
-    ``count`` images per domain; ``None`` takes a whole folder's split, or :data:`DEFAULT_DOMAIN_CROPS` crops.
-    """
-    from .sources import create_source
-
-    data, counts = {}, {}
-    for key, spec in (("a", domain_a), ("b", domain_b)):
-        source = create_source(spec)
-        n = count if count is not None or not source.crops else DEFAULT_DOMAIN_CROPS
-        data[key] = source.draw(n, size=size, channels=channels, split=split, seed=seed).images
-        counts[key] = len(data[key])
-    return data, counts

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from generators.corpus import CorpusSpec, build_corpus
-from generators.gan import create_gan
-from generators.sources import create_source
-from generators.training import train_gan
+from fakescope.generators.corpus import CorpusSpec, build_corpus
+from fakescope.generators.gan import create_gan
+from fakescope.generators.sources import create_source
+from fakescope.generators.training import train_gan
 
 
 @pytest.fixture(autouse=True)
@@ -48,8 +47,8 @@ def bench_corpora(tmp_path_factory, tiny_corpus) -> list[Path]:
 @pytest.fixture(scope="session")
 def bench_detector_dir(tmp_path_factory, tiny_corpus) -> Path:
     """A ``spectrum`` detector trained on the tiny corpus: its checkpoint folder."""
-    from detector.base import create_detector
-    from detector.training import train_detector
+    from fakescope.detector.base import create_detector
+    from fakescope.detector.training import train_detector
 
     det = create_detector("spectrum")
     train_detector(det, [tiny_corpus], device="cpu", seed=0)

@@ -36,24 +36,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
 import torch
+from fakescope.generators.corpus import FakeRequest, Shard, build_corpus, generate_fakes, merge_corpora
+from fakescope.generators.gan import load_gan
+from fakescope.generators.kinds.image import ImageToImage
+from fakescope.generators.recipes import load_recipe, parse_recipe
+from fakescope.generators.sources import create_source
 
-import generators.corpus as corpus
-from generators.checkpoint import list_bundled
-from generators.corpus import Shard, build_corpus, merge_corpora, verify_corpus
-from generators.gan import load_gan
-from generators.recipes import load_recipe, parse_recipe
-from generators.sampling import generate_range
-from generators.sources import create_source
+from fakescope.core.checkpoint import list_bundled
+from fakescope.core.corpus import verify_corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name, sync  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-#: Images per measurement for families that run one forward pass per image on the CPU (translation).
-SLOW_KINDS = {"translate": 8}
+#: Fewer images per measurement for families that run one forward pass per image on the CPU (translation).
+SLOW_IMAGE_TO_IMAGE = 8
 
 
 def device_name(device: torch.device) -> str:
@@ -66,23 +65,18 @@ def fake_recipe(name: str, gan, count: int):
     """A fakes-only recipe for one bundled generator at its native size."""
     c, h, _ = gan.image_shape
     entry = {"generator": name}
-    if gan.kind == "translate":
+    if isinstance(gan, ImageToImage):
         entry.update(input="paintings", direction="b2a")
     return parse_recipe({"name": f"bench-{Path(name).name}", "size": h, "channels": c, "counts": {"train": count},
                          "fake": [entry]})
 
 
-def batches(name: str, gan, recipe, batch_size: int):
-    """Every ``(first, images, inputs)`` batch a build of ``recipe`` generates, as the build generates them."""
+def batches(gan, recipe, batch_size: int):
+    """Every batch a build of ``recipe`` generates (``uint8`` pixels on the host), as the build generates them."""
     entry = recipe.fake[0]
-    n = entry.counts["train"]
-    if gan.kind == "translate":
-        ctx = corpus._Context(Path("."), recipe, 0, 0, ".png", set(), {entry.input: create_source(entry.input)})
-        yield from corpus._translate_range(gan, ctx, entry, "train", 0, n, batch_size)
-    else:
-        seed_of = corpus._fake_seed_fn(recipe.seed, "train")
-        for first, images in generate_range(gan, seed_of, 0, n, batch_size=batch_size):
-            yield first, images, None
+    sources = {entry.input: create_source(entry.input)} if entry.input else {}
+    request = FakeRequest(gan, entry, "train", 0, entry.counts["train"], recipe.seed, batch_size, sources)
+    yield from generate_fakes(request)
 
 
 def measure(name: str, device: torch.device, count: int, batch_size: int, workers: int, threads: int | None,
@@ -90,35 +84,25 @@ def measure(name: str, device: torch.device, count: int, batch_size: int, worker
     """Images/s of generation alone, the writer pool alone and the whole build: medians of ``repeat`` rounds,
     the three measured one after the other in each round (a shared machine's load drifts)."""
     gan, _ = load_gan(name, device=device)
-    count = max(batch_size, count // SLOW_KINDS.get(gan.kind, 1))
+    count = max(batch_size, count // (SLOW_IMAGE_TO_IMAGE if isinstance(gan, ImageToImage) else 1))
     recipe = fake_recipe(name, gan, count)
     warm = fake_recipe(name, gan, min(count, 4 * batch_size))
-    list(batches(name, gan, warm, batch_size))  # warm up
+    list(batches(gan, warm, batch_size))  # warm up
     rounds: dict[str, list[float]] = {"generate": [], "encode": [], "end_to_end": []}
     same = True
     for _ in range(repeat):
         sync(device)
         t = time.perf_counter()
-        cached = []
-        for first, images, inputs in batches(name, gan, recipe, batch_size):
-            corpus._to_uint8_batch(images)  # the host-side conversion is part of generating
-            cached.append((first, images, inputs))
+        cached = list(batches(gan, recipe, batch_size))  # the host-side conversion is part of generating
         sync(device)
         rounds["generate"].append(count / (time.perf_counter() - t))
 
-        # the writer pool alone: the same build, fed with the images generated above
-        def replay_noise(gan_, seed_of, start, stop, *, batch_size, cached=cached):
-            for first, images, _ in cached:
-                yield first, images
-
-        def replay_translate(gan_, ctx, entry, split, start, stop, batch_size, cached=cached):
+        # the writer pool alone: the same build, fed with the batches generated above
+        def replay(request, cached=cached):
             yield from cached
 
         def run_encode() -> float:
-            target = "_translate_range" if gan.kind == "translate" else "generate_range"
-            replay = replay_translate if gan.kind == "translate" else replay_noise
-            with mock.patch.object(corpus, target, replay):
-                return timed_build(recipe, root / "encode", device, batch_size, workers, threads)
+            return timed_build(recipe, root / "encode", device, batch_size, workers, threads, generate=replay)
 
         def run_e2e() -> float:
             return timed_build(recipe, root / "e2e", device, batch_size, workers, threads)
@@ -145,13 +129,13 @@ def measure(name: str, device: torch.device, count: int, batch_size: int, worker
     }
 
 
-def timed_build(recipe, out: Path, device: torch.device, batch_size: int, workers: int, threads: int | None
-                ) -> float:
+def timed_build(recipe, out: Path, device: torch.device, batch_size: int, workers: int, threads: int | None,
+                **build) -> float:
     """Seconds ``build_corpus`` takes, file system write-back of earlier work flushed first."""
     os.sync()
     sync(device)
     t = time.perf_counter()
-    build_corpus(recipe, out, device=device, batch_size=batch_size, workers=workers, threads=threads)
+    build_corpus(recipe, out, device=device, batch_size=batch_size, workers=workers, threads=threads, **build)
     sync(device)
     return time.perf_counter() - t
 
@@ -218,7 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
-    names = args.only or list_bundled("generators")
+    names = args.only or list_bundled("fakescope.generators")
     threads = args.threads or (max(1, (os.cpu_count() or 1) - args.workers) if device.type == "cpu" else None)
     if threads is not None:
         torch.set_num_threads(threads)  # generation alone runs with the threads a build gives it

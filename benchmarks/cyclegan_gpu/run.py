@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 import torch
-
-from generators.gan import create_gan
-from generators.translate import draw_domains, translate_images
+from fakescope.generators.gan import create_gan
+from fakescope.generators.kinds.image import draw_domains, translate_images
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name, record, sync  # noqa: E402

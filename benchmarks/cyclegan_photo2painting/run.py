@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 import torch
+from fakescope.generators.gan import load_gan
+from fakescope.generators.sources import create_source
+from fakescope.generators.translate import translate_images
 
-from generators.gan import load_gan
-from generators.imageio import resize, save_grid, set_channels, to_tensor
-from generators.sources import create_source
-from generators.translate import translate_images
+from fakescope.core.imageio import resize, save_grid, set_channels, to_tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name  # noqa: E402

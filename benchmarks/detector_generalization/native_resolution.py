@@ -18,18 +18,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
+from fakescope.generators.gan import load_gan
+from fakescope.generators.sources import create_source
+from fakescope.generators.translate import translate_array
 
-from detector.base import DEFAULT_DETECTOR, load_detector
-from generators.gan import load_gan
-from generators.sources import create_source
-from generators.translate import translate_array
+from fakescope.core.perturb import jpeg_roundtrip as jpeg
 
 HERE = Path(__file__).resolve().parent
-
-
-def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
 
 
 def fit_long_side(image: np.ndarray, side: int) -> np.ndarray:

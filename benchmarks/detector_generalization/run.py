@@ -38,12 +38,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from detector.base import create_detector, family_spec
-from detector.bench import generator_name
-from detector.data import ImageSet, load_split
-from detector.metrics import summarize
-from detector.training import CalibrationSpec, fit_and_calibrate
+from fakescope.detector.base import create_detector, family_spec
+from fakescope.detector.bench import generator_name
+from fakescope.detector.data import ImageSet, load_split
+from fakescope.detector.metrics import summarize
+from fakescope.detector.training import CalibrationSpec, fit_and_calibrate
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_FAMILIES = ("discriminator", "npr", "spectrum", "timm:resnet18")

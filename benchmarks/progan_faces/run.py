@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 
 import torch
+from fakescope.generators.gan import load_gan
+from fakescope.generators.metrics import quality_metrics
+from fakescope.generators.sampling import generate_range, image_seed, sample_to_folder
+from fakescope.generators.sources import create_source
 
-from generators.gan import load_gan
-from generators.imageio import save_grid
-from generators.metrics import quality_metrics
-from generators.sampling import generate_range, image_seed, sample_to_folder
-from generators.seeding import torch_generator
-from generators.sources import create_source
+from fakescope.core.imageio import save_grid
+from fakescope.core.seeding import torch_generator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name  # noqa: E402

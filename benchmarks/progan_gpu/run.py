@@ -4,7 +4,7 @@ On CUDA (the default when present) it builds the paper-sized ``gpu`` preset netw
 fmap_max 512, latent 512, bf16 autocast) with ``image_size=64``, jumps to the last phase (64×64, stabilising,
 batch 32) and times a few hundred real training steps (WGAN-GP with its double backward, Adam, EMA), then a
 few fade-in steps; finally it samples 10,000 images through the library's one-seed-per-image path
-(:func:`generators.sampling.generate_range`). ``--tiny`` shrinks everything so that the script can be checked
+(:func:`fakescope.generators.sampling.generate_range`). ``--tiny`` shrinks everything so that the script can be checked
 on a CPU in seconds.
 
     python benchmarks/progan_gpu/run.py                        # CUDA: gpu preset at 64 px, 300 steps, 10,000 images
@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 import torch
-
-from generators.gan import create_gan
-from generators.sampling import generate_range, image_seed
-from generators.sources import create_source
+from fakescope.generators.gan import create_gan
+from fakescope.generators.sampling import generate_range, image_seed
+from fakescope.generators.sources import create_source
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name, record, sync  # noqa: E402

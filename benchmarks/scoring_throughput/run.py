@@ -32,13 +32,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
+from fakescope.detector.scoring import score_paths, score_video
+from fakescope.detector.video import FaceFinder, FrameSampling, VideoFrames
+from fakescope.generators.sources import create_source
 from PIL import Image
 
-from detector.base import DEFAULT_DETECTOR, load_detector
-from detector.scoring import score_paths, score_video
-from detector.video import FaceFinder, FrameSampling, VideoFrames
-from generators.imageio import read_image
-from generators.sources import create_source
+from fakescope.core.imageio import read_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name, sync  # noqa: E402

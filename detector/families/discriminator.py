@@ -7,26 +7,19 @@ patch logits that is averaged into one logit per image. Trained with BCE on real
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..base import DETECTORS
-from ..data import Augment
-from ..neural import NeuralDetector
+from ..neural import NeuralConfig, NeuralDetector
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(NeuralConfig):  # crop, epochs, batch_size, lr, patience, augment
     width: int = 32  # channels of the first convolution; doubled at each stride-2 layer
     depth: int = 3  # stride-2 layers (receptive field grows with depth)
-    crop: int = 32  # training crop and scoring tile side, in pixels
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 2e-4
-    patience: int = 3  # epochs without a better validation AP before stopping
-    augment: Augment = field(default_factory=Augment)
 
 
 class PatchDiscriminator(nn.Module):
@@ -47,7 +40,7 @@ class PatchDiscriminator(nn.Module):
         return self.net(x).mean(dim=(1, 2, 3))
 
 
-@DETECTORS.register("discriminator")
+@DETECTORS.register
 class DiscriminatorDetector(NeuralDetector):
     family = "discriminator"
     Config = DiscriminatorConfig

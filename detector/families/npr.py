@@ -9,7 +9,7 @@ pooling, one logit) classifies it. As in the paper's code the residual is scaled
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -17,20 +17,13 @@ from torch.nn import functional as F
 from torchvision.models.resnet import BasicBlock
 
 from ..base import DETECTORS
-from ..data import Augment
-from ..neural import NeuralDetector
+from ..neural import NeuralConfig, NeuralDetector
 
 
 @dataclass(frozen=True)
-class NPRConfig:
+class NPRConfig(NeuralConfig):  # crop, epochs, batch_size, lr, patience, augment; crop a multiple of factor
     width: int = 64  # channels of the stem and first stage; the second stage has twice as many
     factor: int = 2  # down/up-sampling factor of the residual
-    crop: int = 32  # training crop and scoring tile side, in pixels (a multiple of factor)
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 2e-4
-    patience: int = 3  # epochs without a better validation AP before stopping
-    augment: Augment = field(default_factory=Augment)
 
     def __post_init__(self) -> None:
         if self.factor < 2 or self.crop % self.factor:
@@ -68,7 +61,7 @@ class NPRNet(nn.Module):
         return self.fc(h.mean(dim=(2, 3))).squeeze(1)
 
 
-@DETECTORS.register("npr")
+@DETECTORS.register
 class NPRDetector(NeuralDetector):
     family = "npr"
     Config = NPRConfig

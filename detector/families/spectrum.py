@@ -29,10 +29,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from generators.seeding import numpy_rng
+from fakescope.core.seeding import numpy_rng
 
 from ..base import DETECTORS, Detector, Progress
-from ..data import Augment, ImageSet, sample_crops, tiles
+from ..data import Augment, ImageSet, sample_crops
 from ..metrics import summarize
 
 FEATURES = ("fft", "dct", "both")
@@ -88,7 +88,7 @@ def spectrum_features(window: np.ndarray, features: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-@DETECTORS.register("spectrum")
+@DETECTORS.register
 class SpectrumDetector(Detector):
     family = "spectrum"
     Config = SpectrumConfig
@@ -142,19 +142,10 @@ class SpectrumDetector(Detector):
         _, best_c, self.coef, self.intercept = best
         return {"history": history, "best_C": best_c, "train_windows": len(y)}
 
-    def raw_scores(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
-        """The mean over each image's native-resolution tiles of ``sigmoid(w · standardised features + b)``."""
-        owner, windows = [], []
-        for i, image in enumerate(images):
-            for tile in tiles(image, self.config.crop):
-                owner.append(i)
-                windows.append(tile)
-        if not windows:
-            return np.zeros(0)
-        z = (self.featurize(windows) - self.mean) / self.scale @ self.coef + self.intercept  # [T]
-        probs = 1.0 / (1.0 + np.exp(-z))
-        sums = np.bincount(owner, weights=probs, minlength=len(images))
-        return sums / np.maximum(np.bincount(owner, minlength=len(images)), 1)
+    def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
+        """``sigmoid(w · standardised features + b)`` of each tile."""
+        z = (self.featurize(tiles) - self.mean) / self.scale @ self.coef + self.intercept  # [T]
+        return 1.0 / (1.0 + np.exp(-z))
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"scaler.mean": torch.from_numpy(self.mean), "scaler.scale": torch.from_numpy(self.scale),

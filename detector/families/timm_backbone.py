@@ -4,8 +4,10 @@ Wang et al., "CNN-generated images are surprisingly easy to spot... for now" (CV
 ImageNet classifier (ResNet-50) trained on one GAN with blur and JPEG augmentation generalises to others.
 This family builds ``timm.create_model(arch, pretrained=False, num_classes=1)`` — nothing is ever downloaded —
 optionally initialised from a local weights file (``--init PATH``: safetensors, or ``.pth``/``.pt`` read with
-``torch.load(weights_only=True)``). A CNNDetection checkpoint (a dict whose ``model`` key holds a torchvision
-ResNet-50 state dict with a one-output ``fc``) loads into ``timm:resnet50`` as is: timm's ResNet uses
+``torch.load(weights_only=True)``) or, for ``mobilenetv2_100`` and ``efficientnet_lite0``, from ImageNet
+weights installed offline (``--init imagenet``, :mod:`detector.pretrained`). A CNNDetection checkpoint (a dict
+whose ``model`` key holds a torchvision ResNet-50 state dict
+with a one-output ``fc``) loads into ``timm:resnet50`` as is: timm's ResNet uses
 torchvision's parameter names. Inputs are normalised with ``mean``/``std`` (ImageNet's by default, as
 CNNDetection does).
 """
@@ -13,7 +15,7 @@ CNNDetection does).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import timm
 import torch
@@ -21,22 +23,16 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
 from ..base import DETECTORS
-from ..data import Augment
-from ..neural import NeuralDetector
+from ..neural import NeuralConfig, NeuralDetector
 
 
 @dataclass(frozen=True)
-class TimmConfig:
+class TimmConfig(NeuralConfig):  # crop, epochs, batch_size, lr, patience, augment
     arch: str = "resnet18"  # any name in timm.list_models()
-    crop: int = 32  # training crop and scoring tile side, in pixels
     mean: tuple[float, float, float] = IMAGENET_DEFAULT_MEAN  # per-channel normalisation of [0, 1] inputs
     std: tuple[float, float, float] = IMAGENET_DEFAULT_STD
     drop_rate: float = 0.0  # dropout before the head
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-4
-    patience: int = 3  # epochs without a better validation AP before stopping
-    augment: Augment = field(default_factory=Augment)
+    lr: float = 1e-4  # (NeuralConfig: 2e-4) pretrained backbones take a smaller step
 
     def __post_init__(self) -> None:
         if not timm.is_model(self.arch):
@@ -64,7 +60,7 @@ class TimmNet(nn.Module):
         return self.body(x).squeeze(1)
 
 
-@DETECTORS.register("timm")
+@DETECTORS.register
 class TimmDetector(NeuralDetector):
     family = "timm"
     Config = TimmConfig
@@ -75,3 +71,9 @@ class TimmDetector(NeuralDetector):
 
     def init_module(self) -> nn.Module:
         return self.net.body
+
+    def pretrained_state(self, name: str) -> dict[str, torch.Tensor]:
+        """``imagenet``: ImageNet weights installed offline (:mod:`detector.pretrained`), head left out."""
+        from ..pretrained import imagenet_state
+
+        return imagenet_state(self.config.arch, self.net.body)

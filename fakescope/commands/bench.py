@@ -58,12 +58,12 @@ def bench_command(
     and detector could be used, 1 when some could not (each gets an error line; the rest are still benchmarked),
     2 on a usage error.
     """
-    from detector.base import load_detector
-    from detector.bench import bench
-    from detector.data import ImageSet, load_split
-    from generators.checkpoint import CheckpointError, bundled_root, list_bundled
-    from generators.corpus import CorpusError
-    from generators.recipes import parse_perturbation
+    from fakescope.core.checkpoint import CheckpointError, bundled_root, list_bundled
+    from fakescope.core.corpus import CorpusError
+    from fakescope.core.perturb import parse_perturbation
+    from fakescope.detector.base import load_detector
+    from fakescope.detector.bench import bench
+    from fakescope.detector.data import ImageSet, load_split
 
     if split not in ("train", "val", "test"):
         raise fail(f"--split {split!r}: use test, val or train")
@@ -82,9 +82,9 @@ def bench_command(
         error_line(message)
 
     detectors = {}
-    for name in detector or list_bundled("detector"):
+    for name in detector or list_bundled("fakescope.detector"):
         try:  # without --detector: the bundled ones, by their folders (never a folder of that name here)
-            detectors[name] = load_detector(name if detector else bundled_root("detector") / name)
+            detectors[name] = load_detector(name if detector else bundled_root("fakescope.detector") / name)
         except (CheckpointError, KeyError, ValueError, OSError) as exc:
             problem(f"detector {name}: {exc.args[0] if exc.args else exc}")
     sets, used = [], []
@@ -111,7 +111,7 @@ def bench_command(
               "perturbations": [str(p) if p else "none" for p in perturbations], "seed": seed, "results": rows,
               "errors": errors}
     if output is not None:
-        from generators.imageio import write_bytes_atomic
+        from fakescope.core.imageio import write_bytes_atomic
 
         write_bytes_atomic(output, render(report, format).encode())
     elif format == Format.table:
@@ -138,7 +138,7 @@ def render(report: dict, format: Format) -> str:
 def bench_table(rows: list[dict]):
     from rich.table import Table
 
-    from detector.bench import METRICS
+    from fakescope.detector.bench import METRICS
 
     table = Table(title="AP, ROC-AUC: each generator's fakes against every real image; share of fakes caught "
                         "and of reals passed at the detector's threshold")

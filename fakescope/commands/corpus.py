@@ -28,7 +28,7 @@ _RECIPE_HELP = "Recipe file or name in datasets/ (e.g. digits-vanilla); without 
 
 
 def _errors() -> tuple[type[Exception], ...]:
-    from generators.checkpoint import CheckpointError
+    from fakescope.core.checkpoint import CheckpointError
 
     return (CheckpointError, ValueError, KeyError, OSError)
 
@@ -66,8 +66,8 @@ def corpus_build(
                       ] = Format.table,
 ) -> None:
     """Build a labeled corpus from a recipe: byte-identical on the CPU whatever the batch, workers or shards."""
-    from generators.corpus import CorpusSpec, Shard, build_corpus, check_corpus_size, planned_count
-    from generators.recipes import load_recipe
+    from fakescope.generators.corpus import CorpusSpec, Shard, build_corpus, check_corpus_size, planned_count
+    from fakescope.generators.recipes import load_recipe
 
     legacy = {"real": real, "generator": generator, "train": train, "val": val, "test": test, "size": size,
               "channels": channels, "seed": seed}
@@ -76,7 +76,7 @@ def corpus_build(
             given = [f"--{k}" for k, v in legacy.items() if v is not None]
             if given:
                 raise fail(f"{', '.join(given)}: only without a RECIPE (a recipe fixes them)")
-            plan = load_recipe(recipe)
+            plan = load_recipe(recipe, check=False)  # the build checks each checkpoint, once
         else:
             plan = CorpusSpec(real=real or "digits", generator=generator or "vanilla-digits",
                               counts={"train": 500 if train is None else train, "val": 100 if val is None else val,
@@ -120,7 +120,7 @@ def corpus_verify(
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Recheck every file's sha256 and the counts; exit 1 on any missing, changed, extra or duplicate file."""
-    from generators.corpus import verify_corpus
+    from fakescope.core.corpus import verify_corpus
 
     try:
         report = verify_corpus(corpus)
@@ -151,8 +151,8 @@ def corpus_stats(
     """Counts per split, label and origin (real source or generator), image sizes."""
     from rich.table import Table
 
-    from generators.corpus import corpus_stats as stats_of
-    from generators.sources import SPLITS
+    from fakescope.core.corpus import SPLITS
+    from fakescope.core.corpus import corpus_stats as stats_of
 
     try:
         stats = stats_of(corpus)
@@ -182,7 +182,8 @@ def corpus_merge(
     move: Annotated[bool, typer.Option("--move", help="Move files instead of copying them.")] = False,
 ) -> None:
     """Join shards built with `corpus build --shard i/n` into the corpus an unsharded build writes."""
-    from generators.corpus import merge_corpora, read_record
+    from fakescope.core.corpus import read_record
+    from fakescope.generators.corpus import merge_corpora
 
     try:
         total = sum(sum(c["real"] + c["fake"] for c in read_record(s).get("counts", {}).values()) for s in shards)
@@ -201,7 +202,7 @@ def corpus_recipes(
     """The recipes in datasets/: name, images, generators, and whether their checkpoints are here."""
     from rich.table import Table
 
-    from generators.recipes import list_recipes, load_recipe
+    from fakescope.generators.recipes import list_recipes, load_recipe
 
     rows = []
     for name, path in list_recipes().items():

@@ -41,9 +41,14 @@ def train_detector(
     jpeg_prob: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Probability of JPEG re-encoding (quality 30-100) per training image, real and fake.",
     )] = None,
+    augment: Annotated[str | None, typer.Option(
+        help="Augmentation policy: basic (blur and JPEG, 10% each) or realworld (down-scaling, colour jitter, "
+             "blur, JPEG 30-100, quarter turns, patch masking); --blur-prob/--jpeg-prob then adjust it.",
+    )] = None,
     init: Annotated[Path | None, typer.Option(
         "--init", help="Start from a local weights file (.safetensors, .pth/.pt; a CNNDetection checkpoint loads "
-                       "into timm:resnet50).",
+                       "into timm:resnet50), or `imagenet`: ImageNet weights installed by `make imagenet` "
+                       "(timm:mobilenetv2_100, timm:efficientnet_lite0).",
     )] = None,
     calibration: Annotated[str, typer.Option(
         help="Calibration fit on the val split: platt, isotonic or none.")] = "platt",
@@ -61,11 +66,11 @@ def train_detector(
     """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only."""
     from dataclasses import fields, replace
 
-    from detector.base import CHECKPOINT_KIND, family_spec
-    from detector.training import CalibrationSpec
-    from detector.training import train_detector as run_training
-    from generators.checkpoint import is_checkpoint_folder
-    from generators.registry import UnknownNameError
+    from fakescope.core.checkpoint import is_checkpoint_folder
+    from fakescope.core.registry import UnknownNameError
+    from fakescope.detector.base import CHECKPOINT_KIND, family_spec
+    from fakescope.detector.training import CalibrationSpec
+    from fakescope.detector.training import train_detector as run_training
 
     check_output_folder(out_dir, what="detector checkpoint", overwrite=overwrite,  # before any work
                         is_previous=lambda p: is_checkpoint_folder(p, CHECKPOINT_KIND))
@@ -78,10 +83,16 @@ def train_detector(
             if "epochs" not in known:
                 raise ValueError(f"the {family} detector has no epochs")
             overrides["epochs"] = epochs
-        if blur_prob is not None or jpeg_prob is not None:
+        if blur_prob is not None or jpeg_prob is not None or augment is not None:
             if "augment" not in known:
                 raise ValueError(f"the {family} detector has no augmentation")
             aug = overrides.get("augment", cls.Config().augment)
+            if augment is not None:
+                from fakescope.detector.data import AUGMENT_POLICIES
+
+                if augment not in AUGMENT_POLICIES:
+                    raise ValueError(f"unknown augmentation policy {augment!r}; known: {', '.join(AUGMENT_POLICIES)}")
+                aug = AUGMENT_POLICIES[augment]
             aug = replace(aug, **({"blur_prob": blur_prob} if blur_prob is not None else {}),
                           **({"jpeg_prob": jpeg_prob} if jpeg_prob is not None else {}))
             overrides["augment"] = aug
@@ -121,8 +132,8 @@ def detectors_list(
 
     from rich.table import Table
 
-    from detector.base import DEFAULT_DETECTOR, DETECTORS, list_detectors
-    from generators.checkpoint import bundled_root, list_bundled, read_meta
+    from fakescope.core.checkpoint import bundled_root, list_bundled, read_meta
+    from fakescope.detector.base import DEFAULT_DETECTOR, DETECTORS, list_detectors
 
     families = []
     for name in list_detectors():
@@ -131,8 +142,8 @@ def detectors_list(
         shown = f"{name}:<{cls.variant_field}>" if cls.variant_field else name
         families.append({"family": shown, "about": doc[0].split(": ", 1)[-1] if doc else ""})
     bundled = []
-    for name in list_bundled("detector"):
-        meta = read_meta(bundled_root("detector") / name)
+    for name in list_bundled("fakescope.detector"):
+        meta = read_meta(bundled_root("fakescope.detector") / name)
         training = meta.get("training", {})
         metrics = training.get("metrics", {})
         details = training.get("corpus_details") or [{"path": c} for c in training.get("corpora", [])]

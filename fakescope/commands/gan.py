@@ -27,8 +27,8 @@ gan_app = typer.Typer(no_args_is_help=True, help="GAN families: list, train, sam
 @gan_app.command("list")
 def gan_list() -> None:
     """GAN families and bundled GAN checkpoints."""
-    from generators.checkpoint import bundled_root, list_bundled, read_meta
-    from generators.gan import list_gans
+    from fakescope.core.checkpoint import bundled_root, list_bundled, read_meta
+    from fakescope.generators.gan import list_gans
 
     out.print("families: " + ", ".join(list_gans()), highlight=False)
     from rich.table import Table
@@ -36,8 +36,8 @@ def gan_list() -> None:
     table = Table(title="bundled checkpoints")
     for col in ("name", "family", "image", "trained on", "command"):
         table.add_column(col)
-    for name in list_bundled("generators"):
-        meta = read_meta(bundled_root("generators") / name)
+    for name in list_bundled("fakescope.generators"):
+        meta = read_meta(bundled_root("fakescope.generators") / name)
         im = meta.get("image", {})
         training = meta.get("training", {})
         table.add_row(name, meta.get("family", "?"), f"{im.get('height')}x{im.get('width')}x{im.get('channels')}",
@@ -72,9 +72,8 @@ def gan_train(
     """Train a GAN on real images; resumable after a kill with --resume."""
     from dataclasses import fields
 
-    from generators.gan import GANS, create_gan, list_gans
-    from generators.sources import create_source
-    from generators.training import RunFolderError, train_gan
+    from fakescope.generators.gan import GANS, create_gan, list_gans
+    from fakescope.generators.training import RunFolderError, train_gan
 
     if name not in list_gans():
         raise fail(f"unknown GAN family {name!r}; known: {', '.join(list_gans())}")
@@ -96,37 +95,21 @@ def gan_train(
     except (ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     if inception_weights is not None:
-        from generators.metrics import MetricsError, check_inception_weights
+        from fakescope.generators.metrics import MetricsError, check_inception_weights
 
-        if not hasattr(gan, "inception_weights"):
+        if not gan.quality_metrics:
             raise fail(f"--inception-weights does not apply to {name} (it reports no image-quality metrics)")
         try:
             check_inception_weights(inception_weights)
         except MetricsError as exc:
             raise fail(str(exc)) from None
-        gan.inception_weights = inception_weights
     check_writable_folder(out_dir)  # before the data is drawn and anything is written
-    translating = gan.kind == "translate"
-    if translating and (domain_a is None or domain_b is None):
-        raise fail(f"{name} translates between two domains: give --domain-a and --domain-b")
-    if not translating and (domain_a is not None or domain_b is not None):
-        raise fail(f"--domain-a/--domain-b apply to image-to-image families only; {name} trains on --data")
     try:
-        c, s, _ = gan.image_shape
-        if translating:
-            from generators.translate import draw_domains
-
-            load = getattr(gan.config, "load_size", 0) or s  # drawn larger, cropped to s while training
-            train_data, drawn = draw_domains(domain_a, domain_b, count=count, size=load, channels=c, seed=seed)
-            data = f"{domain_a} <-> {domain_b}"
-        else:
-            real = create_source(data).draw(count, size=s, channels=c, split="train", seed=seed)
-            train_data, drawn = real.images, len(real)
+        train_data, options = gan.training_data(data=data, domain_a=domain_a, domain_b=domain_b, count=count,
+                                                seed=seed)
     except (ValueError, KeyError) as exc:
         raise fail(str(exc)) from None
-    options = {"data": data, "count": drawn, "command": command_line(ctx)}
-    if translating:
-        options.update(domain_a=domain_a, domain_b=domain_b)
+    options["command"] = command_line(ctx)
     if preset:
         options["preset"] = preset
     with progress_bar(f"training {name}", None) as update:
@@ -135,7 +118,7 @@ def gan_train(
             update(completed=step, total=total, description=f"{name} {phase} {loss_text}")
         try:
             ckpt = train_gan(gan, train_data, out_dir, device=dev, seed=seed, resume=resume,
-                             options=options, progress=on_step)
+                             options=options, progress=on_step, inception_weights=inception_weights)
         except RunFolderError as exc:
             raise fail_on(exc) from None
     out.print(f"checkpoint: {ckpt}", highlight=False)
@@ -154,9 +137,10 @@ def gan_sample(
     device: DeviceOpt = "auto",
 ) -> None:
     """Sample images, one derived seed per image: image i of seed S is the same wherever it is drawn."""
-    from generators.checkpoint import CheckpointError
-    from generators.gan import load_gan
-    from generators.sampling import check_sample_folder, sample_to_folder
+    from fakescope.core.checkpoint import CheckpointError
+    from fakescope.generators.gan import load_gan
+    from fakescope.generators.kinds.noise import NoiseToImage
+    from fakescope.generators.sampling import check_sample_folder, sample_to_folder
 
     try:
         check_sample_folder(out_dir, overwrite=overwrite)
@@ -167,7 +151,7 @@ def gan_sample(
         gan, meta = load_gan(model, device=resolve_device(device))
     except (CheckpointError, KeyError) as exc:
         raise fail(str(exc)) from None
-    if gan.kind == "translate":
+    if not isinstance(gan, NoiseToImage):
         raise fail(f"{model} is an image-to-image model ({gan.name}); use `fakescope gan translate {model} IMAGE...`")
     with progress_bar(f"sampling {model}", count) as update:
         rows = sample_to_folder(gan, out_dir, count=count, seed=seed, start=start, batch_size=batch_size,
@@ -190,8 +174,8 @@ def gan_export(
     """
     import json
 
-    from generators.checkpoint import CheckpointError
-    from generators.gan import load_gan
+    from fakescope.core.checkpoint import CheckpointError
+    from fakescope.generators.gan import load_gan
 
     try:
         gan, meta = load_gan(model)
@@ -224,18 +208,19 @@ def gan_translate(
 
     Unreadable inputs are reported and skipped (exit status 1); manifest.jsonl names each output's source image.
     """
-    from generators.checkpoint import CheckpointError
-    from generators.gan import load_gan
-    from generators.translate import DIRECTIONS, expand_inputs, translate_paths
+    from fakescope.core.checkpoint import CheckpointError
+    from fakescope.generators.gan import load_gan
+    from fakescope.generators.kinds.image import ImageToImage
+    from fakescope.generators.translate import expand_inputs, translate_paths
 
-    if direction not in DIRECTIONS:
-        raise fail(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
     try:
         gan, meta = load_gan(model, device=resolve_device(device))
     except (CheckpointError, KeyError) as exc:
         raise fail(str(exc)) from None
-    if gan.kind != "translate":
+    if not isinstance(gan, ImageToImage):
         raise fail(f"{model} is a {gan.name} model, which generates from noise; use `fakescope gan sample`")
+    if direction not in gan.directions:
+        raise fail(f"unknown direction {direction!r}; expected one of {', '.join(gan.directions)}")
     files = expand_inputs(inputs)
     if not files:
         raise fail("no images found in the inputs")

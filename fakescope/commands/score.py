@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from fakescope.detector.records import ScoreRecord
+
 from ..console import (
     DeviceOpt,
     Format,
@@ -69,9 +71,9 @@ def score(
     Exit status: 0 when every input was scored, 1 when some could not be read or scored in full (each has an
     error; the others are still scored), 2 on a usage error.
     """
-    from detector.base import load_detector
-    from detector.scoring import collect_inputs, iter_scores
-    from generators.checkpoint import CheckpointError
+    from fakescope.core.checkpoint import CheckpointError
+    from fakescope.detector.base import load_detector
+    from fakescope.detector.scoring import collect_inputs, iter_scores
 
     if frames is not None and every is not None:
         raise fail("use --frames or --every, not both")
@@ -116,12 +118,12 @@ def score(
     else:
         sys.stdout.write(text)
     if plot is not None:
-        from detector.video import plot_timelines
+        from fakescope.detector.video import plot_timelines
 
         thr = det.threshold if threshold is None else threshold
         if plot_timelines(records, plot, thr) == 0:
             err.print(f"--plot: no video among the inputs, {plot} not written", highlight=False)
-    bad = sum(r["error"] is not None for r in records)
+    bad = sum(r.error is not None for r in records)
     if bad:
         err.print(f"{bad} of {len(records)} input(s) could not be read or scored in full", highlight=False)
         raise typer.Exit(1)
@@ -131,7 +133,7 @@ def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    from generators.imageio import write_bytes_atomic
+    from fakescope.core.imageio import write_bytes_atomic
 
     write_bytes_atomic(output, text.encode())
 
@@ -147,30 +149,24 @@ def _quiet_decoders() -> None:
         pass
 
 
-def _frames_summary(r: dict) -> tuple[int, int]:
-    frames = r.get("frames") or []
-    return sum(f["score"] is not None for f in frames), len(frames)
-
-
-def render_records(records: list[dict], format: Format) -> str:
+def render_records(records: list[ScoreRecord], format: Format) -> str:
     """JSON: the records as a list. CSV: one row per input, videos summarised (their timeline is in JSON)."""
     if format == Format.json:
-        return json.dumps(records, indent=2) + "\n"
+        return json.dumps([r.to_json() for r in records], indent=2) + "\n"
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     for r in records:
-        scored, sampled = _frames_summary(r)
-        video = r["kind"] == "video" and "frames" in r
-        face = r.get("face")
-        writer.writerow([r["path"], r["kind"], "" if r["score"] is None else f"{r['score']:.6f}", r["label"] or "",
-                         r["error"] or "", r.get("aggregate", "") if video else "",
+        scored, sampled = r.frames_summary()
+        video = r.has_timeline
+        writer.writerow([r.path, r.kind, "" if r.score is None else f"{r.score:.6f}", r.label or "",
+                         r.error or "", r.aggregate if video else "",
                          scored if video else "", sampled if video else "",
-                         " ".join(map(str, face)) if face else "", r.get("note") or ""])
+                         " ".join(map(str, r.face)) if r.face else "", r.note or ""])
     return buf.getvalue()
 
 
-def records_table(records: list[dict]):
+def records_table(records: list[ScoreRecord]):
     from rich.markup import escape
     from rich.table import Table
 
@@ -178,17 +174,17 @@ def records_table(records: list[dict]):
     for col in ("path", "kind", "score", "label", "note"):
         table.add_column(col, justify="right" if col == "score" else "left", overflow="fold")
     for r in records:
-        label = r["label"] or ""
+        label = r.label or ""
         style = {"fake": "red", "real": "green"}.get(label, "")
         notes = []
-        if r["kind"] == "video" and "frames" in r:
-            scored, sampled = _frames_summary(r)
-            notes.append(f"{r['aggregate']} of {scored}/{sampled} frames")
-        if r["error"]:
-            notes.append(f"[yellow]{escape(r['error'])}[/yellow]")
-        if r.get("note"):
-            notes.append(escape(r["note"]))
-        table.add_row(escape(r["path"]), r["kind"], "-" if r["score"] is None else f"{r['score']:.4f}",
+        if r.has_timeline:
+            scored, sampled = r.frames_summary()
+            notes.append(f"{r.aggregate} of {scored}/{sampled} frames")
+        if r.error:
+            notes.append(f"[yellow]{escape(r.error)}[/yellow]")
+        if r.note:
+            notes.append(escape(r.note))
+        table.add_row(escape(r.path), r.kind, "-" if r.score is None else f"{r.score:.4f}",
                       f"[{style}]{label}[/{style}]" if style else label, "; ".join(notes))
     return table
 

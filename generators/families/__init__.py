@@ -3,5 +3,6 @@
 from . import (
     cyclegan,  # noqa: F401
     progan,  # noqa: F401
+    resynth,  # noqa: F401
     vanilla,  # noqa: F401
 )

@@ -30,10 +30,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..gan import GANS, GANFamily
-from ..seeding import torch_generator
+from fakescope.core.seeding import torch_generator
+
+from ..gan import GANS
+from ..kinds.image import DIRECTIONS, ImageToImage
 from ..training import Trainer
-from ..translate import DIRECTIONS
 
 UPSAMPLING = ("deconv", "resize")
 
@@ -370,11 +371,10 @@ def pad_to_multiple(images: torch.Tensor, multiple: int = 4, minimum: int = 8) -
     return F.pad(images, (0, pw, 0, ph), mode=mode), h, w
 
 
-@GANS.register("cyclegan")
-class CycleGAN(GANFamily):
+@GANS.register
+class CycleGAN(ImageToImage):
     name = "cyclegan"
     Config = CycleGANConfig
-    kind = "translate"
     exported = ("G_ab", "G_ba")
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
 

@@ -37,8 +37,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..gan import GANS, GANFamily
-from ..seeding import torch_generator
+from fakescope.core.seeding import torch_generator
+
+from ..gan import GANS
+from ..kinds.noise import NoiseToImage
 from ..training import Trainer
 
 
@@ -441,18 +443,16 @@ class ProGANTrainer(Trainer):
         z = torch.randn((count, self.gan.config.latent_dim), generator=torch_generator(self.seed, "metrics"))
         fakes = torch.cat([self.gan.generate(c.to(self.device)).cpu() for c in z.split(256)])
         return quality_metrics(reals, fakes, device=self.device, seed=self.seed,
-                               inception_weights=self.gan.inception_weights)
+                               inception_weights=self.inception_weights)
 
 
-@GANS.register("progan")
-class ProGAN(GANFamily):
+@GANS.register
+class ProGAN(NoiseToImage):
     name = "progan"
     Config = ProGANConfig
     exported = ("G_ema",)
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
-
-    #: The standard FID Inception weights file, when the user gave one (checked by hash before training).
-    inception_weights: str | None = None
+    quality_metrics = True
 
     def build_nets(self) -> nn.ModuleDict:
         G = Generator(self.config)

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..gan import GANS, GANFamily
+from ..gan import GANS
+from ..kinds.noise import NoiseToImage
 from ..training import Trainer
 
 
@@ -108,8 +109,8 @@ class VanillaTrainer(Trainer):
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
 
-@GANS.register("vanilla")
-class VanillaGAN(GANFamily):
+@GANS.register
+class VanillaGAN(NoiseToImage):
     name = "vanilla"
     Config = VanillaConfig
 

@@ -6,10 +6,10 @@ import json
 import shutil
 
 import pytest
+from fakescope.detector.bench import generator_name
+from fakescope.detector.data import load_split
 from typer.testing import CliRunner
 
-from detector.bench import generator_name
-from detector.data import load_split
 from fakescope.cli import app
 
 runner = CliRunner()

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fakescope.cli import app
+from fakescope.core.checkpoint import list_bundled
 
 runner = CliRunner()
 
@@ -104,11 +105,15 @@ def test_score_formats_and_output_file(tmp_path, tiny_corpus, fmt):
 
 def test_demo_runs_and_writes_its_report(tmp_path):
     out = tmp_path / "demo"
-    result = invoke("demo", "--count", "24", "--device", "cpu", "--out", out)
+    result = invoke("demo", "--count", "16", "--device", "cpu", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "ap" in result.output and "real_accuracy" in result.output
+    assert all(h in result.output for h in ("AP", "ROC-AUC", "real acc.", "fake acc.", "resynth-nearest-s2"))
     report = json.loads((out / "report.json").read_text())
-    assert report["metrics"]["n"] == 48 and report["metrics"]["ap"] > 0.9
+    generators = list_bundled("fakescope.generators")
+    assert set(report["table"]) == {"all", "real photographs", *generators}
+    assert report["table"]["all"]["n"] == 16 + 4 * len(generators)
+    assert all(report["table"][g]["n"] == 4 and 0.0 <= report["table"][g]["ap"] <= 1.0 for g in generators)
     records = json.loads((out / "scores.json").read_text())
-    assert len(records) == 48 and {r["truth"] for r in records} == {"real", "fake"}
+    assert len(records) == 16 + 4 * len(generators) and {r["truth"] for r in records} == {"real", "fake"}
+    assert {r["origin"] for r in records} == {"real photographs", *generators}
     assert (out / "grid.png").stat().st_size > 0

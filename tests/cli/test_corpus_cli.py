@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from fakescope.generators.gan import create_gan
 from typer.testing import CliRunner
 
 from fakescope.cli import app
-from generators.gan import create_gan
 
 runner = CliRunner()
 

@@ -3,10 +3,10 @@
 import json
 
 import torch
+from fakescope.detector.base import create_detector
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from detector.base import create_detector
 from fakescope.cli import app
 
 runner = CliRunner()

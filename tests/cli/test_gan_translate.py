@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fakescope.cli import app
-from generators.imageio import read_image, write_png
+from fakescope.core.imageio import read_image, write_png
 
 runner = CliRunner()
 TINY = ["--set", "ngf=4", "--set", "ndf=4", "--set", "n_blocks=1", "--size", "24"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fakescope.detector.base import load_detector
+from fakescope.detector.bench import bench, generator_labels, generator_name, perturb_images
+from fakescope.detector.data import ImageSet, load_split
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from detector.base import load_detector
-from detector.bench import bench, generator_labels, generator_name, perturb_images
-from detector.data import ImageSet, load_split
-from generators.recipes import Perturbation, parse_perturbation
+from fakescope.core.perturb import Perturbation, parse_perturbation
 
 
 def test_generator_name_from_manifest_rows():

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fakescope.detector.calibration import Calibration, choose_threshold, expected_calibration_error, fit_calibration
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score
-
-from detector.calibration import Calibration, choose_threshold, expected_calibration_error, fit_calibration
 
 
 def overconfident(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -12,16 +12,16 @@ from dataclasses import fields
 from pathlib import Path
 
 import cv2
+import fakescope.detector.data as data_module
 import numpy as np
 import pytest
 import torch
+from fakescope.detector.base import create_detector, family_spec, list_detectors, load_detector
+from fakescope.detector.data import Augment, load_split
+from fakescope.detector.training import train_detector
 
-import detector.data as data_module
-from detector.base import create_detector, family_spec, list_detectors, load_detector
-from detector.data import Augment, load_split
-from detector.training import train_detector
-from generators.checkpoint import CheckpointError
-from generators.imageio import write_png
+from fakescope.core.checkpoint import CheckpointError
+from fakescope.core.imageio import write_png
 
 FAMILIES = list_detectors()
 # Small, fast settings per family; ``name`` is what create_detector receives (a variant for timm).

@@ -12,17 +12,17 @@ import zlib
 from pathlib import Path
 
 import cv2
+import fakescope.detector.decoding as decoding
 import numpy as np
 import pytest
+from fakescope.detector.base import load_detector
+from fakescope.detector.scoring import Input, collect_inputs, iter_scores, score_image, score_paths, score_video
+from fakescope.detector.video import FaceFinder, FrameSampling, VideoFrames
 from PIL import Image
 from skimage import data as skdata
 from test_video import damage_middle, write_video  # tests/detector is on sys.path (pytest rootdir mode)
 
-import detector.scoring as scoring
-import generators.imageio as imageio
-from detector.base import load_detector
-from detector.scoring import Input, collect_inputs, iter_scores, score_image, score_paths, score_video
-from detector.video import FaceFinder, FrameSampling, VideoFrames
+import fakescope.core.imageio as imageio
 
 
 @pytest.fixture(scope="module")
@@ -97,33 +97,33 @@ def test_records_follow_input_order_and_match_the_model(tmp_path, det):
     clip = write_video(tmp_path / "clip.avi", count=12, size=(64, 48))
     paths = [images[0], clip, *images[1:]]
     records = score_paths(paths, det, batch_size=3, frames=4)
-    assert [r["path"] for r in records] == [str(p) for p in paths]
-    assert all(r["error"] is None for r in records)
+    assert [r.path for r in records] == [str(p) for p in paths]
+    assert all(r.error is None for r in records)
     expected = det.predict_proba([imageio.read_image(p) for p in images], device="cpu")
-    got = [r["score"] for r in records if r["kind"] == "image"]
+    got = [r.score for r in records if r.kind == "image"]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)  # batching changes nothing
     for r in records:
-        assert r["label"] == ("fake" if r["score"] >= det.threshold else "real")
+        assert r.label == ("fake" if r.score >= det.threshold else "real")
 
     video = records[1]
     frames = [f.image for f in VideoFrames(clip, FrameSampling(frames=4))]
     frame_scores = det.predict_proba(frames, device="cpu")
-    assert [f["index"] for f in video["frames"]] == [0, 4, 7, 11]
-    assert [f["time"] for f in video["frames"]] == pytest.approx([0.0, 0.4, 0.7, 1.1])
-    np.testing.assert_allclose([f["score"] for f in video["frames"]], frame_scores, rtol=1e-5, atol=1e-6)
-    assert video["score"] == pytest.approx(float(np.mean(frame_scores)))
-    assert video["aggregate"] == "mean" and video["threshold"] == det.threshold
-    assert video["frame_count"] == 12 and video["frames_decoded"] == 12 and video["fps"] == 10.0
+    assert [f.index for f in video.frames] == [0, 4, 7, 11]
+    assert [f.time for f in video.frames] == pytest.approx([0.0, 0.4, 0.7, 1.1])
+    np.testing.assert_allclose([f.score for f in video.frames], frame_scores, rtol=1e-5, atol=1e-6)
+    assert video.score == pytest.approx(float(np.mean(frame_scores)))
+    assert video.aggregate == "mean" and video.threshold == det.threshold
+    assert video.frame_count == 12 and video.frames_decoded == 12 and video.fps == 10.0
 
 
 @pytest.mark.parametrize("method", ["mean", "max", "topk", "vote"])
 def test_aggregate_option(tmp_path, det, method):
     clip = write_video(tmp_path / "clip.avi", count=10, size=(64, 48))
     rec = score_video(clip, det, every=2, aggregate=method, top_k=2, threshold=0.5)
-    scores = np.array([f["score"] for f in rec["frames"]])
+    scores = np.array([f.score for f in rec.frames])
     expected = {"mean": scores.mean(), "max": scores.max(), "topk": np.sort(scores)[-2:].mean(),
                 "vote": (scores >= 0.5).mean()}[method]
-    assert len(scores) == 5 and rec["aggregate"] == method and rec["score"] == pytest.approx(expected)
+    assert len(scores) == 5 and rec.aggregate == method and rec.score == pytest.approx(expected)
 
 
 def test_faces_in_images_and_frames(tmp_path, det):
@@ -135,26 +135,26 @@ def test_faces_in_images_and_frames(tmp_path, det):
     records = score_paths([clip, face_png, blank_png], det, faces=True, every=1)
     video, face, blank = records
 
-    statuses = [f["status"] for f in video["frames"]]
+    statuses = [f.status for f in video.frames]
     assert statuses == ["scored", "no face"] * 4
-    scored = [f for f in video["frames"] if f["status"] == "scored"]
-    assert all(f["face"] is not None and f["score"] is not None for f in scored)
-    assert all(f["face"] is None and f["score"] is None for f in video["frames"] if f["status"] == "no face")
-    assert video["score"] == pytest.approx(np.mean([f["score"] for f in scored]))  # faceless frames left out
-    assert video["error"] is None
+    scored = [f for f in video.frames if f.status == "scored"]
+    assert all(f.face is not None and f.score is not None for f in scored)
+    assert all(f.face is None and f.score is None for f in video.frames if f.status == "no face")
+    assert video.score == pytest.approx(np.mean([f.score for f in scored]))  # faceless frames left out
+    assert video.error is None
 
-    x, y, w, h = face["face"]
+    x, y, w, h = face.face
     assert w == h and 80 < x + w / 2 < 240 and 40 < y + h / 2 < 200
     crop = frame[y : y + h, x : x + w]
-    assert face["score"] == pytest.approx(float(det.predict_proba([crop])[0]), rel=1e-5)
-    assert blank["score"] is None and blank["face"] is None and blank["error"] == "no face found"
+    assert face.score == pytest.approx(float(det.predict_proba([crop])[0]), rel=1e-5)
+    assert blank.score is None and blank.face is None and blank.error == "no face found"
 
 
 def test_video_without_any_face_is_an_error(tmp_path, det):
     clip = write_video(tmp_path / "clip.avi", count=6, size=(96, 64))
     rec = score_video(clip, det, faces=True, face_finder=FaceFinder())
-    assert rec["score"] is None and rec["error"] == "no face found in any of the 6 sampled frames"
-    assert [f["status"] for f in rec["frames"]] == ["no face"] * 6
+    assert rec.score is None and rec.error == "no face found in any of the 6 sampled frames"
+    assert [f.status for f in rec.frames] == ["no face"] * 6
 
 
 def test_decoding_runs_in_background_threads(tmp_path, det, monkeypatch):
@@ -166,7 +166,7 @@ def test_decoding_runs_in_background_threads(tmp_path, det, monkeypatch):
         threads.add(threading.current_thread().name)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr("detector.scoring.read_image", spy)
+    monkeypatch.setattr("fakescope.detector.decoding.read_image", spy)
     records = score_paths(paths, det, batch_size=2)
     assert len(records) == 6 and threads and threading.main_thread().name not in threads
 
@@ -177,7 +177,7 @@ def test_stopping_early_releases_the_background_thread(tmp_path, det):
     gen = iter_scores(paths, det, batch_size=2)
     first = next(gen)
     gen.close()
-    assert first["path"] == str(paths[0])
+    assert first.path == str(paths[0])
     alive = [t for t in threading.enumerate() if t.name not in before and t.name.startswith("fakescope")]
     assert not alive
 
@@ -278,20 +278,20 @@ def test_each_bad_input_gets_an_error_and_the_rest_are_scored(tmp_path, det, mon
     path, message = cases[name]
     records = score_paths([good_before, path, good_after], det, frames=8)
     reported = path / "again" if name == "symlink-loop" else path  # a folder given: its loop is reported
-    assert [r["path"] for r in records] == [str(good_before), str(reported), str(good_after)]
-    assert records[0]["error"] is None and records[2]["error"] is None
-    assert 0 <= records[0]["score"] <= 1 and 0 <= records[2]["score"] <= 1
+    assert [r.path for r in records] == [str(good_before), str(reported), str(good_after)]
+    assert records[0].error is None and records[2].error is None
+    assert 0 <= records[0].score <= 1 and 0 <= records[2].score <= 1
     bad = records[1]
-    assert bad["error"].startswith(message) and "\n" not in bad["error"]
+    assert bad.error.startswith(message) and "\n" not in bad.error
     if name == "damaged-video":  # the frames that decoded are scored; the error says what was lost
-        decoded = bad["frames_decoded"]
-        assert 0 < decoded < 60 and bad["frame_count"] == 60 and bad["score"] is not None
-        assert f"{60 - decoded} frames lost" in bad["error"]
-        lost = [f for f in bad["frames"] if f["status"] == "not decoded"]
-        assert lost and all(f["index"] >= decoded and f["score"] is None for f in lost)
-        assert bad["score"] == pytest.approx(np.mean([f["score"] for f in bad["frames"] if f["score"] is not None]))
+        decoded = bad.frames_decoded
+        assert 0 < decoded < 60 and bad.frame_count == 60 and bad.score is not None
+        assert f"{60 - decoded} frames lost" in bad.error
+        lost = [f for f in bad.frames if f.status == "not decoded"]
+        assert lost and all(f.index >= decoded and f.score is None for f in lost)
+        assert bad.score == pytest.approx(np.mean([f.score for f in bad.frames if f.score is not None]))
     else:
-        assert bad["score"] is None and bad["label"] is None
+        assert bad.score is None and bad.label is None
 
 
 def test_a_folder_of_bad_inputs(tmp_path, det, monkeypatch):
@@ -300,11 +300,11 @@ def test_a_folder_of_bad_inputs(tmp_path, det, monkeypatch):
     cases = _bad_inputs(root)
     _deny(monkeypatch, root / "secret.png")
     save(root / "good.png", photo(1))
-    records = {r["path"]: r for r in score_paths([root], det, frames=8)}
-    assert records[str(root / "good.png")]["error"] is None
+    records = {r.path: r for r in score_paths([root], det, frames=8)}
+    assert records[str(root / "good.png")].error is None
     for name, (path, message) in cases.items():
         reported = path / "again" if name == "symlink-loop" else path
-        assert records[str(reported)]["error"].startswith(message)
+        assert records[str(reported)].error.startswith(message)
     assert len(records) == len(cases) + 1
 
 
@@ -313,7 +313,7 @@ def test_file_without_read_permission(tmp_path, det):
     path = save(tmp_path / "secret.png", photo(0))
     path.chmod(0)
     try:
-        assert score_image(path, det)["error"] == "permission denied"
+        assert score_image(path, det).error == "permission denied"
     finally:
         path.chmod(0o644)
 
@@ -321,7 +321,7 @@ def test_file_without_read_permission(tmp_path, det):
 def test_input_objects_pass_through(tmp_path, det):
     path = save(tmp_path / "a.png", photo(0))
     rec = score_paths([Input(str(path), "image")], det)[0]
-    assert rec["error"] is None and rec["kind"] == "image"
+    assert rec.error is None and rec.kind == "image"
 
 
 def _spy_batches(monkeypatch, det) -> list[int]:
@@ -339,9 +339,9 @@ def _spy_batches(monkeypatch, det) -> list[int]:
 def test_pixel_budget_bounds_batches(tmp_path, det, monkeypatch):
     paths = [save(tmp_path / f"{i}.png", photo(i, (64, 64))) for i in range(10)]  # 12,288 bytes each decoded
     sizes = _spy_batches(monkeypatch, det)
-    monkeypatch.setattr(scoring._Background, "IDLE_S", 60.0)  # no partial batches for slow decoding
+    monkeypatch.setattr(decoding.Background, "IDLE_S", 60.0)  # no partial batches for slow decoding
     records = score_paths(paths, det, batch_size=64, max_batch_bytes=50_000)
-    assert [r["path"] for r in records] == [str(p) for p in paths] and all(r["error"] is None for r in records)
+    assert [r.path for r in records] == [str(p) for p in paths] and all(r.error is None for r in records)
     assert sum(sizes) == 10 and max(sizes) <= 3  # a batch is scored once it holds half the budget
 
 
@@ -353,8 +353,8 @@ def test_slow_decoding_does_not_hold_back_a_partial_batch(tmp_path, det, monkeyp
         time.sleep(0.3)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr("detector.scoring.read_image", slow)
+    monkeypatch.setattr("fakescope.detector.decoding.read_image", slow)
     sizes = _spy_batches(monkeypatch, det)
     records = score_paths(paths, det, batch_size=64, workers=1)
-    assert [r["path"] for r in records] == [str(p) for p in paths]
+    assert [r.path for r in records] == [str(p) for p in paths]
     assert len(sizes) >= 2  # scored while the rest were still decoding, not in one batch at the end

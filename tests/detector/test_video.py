@@ -6,12 +6,11 @@ import re
 from pathlib import Path
 
 import cv2
+import fakescope.detector.video as video
 import numpy as np
 import pytest
-from skimage import data as skdata
-
-import detector.video as video
-from detector.video import (
+from fakescope.detector.records import FrameEntry, ScoreRecord
+from fakescope.detector.video import (
     FaceFinder,
     FrameSampling,
     VideoFrames,
@@ -20,6 +19,7 @@ from detector.video import (
     plot_timelines,
     square_box,
 )
+from skimage import data as skdata
 
 
 def gray_level(i: int) -> int:
@@ -215,7 +215,7 @@ def test_largest_face_is_found_where_it_is(face_frame, backend):
 
 
 def test_bundled_real_faces_are_found():
-    from generators.sources import create_source
+    from fakescope.generators.sources import create_source
 
     faces = create_source("faces").draw(6, size=25, channels=1, split="test", seed=0).images  # [6, 1, 25, 25]
     finder = FaceFinder()
@@ -257,11 +257,9 @@ def test_aggregates():
 
 
 def test_plot_timelines(tmp_path):
-    frames = [{"index": i, "time": i / 10, "score": None if i == 2 else 0.1 * i, "label": None, "face": None,
-               "status": "scored"} for i in range(6)]
-    records = [{"path": "a.mp4", "kind": "video", "score": 0.3, "label": "real", "aggregate": "mean",
-                "threshold": 0.4, "frames": frames},
-               {"path": "b.png", "kind": "image", "score": 0.9, "label": "fake"}]
+    frames = [FrameEntry(i, i / 10, score=None if i == 2 else 0.1 * i) for i in range(6)]
+    records = [ScoreRecord("a.mp4", "video", score=0.3, label="real", aggregate="mean", threshold=0.4, frames=frames),
+               ScoreRecord("b.png", "image", score=0.9, label="fake")]
     out = tmp_path / "timeline.png"
     assert plot_timelines(records, out) == 1
     image = cv2.imread(str(out))

@@ -12,29 +12,29 @@ import time
 from pathlib import Path
 
 import pytest
-
-from generators.corpus import (
-    BUILD_DIR,
+from fakescope.generators.corpus import (
     JOURNAL_FILE,
-    CorpusError,
     CorpusSpec,
     Shard,
     build_corpus,
-    corpus_stats,
     merge_corpora,
     plan_units,
     planned_count,
     shard_units,
-    verify_corpus,
 )
-from generators.gan import GANS, create_gan, list_gans
-from generators.recipes import parse_recipe
+from fakescope.generators.gan import GANS, create_gan, list_gans
+from fakescope.generators.kinds.image import ImageToImage
+from fakescope.generators.kinds.resynth import SameSizeImage
+from fakescope.generators.recipes import parse_recipe
+
+from fakescope.core.corpus import BUILD_DIR, CorpusError, corpus_stats, read_manifest, verify_corpus
 
 #: Small configs per family (a family without one is tested at its default config).
 TINY = {
     "vanilla": {"image_size": 8, "latent_dim": 8, "g_hidden": (16, 32), "d_hidden": (16,)},
     "progan": {"image_size": 8, "latent_dim": 16, "fmap_base": 64, "fmap_max": 16},
     "cyclegan": {"image_size": 24, "ngf": 4, "ndf": 4, "n_blocks": 1},
+    "resynth": {"image_size": 16, "width": 4, "stages": 1},
 }
 
 
@@ -53,8 +53,10 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 def fake_entry(family: str, folder: Path, **extra) -> dict:
     entry = {"generator": str(folder), "name": f"{family}-tiny", **extra}
-    if GANS.get(family).kind == "translate":  # one forward pass per image on the CPU: a few suffice
+    if issubclass(GANS.get(family), ImageToImage):  # one forward pass per image on the CPU: a few suffice
         entry.update(input="digits", direction="a2b", counts={"train": 5, "val": 2, "test": 1})
+    elif issubclass(GANS.get(family), SameSizeImage):  # re-synthesis of real images at the corpus size
+        entry.update(input="digits", counts={"train": 5, "val": 2, "test": 1})
     return entry
 
 
@@ -96,7 +98,7 @@ def test_several_generators_and_sources_share_one_format(tmp_path, checkpoints):
     rows = [json.loads(line) for line in (tmp_path / "c" / "manifest.jsonl").read_text().splitlines()]
     assert {tuple(r["size"]) for r in rows} == {(12, 12)}
     assert record["counts"]["train"] == {"real": 10, "fake": sum(
-        5 if GANS.get(f).kind == "translate" else 6 for f in list_gans())}
+        5 if issubclass(GANS.get(f), ImageToImage | SameSizeImage) else 6 for f in list_gans())}
     by_origin = {}
     for r in rows:
         by_origin.setdefault(r["origin"], []).append(r)
@@ -106,7 +108,7 @@ def test_several_generators_and_sources_share_one_format(tmp_path, checkpoints):
     for f in list_gans():
         row = by_origin[f"{f}-tiny"][0]
         assert row["checkpoint_sha256"] == json.loads((checkpoints[f] / "config.json").read_text())["sha256"]
-        if GANS.get(f).kind == "translate":  # a translation names the real image it came from
+        if issubclass(GANS.get(f), ImageToImage | SameSizeImage):  # a fake made from a real image names it
             assert row["input"] == "digits" and row["source_image"].startswith("digits/")
         else:
             assert isinstance(row["seed"], int)
@@ -168,7 +170,7 @@ def test_resume_after_sigkill_ends_with_the_uninterrupted_corpus(tmp_path, check
     victim = out / rows[0]["path"]
     victim.write_bytes(victim.read_bytes()[:10])
 
-    from generators.recipes import load_recipe
+    from fakescope.generators.recipes import load_recipe
     recipe = load_recipe(recipe_file)
     with pytest.raises(CorpusError, match="--resume"):
         build_corpus(recipe, out)
@@ -200,11 +202,11 @@ def test_a_build_never_mixes_corpora(tmp_path, checkpoints):
 
 
 def test_interrupted_build_refuses_another_recipe_or_shard(tmp_path, checkpoints, monkeypatch):
-    import generators.corpus as corpus
+    import fakescope.generators.corpus.batches as batches
 
     recipe = recipe_for(checkpoints, ["vanilla"], {"train": 130, "val": 0, "test": 0})
     calls = []
-    real_store = corpus._store
+    real_store = batches.store_image
 
     def crash_after_some(*args):
         calls.append(1)
@@ -212,13 +214,13 @@ def test_interrupted_build_refuses_another_recipe_or_shard(tmp_path, checkpoints
             raise OSError("disk full")
         return real_store(*args)
 
-    monkeypatch.setattr(corpus, "_store", crash_after_some)
+    monkeypatch.setattr(batches, "store_image", crash_after_some)
     with pytest.raises(OSError, match="disk full"):
         build_corpus(recipe, tmp_path / "c", workers=1)
-    monkeypatch.setattr(corpus, "_store", real_store)
+    monkeypatch.setattr(batches, "store_image", real_store)
     assert (tmp_path / "c" / BUILD_DIR).is_dir()
     with pytest.raises(CorpusError, match="interrupted build"):
-        corpus.read_manifest(tmp_path / "c")
+        read_manifest(tmp_path / "c")
     other = recipe_for(checkpoints, ["vanilla"], {"train": 131, "val": 0, "test": 0})
     with pytest.raises(CorpusError, match="interrupted build with another recipe"):
         build_corpus(other, tmp_path / "c", resume=True)
@@ -296,3 +298,22 @@ def test_corpus_spec_is_a_one_source_one_generator_recipe(tmp_path, checkpoints)
     with pytest.raises(ValueError, match="unknown key"):
         build_corpus(CorpusSpec(real="digits", generator=str(checkpoints["vanilla"]), counts={"tain": 3}),
                      tmp_path / "d")
+
+
+@pytest.mark.parametrize("family", list_gans())
+def test_a_build_fed_with_replayed_batches_writes_the_same_bytes(tmp_path, checkpoints, family):
+    """``build_corpus(generate=...)``: the public seam a benchmark uses to time the writers alone."""
+    from fakescope.generators.corpus import FakeRequest, generate_fakes
+
+    recipe = recipe_for(checkpoints, [family], {"train": 70, "val": 0, "test": 0})
+    built = build_corpus(recipe, tmp_path / "a", batch_size=32)
+    made: dict[tuple, list] = {}
+
+    def replay(request: FakeRequest):
+        key = (request.entry.name, request.split, request.start, request.stop)
+        if key not in made:
+            made[key] = list(generate_fakes(request))
+        yield from made[key]
+
+    assert build_corpus(recipe, tmp_path / "b", batch_size=32, generate=replay) == built
+    assert made and snapshot(tmp_path / "a") == snapshot(tmp_path / "b")

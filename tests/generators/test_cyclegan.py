@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from fakescope.generators.families.cyclegan import ImagePool, lr_factor, pad_to_multiple
+from fakescope.generators.gan import create_gan, load_gan
+from fakescope.generators.sources import create_source
+from fakescope.generators.training import train_gan
+from fakescope.generators.translate import translate_images, translate_paths
 
-from generators.families.cyclegan import ImagePool, lr_factor, pad_to_multiple
-from generators.gan import create_gan, load_gan
-from generators.imageio import read_image, write_png
-from generators.sources import create_source
-from generators.training import train_gan
-from generators.translate import translate_images, translate_paths
+from fakescope.core.imageio import read_image, write_png
 
 TINY = {"image_size": 24, "ngf": 4, "ndf": 4, "n_blocks": 1}
 

@@ -6,12 +6,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from fakescope.generators import metrics as M
+from fakescope.generators.sources import create_source
 from torch.nn import functional as F
 
-from generators import metrics as M
-from generators.sources import create_source
-
-pytestmark = pytest.mark.filterwarnings("ignore::generators.metrics.UnstableEstimateWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::fakescope.generators.metrics.UnstableEstimateWarning")
 
 
 @pytest.fixture(scope="module")

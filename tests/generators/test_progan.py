@@ -6,12 +6,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
-from torch.nn import functional as F
-from typer.testing import CliRunner
-
-from generators.corpus import CorpusSpec, build_corpus, verify_corpus
-from generators.families.progan import (
+from fakescope.generators.corpus import CorpusSpec, build_corpus
+from fakescope.generators.families.progan import (
     PRESETS,
     EqualizedConv2d,
     EqualizedLinear,
@@ -23,12 +19,17 @@ from generators.families.progan import (
     gradient_penalty,
     schedule,
 )
-from generators.gan import create_gan, load_gan
-from generators.sampling import sample_to_folder
-from generators.sources import create_source
-from generators.training import train_gan
+from fakescope.generators.gan import create_gan, load_gan
+from fakescope.generators.sampling import sample_to_folder
+from fakescope.generators.sources import create_source
+from fakescope.generators.training import train_gan
+from torch import nn
+from torch.nn import functional as F
+from typer.testing import CliRunner
 
-pytestmark = pytest.mark.filterwarnings("ignore::generators.metrics.UnstableEstimateWarning")
+from fakescope.core.corpus import verify_corpus
+
+pytestmark = pytest.mark.filterwarnings("ignore::fakescope.generators.metrics.UnstableEstimateWarning")
 
 CPU = torch.device("cpu")
 TINY = {"image_size": 8, "latent_dim": 16, "fmap_base": 64, "fmap_max": 16, "images_per_phase": 32,

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from fakescope.generators.gan import GANS, create_gan
+from fakescope.generators.recipes import RecipeError, list_recipes, load_recipe, parse_recipe, recipe_to_dict
 
-from generators.checkpoint import read_meta, resolve_checkpoint
-from generators.gan import GANS, create_gan
-from generators.recipes import RecipeError, list_recipes, load_recipe, parse_recipe, recipe_to_dict
+from fakescope.core.checkpoint import read_meta, resolve_checkpoint
 
 SHIPPED = list_recipes()
 
@@ -33,7 +33,7 @@ def test_shipped_recipe_validates_and_pins_its_checkpoints(name):
     assert recipe.fake and recipe.real
     for entry in recipe.fake:
         assert entry.sha256 is not None, f"{name}: {entry.name} is not pinned"
-        assert read_meta(resolve_checkpoint(entry.generator, "generators"))["sha256"] == entry.sha256
+        assert read_meta(resolve_checkpoint(entry.generator, "fakescope.generators"))["sha256"] == entry.sha256
     for split in ("train", "val", "test"):  # every split holds both classes
         assert recipe.count(0, split) > 0 and recipe.count(1, split) > 0, split
     assert recipe.size and recipe.channels in (1, 3)

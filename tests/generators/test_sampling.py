@@ -1,9 +1,8 @@
 import json
 
 import torch
-
-from generators.gan import load_gan
-from generators.sampling import generate_range, image_seed, sample_to_folder
+from fakescope.generators.gan import load_gan
+from fakescope.generators.sampling import generate_range, image_seed, sample_to_folder
 
 
 def test_same_seed_gives_byte_identical_pngs(tmp_path, tiny_gan_dir):

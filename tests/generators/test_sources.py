@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from fakescope.generators.sources import SOURCES, create_source
 
-from generators.imageio import write_png
-from generators.sources import SOURCES, create_source
+from fakescope.core.imageio import write_png
 
 
 @pytest.mark.parametrize("name", SOURCES.names())
@@ -74,7 +74,8 @@ def test_folder_source_reads_images_and_skips_non_images(tmp_path):
 
 
 def test_unknown_source_and_missing_folder_are_clear_errors(tmp_path):
-    with pytest.raises(KeyError, match="known: digits, faces, painting-patches, paintings, photo-patches, photos"):
+    with pytest.raises(KeyError,
+                       match="known: debian-photos, digits, faces, painting-patches, paintings, photo-patches, photos"):
         create_source("mnist")
     with pytest.raises(ValueError, match="is not a directory"):
         create_source(f"folder:{tmp_path / 'nope'}")

@@ -2,10 +2,9 @@ import json
 
 import pytest
 import torch
-
-from generators.gan import create_gan, load_gan
-from generators.sources import create_source
-from generators.training import RunFolderError, train_gan
+from fakescope.generators.gan import create_gan, load_gan
+from fakescope.generators.sources import create_source
+from fakescope.generators.training import RunFolderError, train_gan
 
 
 def _data():
@@ -60,7 +59,7 @@ def test_checkpoint_round_trip(tmp_path, half):
 
 
 def test_tampered_checkpoint_is_refused(tmp_path):
-    from generators.checkpoint import CheckpointError
+    from fakescope.core.checkpoint import CheckpointError
 
     create_gan("vanilla", image_size=8).save(tmp_path / "ck")
     weights = tmp_path / "ck" / "model.safetensors"
@@ -72,8 +71,8 @@ def test_tampered_checkpoint_is_refused(tmp_path):
 
 
 def test_malformed_weights_with_a_matching_hash_are_refused_clearly(tmp_path):
-    from generators.checkpoint import CheckpointError, read_meta
-    from generators.imageio import sha256_bytes
+    from fakescope.core.checkpoint import CheckpointError, read_meta
+    from fakescope.core.imageio import sha256_bytes
 
     create_gan("vanilla", image_size=8).save(tmp_path / "ck")
     garbage = b"not a safetensors file"

@@ -1,9 +1,8 @@
 import torch
+from fakescope.generators.gan import create_gan
+from fakescope.generators.sources import create_source
+from fakescope.generators.training import train_gan
 from torch import nn
-
-from generators.gan import create_gan
-from generators.sources import create_source
-from generators.training import train_gan
 
 
 def _linears(module: nn.Module) -> list[nn.Linear]:

@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_recipe(tmp_path_factory) -> Path:
     """A recipe of 8×8 gray digits against a tiny untrained vanilla GAN (a few images per split)."""
-    from generators.gan import create_gan
+    from fakescope.generators.gan import create_gan
 
     root = tmp_path_factory.mktemp("recipe")
     create_gan("vanilla", image_size=8, latent_dim=8, g_hidden=(16,), d_hidden=(16,)).save(root / "gen")
@@ -24,8 +24,8 @@ def tiny_recipe(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def small_corpus(tmp_path, tiny_recipe) -> Path:
-    from generators.corpus import build_corpus
-    from generators.recipes import load_recipe
+    from fakescope.generators.corpus import build_corpus
+    from fakescope.generators.recipes import load_recipe
 
     out = tmp_path / "corpus"
     build_corpus(load_recipe(tiny_recipe), out)

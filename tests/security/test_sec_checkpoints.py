@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
 from PIL import Image
 from sec_helpers import Unblocker, invoke, one_error_line
 
-from detector.base import DEFAULT_DETECTOR, load_detector
+from fakescope.core.checkpoint import CheckpointError, bundled_root, list_bundled
 from fakescope.core.safety import config_digest
-from generators.checkpoint import CheckpointError, bundled_root, list_bundled
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def image(tmp_path) -> Path:
 
 
 def copy_bundled(dst: Path, name: str = DEFAULT_DETECTOR) -> Path:
-    shutil.copytree(bundled_root("detector") / name, dst)
+    shutil.copytree(bundled_root("fakescope.detector") / name, dst)
     return dst
 
 
@@ -45,7 +45,7 @@ def test_a_folder_in_the_working_directory_never_replaces_a_bundled_detector(tmp
     edit_config(tmp_path / DEFAULT_DETECTOR, rehash=True, threshold=1.0)  # labels everything real
     result = invoke("score", image, "--format", "json")  # the default: the bundled one
     assert result.exit_code == 0, result.output
-    assert load_detector().info["path"] == str(bundled_root("detector") / DEFAULT_DETECTOR)
+    assert load_detector().info["path"] == str(bundled_root("fakescope.detector") / DEFAULT_DETECTOR)
     result = invoke("score", image, "--detector", DEFAULT_DETECTOR)  # a bare name that is also a folder here
     assert result.exit_code == 2 and "ambiguous" in one_error_line(result)
     with pytest.raises(CheckpointError, match="ambiguous"):
@@ -88,9 +88,9 @@ def test_out_of_range_fields_are_refused_even_with_a_matching_hash(tmp_path, cha
         load_detector(folder)
 
 
-@pytest.mark.parametrize("package", ["detector", "generators"])
+@pytest.mark.parametrize("package", ["fakescope.detector", "fakescope.generators"])
 def test_every_bundled_checkpoint_carries_and_passes_its_config_hash(package):
-    from generators.checkpoint import load_checkpoint
+    from fakescope.core.checkpoint import load_checkpoint
 
     for name in list_bundled(package):
         meta = json.loads((bundled_root(package) / name / "config.json").read_text())
@@ -118,7 +118,7 @@ def test_model_safetensors_linked_to_dev_zero_is_refused(tmp_path):
 
 
 def test_an_oversized_model_safetensors_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    import generators.checkpoint as checkpoint
+    import fakescope.core.checkpoint as checkpoint
 
     folder = copy_bundled(tmp_path / "det")
     with open(folder / "model.safetensors", "r+b") as f:

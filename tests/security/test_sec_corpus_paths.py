@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sec_helpers import invoke, one_error_line
 
+from fakescope.core.imageio import sha256_file
 from fakescope.core.safety import UnsafePathError, member_path
-from generators.imageio import sha256_file
 
 
 def add_row(corpus: Path, path: str, sha256: str, split: str = "test", label: int = 0) -> None:
@@ -43,8 +43,9 @@ def test_merge_never_moves_or_writes_files_outside_the_shard_and_the_output(tmp_
 @pytest.mark.parametrize("where", ["relative", "absolute"])
 def test_verify_bench_and_train_refuse_rows_outside_the_corpus(tmp_path, small_corpus, where):
     """Item 2: ``../`` and absolute rows with matching hashes passed `corpus verify`; bench and train read them."""
-    from detector.data import load_split
-    from generators.corpus import CorpusError
+    from fakescope.detector.data import load_split
+
+    from fakescope.core.corpus import CorpusError
 
     secret = tmp_path / "secret.png"
     shutil.copyfile(next((small_corpus / "test" / "0_real").iterdir()), secret)

@@ -13,13 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from fakescope.detector.base import load_detector
+from fakescope.detector.scoring import collect_inputs, score_paths
 from PIL import Image
 from sec_helpers import Unblocker, invoke
 from skimage import data as skdata
 
-from detector.base import load_detector
-from detector.scoring import collect_inputs, score_paths
-from generators.imageio import ImageReadError, read_image
+from fakescope.core.imageio import ImageReadError, read_image
 
 POSTSCRIPT = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n%%EndComments\n"
               b"newpath 0 0 moveto 16 16 lineto stroke showpage\n%%EOF\n")
@@ -54,7 +54,7 @@ def test_postscript_named_png_never_starts_ghostscript(tmp_path, monkeypatch, de
     with pytest.raises(ImageReadError, match="not a recognised image format"):
         read_image(tmp_path / "evil.png")
     records = score_paths([tmp_path / "evil.png", tmp_path / "evil.eps", tmp_path / "evil.ps"], det)
-    assert all(r["error"] and r["score"] is None for r in records)
+    assert all(r.error and r.score is None for r in records)
     assert not marker.exists() and not started
 
 
@@ -92,8 +92,8 @@ def test_a_video_whose_header_states_huge_frames_is_refused_before_decoding(tmp_
     data[j + 8 + 4 : j + 8 + 12] = struct.pack("<ii", 16000, 16000)
     (tmp_path / "huge.avi").write_bytes(bytes(data))
     records = score_paths([tmp_path / "huge.avi", tmp_path / "small.avi"], det)
-    assert records[0]["score"] is None and "too large" in records[0]["error"] and "16000x16000" in records[0]["error"]
-    assert records[1]["error"] is None and records[1]["score"] is not None
+    assert records[0].score is None and "too large" in records[0].error and "16000x16000" in records[0].error
+    assert records[1].error is None and records[1].score is not None
 
 
 def test_an_mp4_whose_header_states_huge_frames_is_refused_before_decoding(tmp_path, det):
@@ -106,8 +106,8 @@ def test_an_mp4_whose_header_states_huge_frames_is_refused_before_decoding(tmp_p
     data[j + 4 + 8 + 32 : j + 4 + 8 + 36] = struct.pack(">HH", 16000, 16000)
     (tmp_path / "huge.mp4").write_bytes(bytes(data))
     records = score_paths([tmp_path / "huge.mp4", tmp_path / "small.mp4"], det)
-    assert records[0]["score"] is None and "16000x16000" in records[0]["error"]
-    assert records[1]["error"] is None and records[1]["score"] is not None
+    assert records[0].score is None and "16000x16000" in records[0].error
+    assert records[1].error is None and records[1].score is not None
 
 
 def test_score_output_never_replaces_a_fifo_or_device(tmp_path):
@@ -131,10 +131,10 @@ def test_a_fifo_among_the_inputs_is_reported_without_hanging(tmp_path, det):
         records = score_paths(inputs, det)
         result = invoke("score", "-", "--format", "json", input=f"{folder / 'pipe'}\n{folder / 'a.png'}\n")
     assert not w1.needed and not w2.needed
-    by_path = {r["path"]: r for r in records}
-    assert "FIFO" in by_path[str(folder / "pipe")]["error"]
-    assert "FIFO" in by_path[str(folder / "pipe.png")]["error"]
-    assert by_path[str(folder / "a.png")]["score"] is not None
+    by_path = {r.path: r for r in records}
+    assert "FIFO" in by_path[str(folder / "pipe")].error
+    assert "FIFO" in by_path[str(folder / "pipe.png")].error
+    assert by_path[str(folder / "a.png")].score is not None
     assert result.exit_code == 1
     out = {r["path"]: r for r in json.loads(result.stdout)}
     assert "FIFO" in out[str(folder / "pipe")]["error"] and out[str(folder / "a.png")]["score"] is not None
@@ -169,8 +169,8 @@ def test_a_tiny_or_flat_image_gets_a_note(tmp_path, det, name, pixels, note):
     Image.fromarray(pixels).save(tmp_path / name)
     Image.fromarray(np.random.default_rng(2).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "ok.png")
     records = score_paths([tmp_path / name, tmp_path / "ok.png"], det)
-    assert note in records[0]["note"]
-    assert records[1].get("note") is None
+    assert note in records[0].note
+    assert records[1].note is None and "note" not in records[1].to_json()
     result = invoke("score", tmp_path / name)
     assert note in result.stdout
 
@@ -186,5 +186,5 @@ def test_a_video_of_flat_black_frames_gets_a_note(tmp_path, det):
         writer.write(np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8))
     writer.release()
     records = score_paths([tmp_path / "black.avi", tmp_path / "noise.avi"], det)
-    assert records[0]["score"] is not None and "flat" in records[0]["note"]
-    assert records[1].get("note") is None
+    assert records[0].score is not None and "flat" in records[0].note
+    assert records[1].note is None and "note" not in records[1].to_json()

@@ -32,7 +32,7 @@ def test_unwritable_outputs_are_one_line_errors_before_any_work(tmp_path, image,
         ("train", "spectrum", "--corpus", small_corpus, "--out", UNWRITABLE, "--device", "cpu"),
         ("score", image, "-o", "/proc/scores.json"),
         ("gan", "sample", "vanilla-digits", "--count", "2", "--out", UNWRITABLE, "--device", "cpu"),
-        ("demo", "--out", UNWRITABLE, "--count", "2", "--device", "cpu"),
+        ("demo", "--out", UNWRITABLE, "--count", "4", "--device", "cpu"),  # main: --count >= 4
         ("corpus", "build", "--train", "1", "--val", "1", "--test", "1", "--out", UNWRITABLE, "--device", "cpu"),
     ]
     for args in commands:
@@ -52,7 +52,7 @@ def test_a_file_in_the_way_of_the_output_folder_is_a_one_line_error(tmp_path, im
 
 def test_a_full_disk_during_the_work_is_a_one_line_error(tmp_path, monkeypatch):
     """Item 10: an OSError in the middle of the work (here: no space left) is one line, exit 1."""
-    import generators.sampling as sampling
+    import fakescope.generators.sampling as sampling
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
@@ -169,8 +169,10 @@ def test_huge_recipe_counts_are_refused_with_an_estimate(tmp_path, tiny_recipe, 
 
 
 def test_the_size_check_reports_the_estimate_and_the_confirming_option(tiny_recipe):
-    from generators.corpus import CorpusError, check_corpus_size
-    from generators.recipes import load_recipe
+    from fakescope.generators.corpus import check_corpus_size
+    from fakescope.generators.recipes import load_recipe
+
+    from fakescope.core.corpus import CorpusError
 
     recipe = load_recipe(tiny_recipe)
     check_corpus_size(recipe, 8, 1, None, limit=100)  # 24 images: fine

@@ -1,7 +1,7 @@
 import pytest
+from fakescope.generators.gan import GANS, create_gan, list_gans
 
-from generators.gan import GANS, create_gan, list_gans
-from generators.registry import Registry, UnknownNameError
+from fakescope.core.registry import Registry, UnknownNameError
 
 
 def test_duplicate_name_is_refused():
@@ -25,3 +25,15 @@ def test_gan_registry_has_vanilla_and_refuses_unknown():
         create_gan("no-such-gan")
     with pytest.raises(ValueError):
         GANS.add("vanilla", GANS.get("vanilla"))
+
+
+def test_register_files_a_class_under_its_own_name():
+    reg: Registry[type] = Registry("thing")
+
+    @reg.register
+    class Alpha:
+        name = "alpha"
+
+    assert reg.get("alpha") is Alpha
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register(type("Other", (), {"name": "alpha"}))

@@ -222,6 +222,15 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """Encode ``uint8 [H, W, C]`` (C = 1 or 3) as JPEG bytes at ``quality`` (1..100). Deterministic."""
+    bgr = image[..., ::-1] if image.ndim == 3 and image.shape[2] == 3 else image
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed over ``path``."""
@@ -239,6 +248,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary name beside it, then a rename): a kill never leaves a
+    partial file. The one atomic write of the project."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -16,10 +16,15 @@ class UnknownNameError(KeyError):
 
 
 class Registry(Generic[T]):
-    """Entries registered by name, e.g. ``GANS = Registry("GAN family")``."""
+    """Entries registered by name, e.g. ``GANS = Registry("GAN family")``.
 
-    def __init__(self, kind: str) -> None:
+    Classes carry their own name (the attribute ``key``, ``name`` by default): ``@GANS.register`` files a class
+    under it, so the name is written once, in the class.
+    """
+
+    def __init__(self, kind: str, *, key: str = "name") -> None:
         self.kind = kind
+        self.key = key
         self._entries: dict[str, T] = {}
 
     def add(self, name: str, entry: T) -> T:
@@ -28,9 +33,9 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator form of :meth:`add`."""
-        return lambda entry: self.add(name, entry)
+    def register(self, entry: T) -> T:
+        """Class decorator: :meth:`add` ``entry`` under its own ``key`` attribute."""
+        return self.add(getattr(entry, self.key), entry)
 
     def get(self, name: str) -> T:
         try:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from skimage import data as skdata
 
-from generators.imageio import ImageReadError, decode_image, read_image
+from fakescope.core.imageio import ImageReadError, decode_image, read_image
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,99 @@
+"""What ``fakescope score`` is given: files, folders (walked by :func:`fakescope.core.walk.walk`), shell
+patterns; each becomes an :class:`Input` that is an image, a video, or something already known to be unreadable."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fakescope.core.imageio import IMAGE_SUFFIXES
+from fakescope.core.safety import is_regular_file
+from fakescope.core.walk import walk
+
+from .video import VIDEO_SUFFIXES, looks_like_video
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing to score: a path, what it is taken to be, and an error already known (e.g. a folder loop)."""
+
+    path: str
+    kind: str  # image | video | folder
+    error: str | None = None
+
+
+def kind_of(path: str) -> str:
+    """``video`` or ``image``, by suffix, else by the first bytes (a video container's signature).
+
+    Only a regular file is opened to look at its first bytes: anything else (a FIFO would block forever, a device
+    never end) is taken as an image, which the reader then refuses with the reason.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in IMAGE_SUFFIXES or not is_regular_file(path):
+        return "image"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return "image"  # the reader will say why it cannot be read
+    return "video" if looks_like_video(head) else "image"
+
+
+def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] | None = None) -> list[Input]:
+    """Files as given; folders walked recursively; shell patterns (``*``, ``?``, ``[...]``, ``**``) expanded.
+
+    Folder walks keep images and videos (by suffix) by the rules of :mod:`fakescope.core.walk` (sorted, hidden
+    names skipped, links to folders followed, loops and unlistable folders reported as ``folder`` inputs with an
+    error). A path that does not exist stays, to be reported as missing. A folder given (or matched) that holds
+    no image or video is appended to ``empty`` when a list is given.
+    """
+    out: list[Input] = []
+
+    def walked(folder: str) -> list[Input]:
+        found = _walked(folder)
+        if not found and empty is not None:
+            empty.append(folder)
+        return found
+    for p in paths:
+        if isinstance(p, Input):
+            out.append(p)
+            continue
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            out += walked(p)
+        elif os.path.lexists(p) or not glob.has_magic(p):
+            out.append(Input(p, kind_of(p)))
+        else:
+            matches = _glob(p)
+            if not matches:
+                out.append(Input(p, "image", "no file matches this pattern"))
+            for m in matches:
+                out += walked(m) if os.path.isdir(m) else [Input(m, kind_of(m))]
+    return out
+
+
+def _walked(folder: str) -> list[Input]:
+    found = []
+    for f in walk(folder, IMAGE_SUFFIXES | VIDEO_SUFFIXES):
+        kind = "folder" if f.folder else "video" if Path(f.path).suffix.lower() in VIDEO_SUFFIXES else "image"
+        found.append(Input(f.path, kind, f.error))
+    return found
+
+
+def _glob(pattern: str) -> list[str]:
+    """Sorted matches of a pattern, each file once: ``**`` follows folder links, so a link loop would repeat
+    every file under ever longer paths; the shortest path to each real file is kept."""
+    matches = sorted(glob.glob(pattern, recursive=True), key=lambda m: (m.count(os.sep), m))
+    seen: set[str] = set()
+    keep = []
+    for m in matches:
+        real = os.path.realpath(m)
+        if real not in seen:
+            seen.add(real)
+            keep.append(m)
+    return sorted(keep)

@@ -1,0 +1,206 @@
+"""The corpus format: a folder other tools already read, its manifest rows, and reading, checking and counting it.
+
+::
+
+    CORPUS/corpus.json                   recipe, checkpoints, versions, device, determinism flags, counts
+    CORPUS/manifest.jsonl                one row per image (path, sha256, label, split, origin, seeds, size)
+    CORPUS/{train,val,test}/{0_real,1_fake}/<origin>-<index>.png
+
+Everything here reads or writes that format and knows nothing of how images are made: building a corpus is
+:mod:`fakescope.generators.corpus`; a detector reads its training data through :func:`read_manifest`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from .imageio import sha256_file, write_bytes_atomic
+from .safety import SafetyError, UnsafeFileError, UnsafePathError, check_regular_file, member_path
+from .walk import holdings
+
+SPLITS = ("train", "val", "test")
+LABEL_DIRS = {0: "0_real", 1: "1_fake"}
+CORPUS_FILE = "corpus.json"
+MANIFEST_FILE = "manifest.jsonl"
+BUILD_DIR = ".build"  # present while a build is in progress (or was interrupted)
+FORMAT_VERSION = 2
+#: A corpus file larger than this is refused before it is hashed or read (corpus images are small).
+MAX_FILE_BYTES = 1 << 30
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be built, resumed, merged or read as asked."""
+
+
+class UnsafeCorpusError(CorpusError, SafetyError):
+    """A corpus whose manifest names a path outside it, or a file that must not be read; or a build too large to
+    start without confirmation."""
+
+
+def image_path(origin: str, label: int, split: str, index: int, suffix: str) -> str:
+    """The manifest ``path`` of image ``index`` of ``origin`` (a source or generator entry) in ``split``."""
+    return f"{split}/{LABEL_DIRS[label]}/{origin}-{index:06d}{suffix}"
+
+
+def manifest_lines(rows: Iterable[dict]) -> str:
+    """Manifest rows as JSON lines (keys sorted: the bytes depend on the rows alone)."""
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+
+
+def write_manifest(out: str | os.PathLike, rows: list[dict]) -> None:
+    write_bytes_atomic(Path(out) / MANIFEST_FILE, manifest_lines(rows).encode())
+
+
+def sort_rows(recipe: dict, rows: Iterable[dict]) -> list[dict]:
+    """Manifest order: split, label, the recipe's entry order (``recipe`` as recorded in corpus.json), index."""
+    names = [e["name"] for e in recipe["real"]] + [e["name"] for e in recipe["fake"]]
+    order = {n: i for i, n in enumerate(names)}
+    return sorted(rows, key=lambda r: (SPLITS.index(r["split"]), r["label"], order.get(r.get("origin"), -1),
+                                       r["index"], r["path"]))
+
+
+def count_rows(rows: list[dict]) -> dict:
+    """``{split: {"real": n, "fake": n}}`` for every split (zeros included)."""
+    counts = {s: {"real": 0, "fake": 0} for s in SPLITS}
+    for r in rows:
+        split = counts.setdefault(r["split"], {"real": 0, "fake": 0})
+        split["real" if r["label"] == 0 else "fake"] += 1
+    return counts
+
+
+def read_manifest(corpus: str | os.PathLike) -> list[dict]:
+    """The manifest's rows. Every row is an object whose ``path`` stays inside the corpus (relative, no ``..``,
+    not absolute, no symbolic link leading out, :func:`fakescope.core.safety.member_path`); a corpus with any
+    other row is refused as a whole (:class:`UnsafeCorpusError`), so no reader goes outside it."""
+    path = Path(corpus) / MANIFEST_FILE
+    if not path.is_file():
+        hint = " (an interrupted build: finish it with --resume)" if (Path(corpus) / BUILD_DIR).is_dir() else ""
+        raise CorpusError(f"{corpus}: not a corpus (no {MANIFEST_FILE}){hint}")
+    try:
+        check_regular_file(path, MAX_FILE_BYTES)
+        text = path.read_text()
+    except UnsafeFileError as exc:
+        raise UnsafeCorpusError(f"{path}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: unreadable ({exc})") from None
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise CorpusError(f"{path}:{n}: not valid JSON") from None
+            if not isinstance(row, dict):
+                raise CorpusError(f"{path}:{n}: not a JSON object")
+            try:
+                member_path(corpus, row.get("path"))
+            except UnsafePathError as exc:
+                raise UnsafeCorpusError(f"{path}:{n}: {exc}; refusing this corpus") from None
+            rows.append(row)
+    return rows
+
+
+def read_record(corpus: str | os.PathLike) -> dict:
+    """``corpus.json`` (an empty dict for corpora that have none)."""
+    path = Path(corpus) / CORPUS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CorpusError(f"{path}: unreadable ({exc})") from None
+
+
+def verify_corpus(corpus: str | os.PathLike) -> dict:
+    """Recheck every file against the manifest and the counts against ``corpus.json``.
+
+    Returns ``{"ok", "checked", "missing", "changed", "extra", "duplicates", "refused", "counts", "incomplete"}``;
+    ``refused`` lists ``"path: reason"`` for rows whose file must not be read (not a regular file, larger than
+    :data:`MAX_FILE_BYTES`: never hashed); ``extra`` also lists symbolic links and other non-regular entries
+    nobody listed; ``counts`` lists ``"split/real: manifest N, corpus.json M"`` disagreements. A manifest row
+    leading outside the corpus raises :class:`UnsafeCorpusError` (see :func:`read_manifest`).
+    """
+    corpus = Path(corpus)
+    rows = read_manifest(corpus)
+    record = read_record(corpus)
+    missing, changed, duplicates, refused = [], [], [], []
+    listed: set[str] = set()
+    for r in rows:
+        if r["path"] in listed:
+            duplicates.append(r["path"])
+            continue
+        listed.add(r["path"])
+        path = corpus / r["path"]
+        try:
+            check_regular_file(path, MAX_FILE_BYTES)
+        except UnsafeFileError as exc:
+            if str(exc) in ("no such file", "broken symbolic link"):
+                missing.append(r["path"])
+            else:
+                refused.append(f"{r['path']}: {exc}")
+            continue
+        if sha256_file(path) != r.get("sha256"):
+            changed.append(r["path"])
+    extra = sorted(rel for rel in holdings(corpus)  # links are listed, never followed
+                   if rel not in listed and rel not in (CORPUS_FILE, MANIFEST_FILE)
+                   and rel != BUILD_DIR and not rel.startswith(f"{BUILD_DIR}/"))
+    counts = []
+    actual = count_rows(rows)
+    wanted = record.get("counts")
+    if wanted is not None and record.get("shard") is None and "expected" in record:
+        wanted = record["expected"]
+    for split in sorted(set(actual) | set(wanted or {})):
+        for kind in ("real", "fake"):
+            a, w = actual.get(split, {}).get(kind, 0), (wanted or {}).get(split, {}).get(kind, 0)
+            if wanted is not None and a != w:
+                counts.append(f"{split}/{kind}: manifest {a}, corpus.json {w}")
+    incomplete = (corpus / BUILD_DIR).is_dir()
+    return {
+        "ok": not (missing or changed or extra or duplicates or refused or counts or incomplete),
+        "checked": len(rows),
+        "missing": missing,
+        "changed": changed,
+        "extra": extra,
+        "duplicates": duplicates,
+        "refused": refused,
+        "counts": counts,
+        "incomplete": incomplete,
+    }
+
+
+def corpus_stats(corpus: str | os.PathLike) -> dict:
+    """Counts per split, label and origin (source or generator), image sizes and bytes on disk."""
+    corpus = Path(corpus)
+    rows = read_manifest(corpus)
+    record = read_record(corpus)
+    origins: dict[str, dict] = {}
+    sizes: dict[str, int] = {}
+    total_bytes = 0
+    for r in rows:
+        name = r.get("origin") or r.get("checkpoint") or r.get("source") or "?"
+        o = origins.setdefault(name, {
+            "label": "real" if r["label"] == 0 else "fake",
+            "kind": r.get("source") or r.get("generator") or "?",
+            **{s: 0 for s in SPLITS}, "total": 0,
+        })
+        o[r["split"]] = o.get(r["split"], 0) + 1
+        o["total"] += 1
+        h, w = r.get("size", [0, 0])
+        sizes[f"{h}x{w}"] = sizes.get(f"{h}x{w}", 0) + 1
+        file = corpus / r["path"]
+        total_bytes += file.stat().st_size if file.is_file() else 0
+    return {
+        "corpus": str(corpus),
+        "name": record.get("name"),
+        "images": len(rows),
+        "counts": count_rows(rows),
+        "origins": origins,
+        "sizes": sizes,
+        "channels": record.get("image", {}).get("channels"),
+        "format": record.get("image", {}).get("format"),
+        "bytes": total_bytes,
+        "shard": record.get("shard"),
+    }

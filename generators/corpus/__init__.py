@@ -1,0 +1,19 @@
+"""Building labeled corpora: real images beside generated fakes, in the format of :mod:`fakescope.core.corpus`.
+
+By job: :mod:`.plan` (blocks and shards), :mod:`.batches` (generating and writing one batch: the seam a build, a
+benchmark or a new kind plugs into), :mod:`.build` (the pipeline: device thread and writer pool),
+:mod:`.journal` (resuming an interrupted build), :mod:`.merge` (joining shards). Reading, verifying and counting
+a corpus is the format's job (:mod:`fakescope.core.corpus`).
+"""
+
+from .batches import FakeBatch, FakeRequest, GenerateFakes, WriteContext, generate_fakes, write_fakes, write_reals
+from .build import build_corpus
+from .journal import JOURNAL_FILE, STATE_FILE
+from .merge import merge_corpora
+from .plan import BLOCK, MAX_IMAGES, CorpusSpec, Shard, Unit, check_corpus_size, plan_units, planned_count, shard_units
+
+__all__ = [
+    "BLOCK", "JOURNAL_FILE", "MAX_IMAGES", "STATE_FILE", "CorpusSpec", "FakeBatch", "FakeRequest", "GenerateFakes",
+    "Shard", "Unit", "WriteContext", "build_corpus", "check_corpus_size", "generate_fakes", "merge_corpora",
+    "plan_units", "planned_count", "shard_units", "write_fakes", "write_reals",
+]

@@ -1,0 +1,103 @@
+"""The resume journal of a build in progress: ``.build/state.json`` (what is being built) and
+``.build/journal.jsonl`` (one manifest row per finished file).
+
+A resumed build must match the state exactly; it rechecks the journal's files against their hashes, deletes
+partial files (``.*.tmp``) and writes only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from fakescope.core.checkpoint import write_json_atomic
+from fakescope.core.corpus import (
+    BUILD_DIR,
+    CORPUS_FILE,
+    LABEL_DIRS,
+    MAX_FILE_BYTES,
+    SPLITS,
+    CorpusError,
+    manifest_lines,
+    verify_corpus,
+)
+from fakescope.core.imageio import sha256_file, write_bytes_atomic
+from fakescope.core.safety import SafetyError, check_regular_file, member_path
+
+STATE_FILE = "state.json"
+JOURNAL_FILE = "journal.jsonl"
+
+
+def prepare_folder(out: Path, identity: dict, resume: bool) -> dict[str, dict] | None:
+    """Start or resume a build in ``out``: the rows already written, or None when the corpus is complete."""
+    build = out / BUILD_DIR
+    state = build / STATE_FILE
+    contents = [p for p in out.iterdir() if p.name != BUILD_DIR or state.exists()] if out.is_dir() else []
+    if out.exists() and not out.is_dir():
+        raise CorpusError(f"{out} exists and is not a folder")
+    if contents and not resume:
+        hint = "an interrupted build: pass --resume to finish it" if state.exists() else "choose a new folder"
+        raise CorpusError(f"{out} is not empty ({hint}); a build never mixes corpora")
+    if contents:
+        if state.exists():
+            previous = json.loads(state.read_text())
+            if previous != identity:
+                words = {"recipe": "recipe", "checkpoints": "checkpoint", "image": "image format", "shard": "shard",
+                         "determinism": "device (or CUDA batch size)"}
+                what = [words[k] for k in identity if previous.get(k) != identity[k]]
+                raise CorpusError(f"{out} holds an interrupted build with another {', '.join(what)}; "
+                                  "resume it with the same recipe, shard and device, or choose a new folder")
+            remove_partial_files(out)
+            return verified_journal(out)
+        if (out / CORPUS_FILE).is_file():
+            record = json.loads((out / CORPUS_FILE).read_text())
+            if record.get("recipe") == identity["recipe"] and record.get("shard") == identity["shard"] \
+                    and not verify_corpus(out)["changed"]:
+                return None
+            raise CorpusError(f"{out} holds a finished corpus of another recipe or shard; choose a new folder")
+        raise CorpusError(f"{out} is not empty and holds no interrupted build to resume; choose a new folder")
+    if build.exists():
+        shutil.rmtree(build)
+    build.mkdir(parents=True)
+    write_json_atomic(state, identity)
+    (build / JOURNAL_FILE).touch()
+    return {}
+
+
+def remove_partial_files(out: Path) -> None:
+    """Delete the temporary files of atomic writes that a kill interrupted."""
+    for split in SPLITS:
+        for label_dir in LABEL_DIRS.values():
+            folder = out / split / label_dir
+            if folder.is_dir():
+                for p in folder.glob(".*.tmp"):
+                    p.unlink()
+
+
+def verified_journal(out: Path) -> dict[str, dict]:
+    """Rows of the journal whose files exist with the recorded hash; the journal is rewritten to just those."""
+    path = out / BUILD_DIR / JOURNAL_FILE
+    rows: dict[str, dict] = {}
+    text = path.read_text() if path.exists() else ""
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # the line being written when the build was killed
+            continue
+        try:
+            file = member_path(out, row["path"])
+            check_regular_file(file, MAX_FILE_BYTES)
+        except (SafetyError, KeyError, TypeError):
+            continue
+        if sha256_file(file) == row.get("sha256"):
+            rows[row["path"]] = row
+        else:
+            rows.pop(row["path"], None)
+    write_bytes_atomic(path, manifest_lines(rows.values()).encode())
+    return rows
+
+
+def open_journal(out: Path):
+    """The journal, opened to append rows (:func:`fakescope.core.corpus.manifest_lines`)."""
+    return open(out / BUILD_DIR / JOURNAL_FILE, "a")

@@ -1,0 +1,124 @@
+"""Image → image between two domains A and B (``cyclegan``): ``translate(images, direction)``, ``a2b`` or ``b2a``.
+
+Images keep their size. On the CPU every image gets its own forward pass (:func:`translate_images`), so a
+translation is bit-identical whatever else shares the call (a batched convolution's floating-point result can
+depend on the batch); on CUDA images share passes. Training draws two unpaired domains (``--domain-a``,
+``--domain-b``); a corpus entry names the real source it translates (``input``) and the ``direction``, and each
+fake's manifest row names the real image it was translated from.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from fakescope.core.seeding import derive_seed
+
+from ..gan import GANFamily
+from ..sources import create_source
+
+if TYPE_CHECKING:
+    from ..corpus.batches import FakeRequest
+    from ..recipes import FakeEntry
+
+DIRECTIONS = ("a2b", "b2a")
+#: Crops drawn per domain when a crop source (``photos``, ``paintings``) is given no count.
+DEFAULT_DOMAIN_CROPS = 2000
+
+
+class ImageToImage(GANFamily):
+    """A GAN that translates images between two domains, both ways."""
+
+    kind: ClassVar[str] = "translate"
+    directions: ClassVar[tuple[str, ...]] = DIRECTIONS
+
+    @abstractmethod
+    def translate(self, images: torch.Tensor, direction: str) -> torch.Tensor:
+        """``images [N, C, H, W]`` in [-1, 1], any H and W → translated ``[N, C, H, W]`` (eval mode, no grad)."""
+
+    @classmethod
+    def entry_problem(cls, entry: FakeEntry) -> str | None:
+        if entry.input is None or entry.direction is None:
+            return (f": {cls.name} translates images; give input = \"SOURCE\" (the images it translates) "
+                    "and direction = \"a2b\" or \"b2a\"")
+        if entry.direction not in cls.directions:
+            return f".direction {entry.direction!r}: expected one of {', '.join(cls.directions)}"
+        return None
+
+    def training_data(self, *, data: str, domain_a: str | None, domain_b: str | None, count: int | None,
+                      seed: int) -> tuple[Any, dict]:
+        """Two unpaired domains, ``{"a": [Na, C, H, W], "b": [Nb, C, H, W]}``, drawn at the config's ``load_size``
+        (cropped to ``image_size`` while training) when it has one."""
+        if domain_a is None or domain_b is None:
+            raise ValueError(f"{self.name} translates between two domains: give --domain-a and --domain-b")
+        c, s, _ = self.image_shape
+        load = getattr(self.config, "load_size", 0) or s
+        images, counts = draw_domains(domain_a, domain_b, count=count, size=load, channels=c, seed=seed)
+        return images, {"data": f"{domain_a} <-> {domain_b}", "count": counts, "domain_a": domain_a,
+                        "domain_b": domain_b}
+
+    def corpus_fakes(self, request: FakeRequest) -> Iterator[tuple[int, torch.Tensor, list[dict]]]:
+        """Translations of the entry's ``input`` images ``start .. stop-1``, drawn at the generator's native size
+        (or the entry's ``input_size``)."""
+        entry = request.entry
+        c, h, _ = self.image_shape
+        h = entry.input_size or h
+        source = request.sources[entry.input]
+        split = entry.input_split or request.split
+        seed = input_seed(request.seed, entry)
+        for base in range(request.start, request.stop, request.batch_size):
+            drawn = source.draw(min(request.batch_size, request.stop - base), size=h, channels=c, split=split,
+                                seed=seed, start=base)
+            images = translate_images(self, drawn.images.to(self.device), entry.direction,
+                                      batch_size=request.batch_size)
+            yield base, images, [
+                {"input": entry.input, "input_split": split, "input_seed": seed, "direction": entry.direction,
+                 "input_size": entry.input_size, "source_image": m["item"], "crop": m.get("crop")}
+                for m in drawn.meta
+            ]
+
+
+def input_seed(seed: int, entry: FakeEntry) -> int:
+    """The draw seed of an image-to-image entry's inputs (apart from the real entries' draws)."""
+    return derive_seed(seed, "input", entry.name)
+
+
+def check_translator(gan: GANFamily, direction: str) -> None:
+    """Raise ``ValueError`` unless ``gan`` translates images and ``direction`` is one of its directions."""
+    if not isinstance(gan, ImageToImage):
+        raise ValueError(f"{gan.name} is not an image-to-image family (it generates from noise)")
+    if direction not in gan.directions:
+        raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(gan.directions)}")
+
+
+def translate_images(gan: ImageToImage, images: torch.Tensor, direction: str, *, batch_size: int = 16
+                     ) -> torch.Tensor:
+    """``images [N, C, H, W]`` in [-1, 1] → translations ``[N, C, H, W]`` (float, on the CPU).
+
+    Image ``i``'s result depends on image ``i`` alone on the CPU (one forward pass each); on CUDA
+    ``batch_size`` images share a pass.
+    """
+    check_translator(gan, direction)
+    chunk = 1 if gan.device.type == "cpu" else max(1, batch_size)
+    parts = [gan.translate(images[i : i + chunk], direction).float().cpu() for i in range(0, len(images), chunk)]
+    return torch.cat(parts) if parts else images.new_empty((0, *images.shape[1:])).float()
+
+
+def draw_domains(
+    domain_a: str, domain_b: str, *, count: int | None, size: int, channels: int, seed: int, split: str = "train"
+) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    """Training images of two unpaired domains given as source specs (``photos``, ``paintings``,
+    ``folder:PATH``): ``({"a": [Na, C, H, W], "b": [Nb, C, H, W]}, {"a": Na, "b": Nb})``.
+
+    ``count`` images per domain; ``None`` takes a whole folder's split, or :data:`DEFAULT_DOMAIN_CROPS` crops.
+    """
+    data, counts = {}, {}
+    for key, spec in (("a", domain_a), ("b", domain_b)):
+        source = create_source(spec)
+        n = count if count is not None or not source.crops else DEFAULT_DOMAIN_CROPS
+        data[key] = source.draw(n, size=size, channels=channels, split=split, seed=seed).images
+        counts[key] = len(data[key])
+    return data, counts

@@ -1,0 +1,64 @@
+"""Image → image of the same size (``resynth``): ``resynthesize(images)`` redraws a real image through a generator's
+decoder, keeping its content and size and adding the decoder's up-sampling trace.
+
+No direction and no second domain: a family trains on one real source (``--data``), and a corpus entry names the
+real source it re-synthesises (``input``), drawn at the corpus size (or ``input_size``) from the same split as the
+fake, so a test fake re-synthesises a test photograph. Each fake's manifest row names its source image and the
+window it came from. On the CPU every image gets its own forward pass, so bytes do not depend on the batch.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+from ..gan import GANFamily
+from .image import input_seed
+
+if TYPE_CHECKING:
+    from ..corpus.batches import FakeRequest
+    from ..recipes import FakeEntry
+
+
+class SameSizeImage(GANFamily):
+    """A generator that re-synthesises real images at their own size."""
+
+    kind: ClassVar[str] = "resynth"
+
+    @abstractmethod
+    def resynthesize(self, images: torch.Tensor) -> torch.Tensor:
+        """``images [N, C, H, W]`` in [-1, 1], any H and W → ``[N, C, H, W]`` (eval mode, no grad)."""
+
+    @classmethod
+    def entry_problem(cls, entry: FakeEntry) -> str | None:
+        if entry.input is None or entry.direction is not None:
+            return (f": {cls.name} re-synthesises real images at their own size; give input = \"SOURCE\" "
+                    "(the images it re-synthesises) and no direction")
+        return None
+
+    def corpus_fakes(self, request: FakeRequest) -> Iterator[tuple[int, torch.Tensor, list[dict]]]:
+        """Re-syntheses of the entry's ``input`` windows ``start .. stop-1``, drawn at the corpus size."""
+        entry = request.entry
+        c = self.image_shape[0]
+        size = entry.input_size or request.size
+        source = request.sources[entry.input]
+        split = entry.input_split or request.split
+        seed = input_seed(request.seed, entry)
+        for base in range(request.start, request.stop, request.batch_size):
+            drawn = source.draw(min(request.batch_size, request.stop - base), size=size, channels=c, split=split,
+                                seed=seed, start=base)
+            yield base, resynthesize_images(self, drawn.images.to(self.device), batch_size=request.batch_size), [
+                {"input": entry.input, "input_split": split, "input_seed": seed, "input_size": entry.input_size,
+                 "source_image": m["item"], "crop": m.get("crop")}
+                for m in drawn.meta
+            ]
+
+
+def resynthesize_images(gan: SameSizeImage, images: torch.Tensor, *, batch_size: int = 16) -> torch.Tensor:
+    """``images [N, C, H, W]`` → re-syntheses (float, on the CPU); one forward pass per image on the CPU."""
+    chunk = 1 if gan.device.type == "cpu" else max(1, batch_size)
+    parts = [gan.resynthesize(images[i : i + chunk]).float().cpu() for i in range(0, len(images), chunk)]
+    return torch.cat(parts) if parts else images.new_empty((0, *images.shape[1:])).float()
