@@ -40,8 +40,9 @@ def train_detector(
         min=0.0, max=1.0, help="Probability of JPEG re-encoding (quality 30-100) per training image, real and fake.",
     )] = None,
     augment: Annotated[str | None, typer.Option(
-        help="Augmentation policy: basic (blur and JPEG, 10% each) or realworld (down-scaling, colour jitter, "
-             "blur, JPEG 30-100, quarter turns, patch masking); --blur-prob/--jpeg-prob then adjust it.",
+        help="Augmentation policy: basic (blur and JPEG, 10% each), realworld (down-scaling, colour jitter, "
+             "blur, JPEG 30-100, quarter turns, patch masking) or resample (realworld, and half of the images "
+             "resized 0.5-2x); --blur-prob/--jpeg-prob then adjust it.",
     )] = None,
     init: Annotated[Path | None, typer.Option(
         "--init", help="Start from a local weights file (.safetensors, .pth/.pt; a CNNDetection checkpoint loads "
