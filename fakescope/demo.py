@@ -9,7 +9,6 @@ true label) and ``grid.png`` (the most and least confident real and fake images)
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 
 from fakescope.core.checkpoint import write_json_atomic
 from fakescope.core.imageio import read_image, resize, save_grid, to_tensor, to_uint8, write_png
+from fakescope.core.progress import Progress
 from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
 from fakescope.detector.metrics import summarize
 from fakescope.detector.scoring import score_paths
@@ -33,11 +33,14 @@ def run_demo(
     count: int = 200,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Run the demo into ``out``; returns the report (also written as ``out/report.json``)."""
     out = Path(out)
-    say = progress or (lambda msg: None)
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(description=message)
+
     say("loading the bundled generator and detector")
     gan, gan_meta = load_gan(DEMO_GENERATOR, device=device)
     det = load_detector(DEFAULT_DETECTOR)

@@ -326,6 +326,3 @@ def create_source(spec: str) -> RealSource:
         return FolderSource(spec.split(":", 1)[1])
     return SOURCES.get(spec)()
 
-
-def list_sources() -> list[str]:
-    return [*SOURCES.names(), "folder:PATH"]

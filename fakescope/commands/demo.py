@@ -30,7 +30,7 @@ def demo(
 
     with progress_bar("demo", None) as update:
         report = run_demo(out_dir, count=count, seed=seed, device=resolve_device(device),
-                          progress=lambda msg: update(description=msg))
+                          progress=update)
     out.print(metrics_table(f"fakescope demo: {report['detector']} on {report['generator']} fakes vs "
                             f"held-out real {report['real']}", {"all": report["metrics"]}))
     out.print(f"report: {out_dir}/ (scores.json, grid.png)", highlight=False)
