@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,6 +36,7 @@ from fakescope.core.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from fakescope.core.config import with_overrides
 from fakescope.core.registry import Registry
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def create_gan(name: str, *, seed: int = 0, preset: str | None = None, **overrid
     _import_families()
     family = GANS.get(name)
     values = {**preset_overrides(name, preset), **overrides} if preset else overrides
-    return family(replace(family.Config(), **values), seed=seed)
+    return family(with_overrides(family.Config(), values, what=name), seed=seed)
 
 
 def preset_overrides(name: str, preset: str) -> dict[str, Any]:

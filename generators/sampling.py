@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from fakescope.core.imageio import encode_png, sha256_bytes, to_uint8, write_bytes_atomic
+from fakescope.core.progress import Progress
 from fakescope.core.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def sample_to_folder(
     start: int = 0,
     batch_size: int = 256,
     checkpoint: dict | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[dict]:
     """Write images ``start .. start+count-1`` as ``out/{index:06d}.png`` plus ``out/manifest.jsonl``."""
     out = Path(out)

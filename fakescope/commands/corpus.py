@@ -86,7 +86,7 @@ def corpus_build(
             if threads is None and dev.type == "cpu":
                 threads = max(1, (os.cpu_count() or 1) - workers)
             record = build_corpus(plan, out_dir, device=dev, batch_size=batch_size, workers=workers, shard=part,
-                                  resume=resume, threads=threads, progress=lambda n: update(advance=n))
+                                  resume=resume, threads=threads, progress=update)
     except _errors() as exc:
         raise fail(str(exc)) from None
     if format == Format.json:
@@ -180,7 +180,7 @@ def corpus_merge(
     try:
         total = sum(sum(c["real"] + c["fake"] for c in read_record(s).get("counts", {}).values()) for s in shards)
         with progress_bar("merging", total) as update:
-            record = merge_corpora(shards, out_dir, move=move, progress=lambda n: update(advance=n))
+            record = merge_corpora(shards, out_dir, move=move, progress=update)
     except _errors() as exc:
         raise fail(str(exc)) from None
     counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())

@@ -61,23 +61,23 @@ def train_detector(
     device: DeviceOpt = "auto",
 ) -> None:
     """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only."""
-    from dataclasses import fields, replace
+    from dataclasses import replace
 
+    from fakescope.core.config import unknown_settings
     from fakescope.core.registry import UnknownNameError
-    from fakescope.detector.base import family_spec
+    from fakescope.detector.base import create_detector, family_spec
     from fakescope.detector.training import CalibrationSpec
     from fakescope.detector.training import train_detector as run_training
 
     try:
-        cls, variant = family_spec(family)
+        cls, _ = family_spec(family)
         overrides = parse_overrides(set_, cls.Config)
-        known = {f.name for f in fields(cls.Config)}
         if epochs is not None:
-            if "epochs" not in known:
+            if unknown_settings(cls.Config, ["epochs"]):
                 raise ValueError(f"the {family} detector has no epochs")
             overrides["epochs"] = epochs
         if blur_prob is not None or jpeg_prob is not None or augment is not None:
-            if "augment" not in known:
+            if unknown_settings(cls.Config, ["augment"]):
                 raise ValueError(f"the {family} detector has no augmentation")
             aug = overrides.get("augment", cls.Config().augment)
             if augment is not None:
@@ -89,7 +89,7 @@ def train_detector(
             aug = replace(aug, **({"blur_prob": blur_prob} if blur_prob is not None else {}),
                           **({"jpeg_prob": jpeg_prob} if jpeg_prob is not None else {}))
             overrides["augment"] = aug
-        det = cls(replace(cls.Config(), **{**overrides, **variant}))
+        det = create_detector(family, **overrides)
         spec = CalibrationSpec(calibration, threshold_rule, target_fpr)
     except (UnknownNameError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
@@ -97,13 +97,9 @@ def train_detector(
         raise fail("--epochs 0 needs --init (a model to calibrate)")
     dev = resolve_device(device)
     with progress_bar(f"training {det.name}", None) as update:
-
-        def progress(step: int, total: int, m: dict) -> None:
-            update(completed=step, total=total, description=f"{det.name} epoch {m['epoch']} loss={m['loss']:.3f}")
-
         try:
             info = run_training(det, corpus, device=dev, seed=seed, calibration=spec, half=half, init=init,
-                                command=command_line(ctx), progress=progress)
+                                command=command_line(ctx), progress=update)
         except (ValueError, OSError) as exc:
             raise fail(str(exc)) from None
     det.save(out_dir, half=half)

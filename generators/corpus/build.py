@@ -41,6 +41,7 @@ from fakescope.core.corpus import (
     sort_rows,
     write_manifest,
 )
+from fakescope.core.progress import Progress
 
 from ..gan import GANFamily, checkpoint_folder, load_gan
 from ..recipes import Recipe, check_generator, recipe_to_dict
@@ -61,7 +62,7 @@ def build_corpus(
     shard: Shard | None = None,
     resume: bool = False,
     threads: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     generate: GenerateFakes = generate_fakes,
 ) -> dict:
     """Build ``recipe`` (or one shard of it) into ``out``; returns the ``corpus.json`` record.
@@ -85,7 +86,7 @@ def build_corpus(
 
 
 def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, workers: int, shard: Shard | None,
-           resume: bool, progress: Callable[[int], None] | None, generate: GenerateFakes) -> dict:
+           resume: bool, progress: Progress | None, generate: GenerateFakes) -> dict:
     gans = [_load_generator(recipe, i, device) for i in range(len(recipe.fake))]
     size, channels = _image_format(recipe, gans)
     identity = _identity(recipe, gans, size, channels, shard, device, batch_size)
