@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import fields, replace
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -40,6 +39,8 @@ from fakescope.core.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from fakescope.core.config import with_overrides
+from fakescope.core.progress import Progress
 from fakescope.core.registry import Registry
 
 from .calibration import Calibration
@@ -52,8 +53,6 @@ CHECKPOINT_KIND = "detector"
 DEFAULT_DETECTOR = "npr-bundled"
 
 _STORED_BY_SAVE = ("path", "sha256", "format_version", "fakescope_version", "calibration_method")
-
-Progress = Callable[[int, int, dict], None]  # (step, total, metrics)
 
 
 class Detector(ABC):
@@ -166,11 +165,7 @@ def family_spec(name: str) -> tuple[type[Detector], dict[str, Any]]:
 def create_detector(name: str, **overrides: Any) -> Detector:
     """A fresh detector of family ``name`` (``family`` or ``family:variant``) with config ``overrides``."""
     cls, variant = family_spec(name)
-    known = {f.name for f in fields(cls.Config)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown {name} setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-    return cls(replace(cls.Config(), **{**overrides, **variant}))
+    return cls(with_overrides(cls.Config(), {**overrides, **variant}, what=name))
 
 
 def load_detector(name_or_dir: str | os.PathLike | None = None, *, family: str | None = None) -> Detector:

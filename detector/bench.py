@@ -8,13 +8,14 @@ loses AP on every generator; accuracies are read at each detector's own calibrat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from fakescope.core.perturb import Perturbation, apply_perturbation
+from fakescope.core.progress import Progress
 from fakescope.core.seeding import numpy_rng
 
 from .base import Detector
@@ -64,7 +65,7 @@ def bench(
     *,
     device: torch.device | str = "cpu",
     seed: int = 0,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[dict]:
     """One row per perturbation × detector × generator (first the ``all`` row): counts, AP, ROC-AUC and the
     shares of fakes caught and reals passed at the detector's threshold; None where the split lacks the class a

@@ -77,14 +77,19 @@ class Augment:
     jpeg_quality: tuple[int, int] = (30, 100)
     flip: bool = True
     # the real-world recipe's additions (off by default: detectors trained before them are unchanged)
-    scale_prob: float = 0.0  # probability of down-scaling by a factor ~ U(scale_range) (area), before blur/JPEG
+    scale_prob: float = 0.0  # probability of rescaling by a factor ~ U(scale_range), before blur/JPEG
     scale_range: tuple[float, float] = (0.5, 1.0)
+    scale_methods: tuple[str, ...] = ("area",)  # interpolation, one drawn at random: area, linear, cubic, nearest
+    #                                             (area only shrinks: an enlargement falls back to linear)
     jitter_prob: float = 0.0  # probability of a brightness/contrast/saturation change of up to ±jitter
     jitter: float = 0.2
     rot90: bool = False  # a random quarter turn (0-3)
     mask_prob: float = 0.0  # probability of masking up to mask_fraction of a crop's 16 px patches to mid-gray
     mask_fraction: float = 0.25
 
+
+_INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
+                  "nearest": cv2.INTER_NEAREST}
 
 #: Named augmentation policies (``fakescope train --augment NAME``).
 AUGMENT_POLICIES: dict[str, Augment] = {
@@ -93,6 +98,11 @@ AUGMENT_POLICIES: dict[str, Augment] = {
     # to an auditor (down-scaling, blur, JPEG 30-100, colour edits, rotation), and patch masking so that no
     # single patch decides (NPR / SAFE)
     "realworld": Augment(blur_prob=0.3, jpeg_prob=0.5, scale_prob=0.3, jitter_prob=0.3, rot90=True, mask_prob=0.2),
+    # the same, and half of all images (real and fake alike) resampled by 0.5-2x with area, bilinear or bicubic
+    # interpolation: photographs reach an auditor resized far more often than not (figures, thumbnails, aligned
+    # faces), and interpolation leaves periodic traces of its own that must not read as a generator's
+    "resample": Augment(blur_prob=0.3, jpeg_prob=0.5, scale_prob=0.5, scale_range=(0.5, 2.0),
+                        scale_methods=("area", "linear", "cubic"), jitter_prob=0.3, rot90=True, mask_prob=0.2),
 }
 
 
@@ -101,9 +111,13 @@ def augment(image: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.nda
     random flip and quarter turn. Draws for a disabled step are never made, so a policy's stream is stable."""
     if aug.scale_prob > 0 and rng.random() < aug.scale_prob:
         factor = float(rng.uniform(*aug.scale_range))
+        method = aug.scale_methods[int(rng.integers(len(aug.scale_methods)))] if len(aug.scale_methods) > 1 \
+            else aug.scale_methods[0]
+        if method == "area" and factor > 1:
+            method = "linear"
         h, w = image.shape[:2]
         size = (max(8, round(w * factor)), max(8, round(h * factor)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, size, interpolation=_INTERPOLATION[method])
     if aug.jitter_prob > 0 and rng.random() < aug.jitter_prob:
         b, c, s = (1.0 + rng.uniform(-aug.jitter, aug.jitter, 3)).tolist()
         x = image.astype(np.float32)

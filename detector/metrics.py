@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 
-from .calibration import choose_threshold, expected_calibration_error
+from .calibration import expected_calibration_error
 
 
 def summarize(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -26,7 +26,3 @@ def summarize(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) ->
         "threshold": float(threshold),
     }
 
-
-def balanced_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The threshold with the best balanced accuracy (Youden's J) on the given — validation — data."""
-    return choose_threshold(labels, scores, rule="balanced")

@@ -25,9 +25,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fakescope.core.progress import Progress
 from fakescope.core.seeding import numpy_rng
 
-from .base import Detector, Progress
+from .base import Detector
 from .data import Augment, ImageSet, center_crop, random_crop, sample_crops
 from .metrics import summarize
 
@@ -176,7 +177,8 @@ class NeuralDetector(Detector):
                 opt.step()
                 step += 1
                 if progress is not None:
-                    progress(step, total, {"epoch": epoch + 1, "loss": loss.item()})
+                    progress(completed=step, total=total,
+                             description=f"{self.name} epoch {epoch + 1} loss={loss.item():.3f}")
             self._precise_bn(train, device=device, seed=seed)
             ap = summarize(val.labels, self.raw_scores(val.images, device=device))["ap"]
             history.append({"epoch": epoch + 1, "loss": round(loss.item(), 5), "val_ap": round(ap, 5)})

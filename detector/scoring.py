@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
+
+from fakescope.core.progress import Progress
 
 from .base import Detector
 from .decoding import Background, Budget, Crop, DecodeOptions, Pending, Started, decode
@@ -52,7 +54,7 @@ def iter_scores(
     top_k: int = 5,
     face_finder: FaceFinder | None = None,
     max_batch_bytes: int = 256 << 20,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Iterator[ScoreRecord]:
     """Yield one record per input, in input order (see the module docstring for the record).
 

@@ -6,17 +6,17 @@ metrics: nothing is ever fit on it.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
+from fakescope.core.corpus import CorpusError, read_record
 from fakescope.core.imageio import sha256_file
+from fakescope.core.progress import Progress
 
-from .base import Detector, Progress
+from .base import Detector
 from .calibration import METHODS, THRESHOLD_RULES, choose_threshold, fit_calibration
 from .data import ImageSet, load_split
 from .metrics import summarize
@@ -123,17 +123,13 @@ def _describe_corpus(corpus: str | os.PathLike) -> dict:
     """Path, real source(s) and generator(s) of a corpus, from its ``corpus.json`` when it has one."""
     record: dict = {"path": str(corpus)}
     try:
-        meta = json.loads((Path(corpus) / "corpus.json").read_text())
-    except (OSError, ValueError):
+        meta = read_record(corpus)
+    except CorpusError:
         return record
     if not isinstance(meta, dict):
         return record
     sources = [s.get("source") for s in meta.get("sources", []) if isinstance(s, dict)]
     generators = [g for g in meta.get("generators", []) if isinstance(g, dict)]
-    if not sources and isinstance(meta.get("spec"), dict) and "real" in meta["spec"]:  # one source, one generator
-        sources = [meta["spec"]["real"]]
-    if not generators and isinstance(meta.get("generator"), dict):
-        generators = [meta["generator"]]
     if sources:
         record["real"] = ", ".join(str(s) for s in sources)
     if generators:

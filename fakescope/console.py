@@ -8,7 +8,6 @@ import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from enum import Enum
 from typing import Annotated
 
@@ -17,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+from fakescope.core.config import settings, unknown_settings
 
 err = Console(stderr=True)
 out = Console()
@@ -93,15 +94,14 @@ def resolve_device(spec: str) -> torch.device:
 
 def parse_overrides(items: list[str] | None, config_cls: type) -> dict:
     """``["epochs=5", "lr=1e-3"]`` → ``{"epochs": 5, "lr": 0.001}``, checked against ``config_cls``'s fields."""
-    known = {f.name for f in fields(config_cls)}
     result = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep:
             raise fail(f"--set expects key=value, got {item!r}")
-        if key not in known:
-            raise fail(f"unknown setting {key!r}; known: {', '.join(sorted(known))}")
+        if unknown_settings(config_cls, [key]):
+            raise fail(f"unknown setting {key!r}; known: {', '.join(settings(config_cls))}")
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError:

@@ -14,7 +14,6 @@ The report folder holds ``scores.json`` (one record per image with its true labe
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import torch
 
 from fakescope.core.checkpoint import bundled_root, list_bundled, write_json_atomic
 from fakescope.core.imageio import read_image, resize, save_grid, set_channels, to_tensor, to_uint8, write_png
+from fakescope.core.progress import Progress
 from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
 from fakescope.detector.metrics import summarize
 from fakescope.detector.scoring import score_paths
@@ -42,14 +42,17 @@ def run_demo(
     count: int = 64,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Run the demo into ``out``: ``count`` real windows and ``max(4, count // 4)`` fakes per bundled generator.
 
     Returns the report (also written as ``out/report.json``).
     """
     out = Path(out)
-    say = progress or (lambda msg: None)
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(description=message)
+
     det = load_detector()  # the bundled default, never a folder of that name here
     source = create_source(REAL_SOURCE)
     paths: list[Path] = []

@@ -24,7 +24,7 @@ import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import MISSING, fields, is_dataclass, replace
+from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,6 +38,7 @@ from fakescope.core.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from fakescope.core.config import with_overrides
 from fakescope.core.registry import Registry
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def create_gan(name: str, *, seed: int = 0, preset: str | None = None, **overrid
     _import_families()
     family = GANS.get(name)
     values = {**preset_overrides(name, preset), **overrides} if preset else overrides
-    config = replace(family.Config(), **values)
+    config = with_overrides(family.Config(), values, what=name)
     check_config(config, name)
     return family(config, seed=seed)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from fakescope.core.imageio import encode_png, sha256_bytes, to_uint8, write_bytes_atomic
+from fakescope.core.progress import Progress
 from fakescope.core.safety import check_output_folder, only_names
 from fakescope.core.seeding import derive_seed
 
@@ -91,7 +92,7 @@ def sample_to_folder(
     start: int = 0,
     batch_size: int = 256,
     checkpoint: dict | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     overwrite: bool = False,
 ) -> list[dict]:
     """Write images ``start .. start+count-1`` as ``out/{index:06d}.png`` plus ``out/manifest.jsonl``.

@@ -328,10 +328,6 @@ def create_source(spec: str) -> RealSource:
     return SOURCES.get(spec)()
 
 
-def list_sources() -> list[str]:
-    return [*SOURCES.names(), "folder:PATH"]
-
-
 #: Real photographs that Debian packages install (``make data``), listed one by one: the packages also hold
 #: artwork, logos, renders and charts, which are left out. Each entry: package, path under its root, split.
 #: The split is by photograph and fixed here (no training window comes from a val or test photograph).

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import torch
 
 from fakescope.core.checkpoint import config_to_dict, write_json_atomic
 from fakescope.core.imageio import atomic_path, save_grid
+from fakescope.core.progress import Progress
 from fakescope.core.safety import SafetyError, UnsafeFileError, check_regular_file
 from fakescope.core.seeding import torch_generator
 
@@ -129,7 +129,7 @@ def train_gan(
     seed: int = 0,
     resume: bool = False,
     options: dict | None = None,
-    progress: Callable[[int, int, str, dict], None] | None = None,
+    progress: Progress | None = None,
     stop_after: int | None = None,
     inception_weights: str | os.PathLike | None = None,
 ) -> Path:
@@ -138,7 +138,7 @@ def train_gan(
     Image-to-image families take one tensor per domain instead: ``data = {"a": [Na, ...], "b": [Nb, ...]}``.
 
     Returns the sampling checkpoint folder. ``stop_after`` ends the run early after that many steps
-    (used to simulate a kill in tests); ``progress(step, total, phase, losses)`` is called each step.
+    (used to simulate a kill in tests); ``progress`` (:mod:`fakescope.core.progress`) is told each step.
     ``inception_weights``: the standard FID Inception weights file, for families with ``quality_metrics``.
     """
     if inception_weights is not None and not gan.quality_metrics:
@@ -186,7 +186,9 @@ def train_gan(
         gan.nets.train()
         losses = trainer.step(step)
         if progress is not None:
-            progress(step + 1, trainer.total_steps, trainer.describe(step), losses)
+            loss_text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
+            progress(completed=step + 1, total=trainer.total_steps,
+                     description=f"{gan.name} {trainer.describe(step)} {loss_text}")
         done = step + 1
         if trainer.is_checkpoint(done) or done == trainer.total_steps:
             _write_checkpoint(trainer, out, done, losses, options or {})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from fakescope.core.imageio import (
     to_uint8,
     write_bytes_atomic,
 )
+from fakescope.core.progress import Progress
 from fakescope.core.walk import walk
 
 from .kinds.image import ImageToImage, check_translator, translate_images
@@ -72,7 +73,7 @@ def translate_paths(
     *,
     direction: str,
     checkpoint: dict | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[dict]:
     """Translate image files and folders into ``out`` at their own size; returns the manifest rows.
 

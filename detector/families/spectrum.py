@@ -29,9 +29,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from fakescope.core.progress import Progress
 from fakescope.core.seeding import numpy_rng
 
-from ..base import DETECTORS, Detector, Progress
+from ..base import DETECTORS, Detector
 from ..data import Augment, ImageSet, sample_crops
 from ..metrics import summarize
 
@@ -120,7 +121,8 @@ class SpectrumDetector(Detector):
             x.append(self.featurize(sample_crops(train.images, range(len(train)), cfg.augment, cfg.crop, rng)))
             y.append(train.labels)
             if progress is not None:
-                progress(k + 1, cfg.crops_per_image + len(cfg.C), {"epoch": 0, "loss": float("nan")})
+                progress(completed=k + 1, total=cfg.crops_per_image + len(cfg.C),
+                         description=f"{self.name} epoch 0 loss=nan")
         x, y = np.concatenate(x), np.concatenate(y)  # [N*K, F], [N*K]
         scaler = StandardScaler().fit(x)
         xs = scaler.transform(x)
@@ -138,7 +140,8 @@ class SpectrumDetector(Detector):
             if best is None or ap > best[0]:
                 best = (ap, c, self.coef.copy(), self.intercept)
             if progress is not None:
-                progress(cfg.crops_per_image + i + 1, cfg.crops_per_image + len(cfg.C), {"epoch": 0, "loss": ap})
+                progress(completed=cfg.crops_per_image + i + 1, total=cfg.crops_per_image + len(cfg.C),
+                         description=f"{self.name} epoch 0 loss={ap:.3f}")
         _, best_c, self.coef, self.intercept = best
         return {"history": history, "best_C": best_c, "train_windows": len(y)}
 

@@ -105,7 +105,7 @@ def bench_command(
                       highlight=False, soft_wrap=True)
     with progress_bar("benchmarking", len(perturbations) * len(detectors),
                       enabled=format == Format.table or output is not None) as update:
-        rows = bench(detectors, data, perturbations, device=dev, seed=seed, progress=lambda n: update(advance=n))
+        rows = bench(detectors, data, perturbations, device=dev, seed=seed, progress=update)
 
     report = {"command": command_line(ctx), "split": split, "corpora": used, "detectors": list(detectors),
               "perturbations": [str(p) if p else "none" for p in perturbations], "seed": seed, "results": rows,

@@ -93,8 +93,7 @@ def corpus_build(
             if threads is None and dev.type == "cpu":
                 threads = max(1, (os.cpu_count() or 1) - workers)
             record = build_corpus(plan, out_dir, device=dev, batch_size=batch_size, workers=workers, shard=part,
-                                  resume=resume, threads=threads, progress=lambda n: update(advance=n),
-                                  allow_large=allow_large)
+                                  resume=resume, threads=threads, progress=update, allow_large=allow_large)
     except _errors() as exc:
         raise fail_on(exc) from None
     if format == Format.json:
@@ -188,7 +187,7 @@ def corpus_merge(
     try:
         total = sum(sum(c["real"] + c["fake"] for c in read_record(s).get("counts", {}).values()) for s in shards)
         with progress_bar("merging", total) as update:
-            record = merge_corpora(shards, out_dir, move=move, progress=lambda n: update(advance=n))
+            record = merge_corpora(shards, out_dir, move=move, progress=update)
     except _errors() as exc:
         raise fail_on(exc) from None
     counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())

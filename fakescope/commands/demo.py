@@ -35,7 +35,7 @@ def demo(
     check_writable_folder(out_dir)  # before the models are loaded and the images drawn
     with progress_bar("demo", None) as update:
         report = run_demo(out_dir, count=count, seed=seed, device=resolve_device(device),
-                          progress=lambda msg: update(description=msg))
+                          progress=update)
     out.print(metrics_table(
         f"fakescope demo: {report['detector']} (threshold {report['threshold']:.3f}) on {report['window']} px windows "
         f"of real photographs and fakes of every bundled generator", report["table"],

@@ -42,8 +42,9 @@ def train_detector(
         min=0.0, max=1.0, help="Probability of JPEG re-encoding (quality 30-100) per training image, real and fake.",
     )] = None,
     augment: Annotated[str | None, typer.Option(
-        help="Augmentation policy: basic (blur and JPEG, 10% each) or realworld (down-scaling, colour jitter, "
-             "blur, JPEG 30-100, quarter turns, patch masking); --blur-prob/--jpeg-prob then adjust it.",
+        help="Augmentation policy: basic (blur and JPEG, 10% each), realworld (down-scaling, colour jitter, "
+             "blur, JPEG 30-100, quarter turns, patch masking) or resample (realworld, and half of the images "
+             "resized 0.5-2x); --blur-prob/--jpeg-prob then adjust it.",
     )] = None,
     init: Annotated[Path | None, typer.Option(
         "--init", help="Start from a local weights file (.safetensors, .pth/.pt; a CNNDetection checkpoint loads "
@@ -64,11 +65,12 @@ def train_detector(
     device: DeviceOpt = "auto",
 ) -> None:
     """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only."""
-    from dataclasses import fields, replace
+    from dataclasses import replace
 
     from fakescope.core.checkpoint import is_checkpoint_folder
+    from fakescope.core.config import unknown_settings
     from fakescope.core.registry import UnknownNameError
-    from fakescope.detector.base import CHECKPOINT_KIND, family_spec
+    from fakescope.detector.base import CHECKPOINT_KIND, create_detector, family_spec
     from fakescope.detector.training import CalibrationSpec
     from fakescope.detector.training import train_detector as run_training
 
@@ -76,15 +78,14 @@ def train_detector(
                         is_previous=lambda p: is_checkpoint_folder(p, CHECKPOINT_KIND))
 
     try:
-        cls, variant = family_spec(family)
+        cls, _ = family_spec(family)
         overrides = parse_overrides(set_, cls.Config)
-        known = {f.name for f in fields(cls.Config)}
         if epochs is not None:
-            if "epochs" not in known:
+            if unknown_settings(cls.Config, ["epochs"]):
                 raise ValueError(f"the {family} detector has no epochs")
             overrides["epochs"] = epochs
         if blur_prob is not None or jpeg_prob is not None or augment is not None:
-            if "augment" not in known:
+            if unknown_settings(cls.Config, ["augment"]):
                 raise ValueError(f"the {family} detector has no augmentation")
             aug = overrides.get("augment", cls.Config().augment)
             if augment is not None:
@@ -96,7 +97,7 @@ def train_detector(
             aug = replace(aug, **({"blur_prob": blur_prob} if blur_prob is not None else {}),
                           **({"jpeg_prob": jpeg_prob} if jpeg_prob is not None else {}))
             overrides["augment"] = aug
-        det = cls(replace(cls.Config(), **{**overrides, **variant}))
+        det = create_detector(family, **overrides)
         spec = CalibrationSpec(calibration, threshold_rule, target_fpr)
     except (UnknownNameError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
@@ -104,13 +105,9 @@ def train_detector(
         raise fail("--epochs 0 needs --init (a model to calibrate)")
     dev = resolve_device(device)
     with progress_bar(f"training {det.name}", None) as update:
-
-        def progress(step: int, total: int, m: dict) -> None:
-            update(completed=step, total=total, description=f"{det.name} epoch {m['epoch']} loss={m['loss']:.3f}")
-
         try:
             info = run_training(det, corpus, device=dev, seed=seed, calibration=spec, half=half, init=init,
-                                command=command_line(ctx), progress=progress)
+                                command=command_line(ctx), progress=update)
         except (ValueError, OSError) as exc:
             raise fail_on(exc) from None
     det.save(out_dir, half=half)

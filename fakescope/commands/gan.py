@@ -70,8 +70,7 @@ def gan_train(
     device: DeviceOpt = "auto",
 ) -> None:
     """Train a GAN on real images; resumable after a kill with --resume."""
-    from dataclasses import fields
-
+    from fakescope.core.config import settings, unknown_settings
     from fakescope.generators.gan import GANS, create_gan, list_gans
     from fakescope.generators.training import RunFolderError, train_gan
 
@@ -80,14 +79,13 @@ def gan_train(
     if count is not None and count < 1:
         raise fail(f"--count must be at least 1, got {count}")
     config_cls = GANS.get(name).Config
-    known = {f.name for f in fields(config_cls)}
     overrides = parse_overrides(set_, config_cls)
     for key, value, opt in (("epochs", epochs, "--epochs"), ("image_size", size, "--size"),
                             ("channels", channels, "--channels")):
         if value is not None:
-            if key not in known:
+            if unknown_settings(config_cls, [key]):
                 raise fail(f"{opt} does not apply to {name}; see its settings with --set (known: "
-                           f"{', '.join(sorted(known))})")
+                           f"{', '.join(settings(config_cls))})")
             overrides[key] = value
     dev = resolve_device(device)
     try:
@@ -113,12 +111,9 @@ def gan_train(
     if preset:
         options["preset"] = preset
     with progress_bar(f"training {name}", None) as update:
-        def on_step(step: int, total: int, phase: str, losses: dict) -> None:
-            loss_text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
-            update(completed=step, total=total, description=f"{name} {phase} {loss_text}")
         try:
             ckpt = train_gan(gan, train_data, out_dir, device=dev, seed=seed, resume=resume,
-                             options=options, progress=on_step, inception_weights=inception_weights)
+                             options=options, progress=update, inception_weights=inception_weights)
         except RunFolderError as exc:
             raise fail_on(exc) from None
     out.print(f"checkpoint: {ckpt}", highlight=False)
@@ -137,8 +132,6 @@ def gan_sample(
     device: DeviceOpt = "auto",
 ) -> None:
     """Sample images, one derived seed per image: image i of seed S is the same wherever it is drawn."""
-    from fakescope.core.checkpoint import CheckpointError
-    from fakescope.generators.gan import load_gan
     from fakescope.generators.kinds.noise import NoiseToImage
     from fakescope.generators.sampling import check_sample_folder, sample_to_folder
 
@@ -147,16 +140,13 @@ def gan_sample(
     except ValueError as exc:
         raise fail_on(exc) from None
 
-    try:
-        gan, meta = load_gan(model, device=resolve_device(device))
-    except (CheckpointError, KeyError) as exc:
-        raise fail(str(exc)) from None
+    gan, meta = _load(model, resolve_device(device))
     if not isinstance(gan, NoiseToImage):
         raise fail(f"{model} is an image-to-image model ({gan.name}); use `fakescope gan translate {model} IMAGE...`")
     with progress_bar(f"sampling {model}", count) as update:
         rows = sample_to_folder(gan, out_dir, count=count, seed=seed, start=start, batch_size=batch_size,
                                 checkpoint={"name": model, "sha256": meta["sha256"]},
-                                progress=lambda n: update(advance=n), overwrite=overwrite)
+                                progress=update, overwrite=overwrite)
     out.print(f"{len(rows)} images in {out_dir}", highlight=False)
 
 
@@ -174,13 +164,7 @@ def gan_export(
     """
     import json
 
-    from fakescope.core.checkpoint import CheckpointError
-    from fakescope.generators.gan import load_gan
-
-    try:
-        gan, meta = load_gan(model)
-    except (CheckpointError, KeyError) as exc:
-        raise fail(str(exc)) from None
+    gan, meta = _load(model)
     keep = {k: v for k, v in meta.items() if k not in ("kind", "family", "config", "image", "sha256", "path",
                                                         "format_version", "fakescope_version")}
     training = keep.get("training")
@@ -208,15 +192,10 @@ def gan_translate(
 
     Unreadable inputs are reported and skipped (exit status 1); manifest.jsonl names each output's source image.
     """
-    from fakescope.core.checkpoint import CheckpointError
-    from fakescope.generators.gan import load_gan
     from fakescope.generators.kinds.image import ImageToImage
     from fakescope.generators.translate import expand_inputs, translate_paths
 
-    try:
-        gan, meta = load_gan(model, device=resolve_device(device))
-    except (CheckpointError, KeyError) as exc:
-        raise fail(str(exc)) from None
+    gan, meta = _load(model, resolve_device(device))
     if not isinstance(gan, ImageToImage):
         raise fail(f"{model} is a {gan.name} model, which generates from noise; use `fakescope gan sample`")
     if direction not in gan.directions:
@@ -227,7 +206,7 @@ def gan_translate(
     with progress_bar(f"translating {direction}", len(files)) as update:
         rows = translate_paths(gan, inputs, out_dir, direction=direction,
                                checkpoint={"name": model, "sha256": meta["sha256"]},
-                               progress=lambda n: update(advance=n))
+                               progress=update)
     failed = [r for r in rows if r["error"]]
     for r in failed:
         err.print(f"{r['source_image']}: {r['error']}", highlight=False, markup=False)
@@ -237,3 +216,15 @@ def gan_translate(
     out.print(f"{len(rows) - len(failed)} images translated ({way}) in {out_dir}", highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+def _load(model: str, device=None):
+    """``(gan, meta)`` of a GAN checkpoint (bundled name or folder) on ``device`` (default the CPU); a usage error
+    when it cannot be loaded."""
+    from fakescope.core.checkpoint import CheckpointError
+    from fakescope.generators.gan import load_gan
+
+    try:
+        return load_gan(model, device=device or "cpu")
+    except (CheckpointError, KeyError) as exc:
+        raise fail(str(exc)) from None

@@ -104,7 +104,7 @@ def score(
     with progress_bar("scoring", len(inputs), enabled=format == Format.table or output is not None) as update:
         for rec in iter_scores(inputs, det, threshold=threshold, batch_size=batch_size, device=dev, workers=workers,
                                frames=frames or 32, every=every, faces=faces, aggregate=aggregate.value,
-                               top_k=top_k, progress=lambda n: update(advance=n)):
+                               top_k=top_k, progress=update):
             records.append(rec)
 
     if format == Format.table:

@@ -41,6 +41,7 @@ from fakescope.core.corpus import (
     sort_rows,
     write_manifest,
 )
+from fakescope.core.progress import Progress
 
 from ..gan import GANFamily, checkpoint_folder, load_gan
 from ..recipes import Recipe, check_generator, recipe_to_dict
@@ -61,7 +62,7 @@ def build_corpus(
     shard: Shard | None = None,
     resume: bool = False,
     threads: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     generate: GenerateFakes = generate_fakes,
     allow_large: bool = False,
 ) -> dict:
@@ -87,8 +88,7 @@ def build_corpus(
 
 
 def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, workers: int, shard: Shard | None,
-           resume: bool, progress: Callable[[int], None] | None, generate: GenerateFakes,
-           allow_large: bool = False) -> dict:
+           resume: bool, progress: Progress | None, generate: GenerateFakes, allow_large: bool = False) -> dict:
     gans = [_load_generator(recipe, i, device) for i in range(len(recipe.fake))]
     size, channels = _image_format(recipe, gans)
     check_corpus_size(recipe, size, channels, shard, allow_large=allow_large)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from fakescope.core.checkpoint import write_json_atomic
@@ -21,11 +20,12 @@ from fakescope.core.corpus import (
     write_manifest,
 )
 from fakescope.core.imageio import sha256_file
+from fakescope.core.progress import Progress
 from fakescope.core.safety import UnsafeFileError, check_regular_file, member_path
 
 
 def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, move: bool = False,
-                  progress: Callable[[int], None] | None = None) -> dict:
+                  progress: Progress | None = None) -> dict:
     """Join the complete shards ``0/n .. n-1/n`` of one recipe into ``out`` (a new or empty folder).
 
     The result is what an unsharded build of the recipe writes: the same files, manifest and ``corpus.json``.

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from fakescope.generators.families.cyclegan import ImagePool, lr_factor, pad_to_multiple
+from fakescope.generators.families.cyclegan import pad_to_multiple
+from fakescope.generators.families.cyclegan_training import ImagePool, lr_factor
 from fakescope.generators.gan import create_gan, load_gan
 from fakescope.generators.sources import create_source
 from fakescope.generators.training import train_gan

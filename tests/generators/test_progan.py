@@ -14,11 +14,8 @@ from fakescope.generators.families.progan import (
     MinibatchStdDev,
     PixelNorm,
     ProGANConfig,
-    drift_penalty,
-    ema_update,
-    gradient_penalty,
-    schedule,
 )
+from fakescope.generators.families.progan_training import drift_penalty, ema_update, gradient_penalty, schedule
 from fakescope.generators.gan import create_gan, load_gan
 from fakescope.generators.sampling import sample_to_folder
 from fakescope.generators.sources import create_source

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -74,8 +76,8 @@ def test_folder_source_reads_images_and_skips_non_images(tmp_path):
 
 
 def test_unknown_source_and_missing_folder_are_clear_errors(tmp_path):
-    with pytest.raises(KeyError,
-                       match="known: debian-photos, digits, faces, painting-patches, paintings, photo-patches, photos"):
+    known = "known: debian-photos, digits, faces, painting-patches, paintings, photo-patches, photos"
+    with pytest.raises(KeyError, match=known):
         create_source("mnist")
     with pytest.raises(ValueError, match="is not a directory"):
         create_source(f"folder:{tmp_path / 'nope'}")
@@ -92,3 +94,24 @@ def test_patches_are_native_windows_of_the_same_split(patches, whole):
         item = full.load_item(full.item_ids().index(meta["item"]))
         window = torch.from_numpy(item[y : y + 24, x : x + 24]).permute(2, 0, 1).float() / 127.5 - 1
         assert torch.allclose(image, window, atol=1e-6)
+
+
+def test_debian_photos_are_split_by_photograph_and_name_make_data_when_missing(monkeypatch, tmp_path):
+    from fakescope.generators import sources
+
+    source = create_source("debian-photos")
+    splits = {s: set(source.indices(s)) for s in ("train", "val", "test")}
+    assert sum(map(len, splits.values())) == len(source.item_ids()) >= 60
+    assert min(len(splits["val"]), len(splits["test"])) >= 8 and not splits["val"] & splits["test"]
+    monkeypatch.setattr(sources, "_DEBIAN_ROOTS", {k: str(tmp_path / k) for k in sources._DEBIAN_ROOTS})
+    with pytest.raises(sources.MissingDataError, match=r"run `make data`"):
+        create_source("debian-photos").draw(1, size=32, channels=3, split="train")
+
+
+@pytest.mark.skipif(not Path("/usr/share/backgrounds/mate/nature/Aqua.jpg").is_file(), reason="needs `make data`")
+def test_debian_photos_give_native_windows_from_their_split():
+    drawn = create_source("debian-photos").draw(3, size=48, channels=3, split="test", seed=2)
+    assert drawn.images.shape == (3, 3, 48, 48)
+    assert all("resized" not in m and m["crop"][2:] == [48, 48] for m in drawn.meta)
+    test_ids = {create_source("debian-photos").item_ids()[i] for i in create_source("debian-photos").indices("test")}
+    assert {m["item"] for m in drawn.meta} <= test_ids

@@ -82,3 +82,23 @@ def test_malformed_weights_with_a_matching_hash_are_refused_clearly(tmp_path):
     (tmp_path / "ck" / "config.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "path"}))
     with pytest.raises(CheckpointError, match="is not a readable safetensors file"):
         load_gan(tmp_path / "ck")
+
+
+def test_progress_is_told_each_step_in_the_one_progress_signature(tmp_path):
+    """``fakescope.core.progress.Progress``: the CLI passes its progress bar's update as it is."""
+    calls = []
+
+    def progress(advance: int = 0, *, completed: int | None = None, total: int | None = None,
+                 description: str | None = None) -> None:
+        calls.append((advance, completed, total, description))
+
+    train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), tmp_path / "r", seed=0,
+              progress=progress)
+    assert [c[1:3] for c in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert all(c[0] == 0 and c[3].startswith("vanilla ") and "loss_d=" in c[3] for c in calls)
+
+
+def test_inception_weights_only_for_families_with_quality_metrics(tmp_path):
+    with pytest.raises(ValueError, match="does not apply to vanilla"):
+        train_gan(create_gan("vanilla", image_size=8, epochs=1, batch_size=50), _data(), tmp_path / "r",
+                  inception_weights=tmp_path / "pt_inception.pth")
