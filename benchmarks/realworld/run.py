@@ -133,7 +133,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = load_rows(root)
-    detectors = args.detector or list_bundled("detector")
+    detectors = args.detector or list_bundled("fakescope.detector")
     results = {"date": date.today().isoformat(), "machine": f"{cpu_name()}, {os.cpu_count()} cores, "
                f"torch {torch.__version__}, {torch.get_num_threads()} threads", "device": args.device,
                "set": {"images": len(rows), "real": sum(1 - r["label01"] for r in rows),

@@ -75,15 +75,15 @@ def test_checkpoint_round_trip_keeps_the_output(tmp_path):
     assert torch.equal(loaded.resynthesize(x), gan.resynthesize(x))
 
 
-BANK = [name for name in list_bundled("generators") if name.startswith("resynth-")]
+BANK = [name for name in list_bundled("fakescope.generators") if name.startswith("resynth-")]
 
 
 def test_the_bundled_bank_has_eight_upsampler_variants_under_10_mb():
     assert len(BANK) >= 8
-    configs = {(read_meta(resolve_checkpoint(n, "generators"))["config"]["upsample"],
-                read_meta(resolve_checkpoint(n, "generators"))["config"]["stages"]) for n in BANK}
+    configs = {(read_meta(resolve_checkpoint(n, "fakescope.generators"))["config"]["upsample"],
+                read_meta(resolve_checkpoint(n, "fakescope.generators"))["config"]["stages"]) for n in BANK}
     assert {u for u, _ in configs} == set(UPSAMPLERS)
-    size = sum(f.stat().st_size for n in BANK for f in resolve_checkpoint(n, "generators").iterdir())
+    size = sum(f.stat().st_size for n in BANK for f in resolve_checkpoint(n, "fakescope.generators").iterdir())
     assert size < 10 * 2**20
 
 
