@@ -10,7 +10,7 @@ fake's manifest row names the real image it was translated from.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -63,22 +63,37 @@ class ImageToImage(GANFamily):
     def corpus_fakes(self, request: FakeRequest) -> Iterator[tuple[int, torch.Tensor, list[dict]]]:
         """Translations of the entry's ``input`` images ``start .. stop-1``, drawn at the generator's native size
         (or the entry's ``input_size``)."""
-        entry = request.entry
         c, h, _ = self.image_shape
-        h = entry.input_size or h
-        source = request.sources[entry.input]
-        split = entry.input_split or request.split
-        seed = input_seed(request.seed, entry)
-        for base in range(request.start, request.stop, request.batch_size):
-            drawn = source.draw(min(request.batch_size, request.stop - base), size=h, channels=c, split=split,
-                                seed=seed, start=base)
-            images = translate_images(self, drawn.images.to(self.device), entry.direction,
-                                      batch_size=request.batch_size)
-            yield base, images, [
-                {"input": entry.input, "input_split": split, "input_seed": seed, "direction": entry.direction,
-                 "input_size": entry.input_size, "source_image": m["item"], "crop": m.get("crop")}
-                for m in drawn.meta
-            ]
+        return from_inputs(request, request.entry.input_size or h, c, lambda x: translate_images(
+            self, x.to(self.device), request.entry.direction, batch_size=request.batch_size))
+
+
+def from_inputs(request: FakeRequest, size: int, channels: int,
+                make: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[tuple[int, torch.Tensor, list[dict]]]:
+    """Fakes made from real images: the entry's ``input`` images ``start .. stop-1`` of ``request``, drawn at
+    ``size`` from the fake's split (or the entry's ``input_split``) in batches, turned into fakes by ``make``
+    (``[B, C, size, size]`` → ``[B, C, H, W]``); each row names the real image and window it came from."""
+    entry = request.entry
+    source = request.sources[entry.input]
+    split = entry.input_split or request.split
+    seed = input_seed(request.seed, entry)
+    for base in range(request.start, request.stop, request.batch_size):
+        drawn = source.draw(min(request.batch_size, request.stop - base), size=size, channels=channels,
+                            split=split, seed=seed, start=base)
+        yield base, make(drawn.images), [
+            {"input": entry.input, "input_split": split, "input_seed": seed, "direction": entry.direction,
+             "input_size": entry.input_size, "source_image": m["item"], "crop": m.get("crop")}
+            for m in drawn.meta
+        ]
+
+
+def one_pass_each(run: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, device: torch.device, *,
+                  batch_size: int = 16) -> torch.Tensor:
+    """``run`` over ``images [N, C, H, W]`` → float results on the CPU. On the CPU each image gets its own forward
+    pass, so its bytes do not depend on what else is in the call; on CUDA ``batch_size`` images share one."""
+    chunk = 1 if device.type == "cpu" else max(1, batch_size)
+    parts = [run(images[i : i + chunk]).float().cpu() for i in range(0, len(images), chunk)]
+    return torch.cat(parts) if parts else images.new_empty((0, *images.shape[1:])).float()
 
 
 def input_seed(seed: int, entry: FakeEntry) -> int:
@@ -102,9 +117,7 @@ def translate_images(gan: ImageToImage, images: torch.Tensor, direction: str, *,
     ``batch_size`` images share a pass.
     """
     check_translator(gan, direction)
-    chunk = 1 if gan.device.type == "cpu" else max(1, batch_size)
-    parts = [gan.translate(images[i : i + chunk], direction).float().cpu() for i in range(0, len(images), chunk)]
-    return torch.cat(parts) if parts else images.new_empty((0, *images.shape[1:])).float()
+    return one_pass_each(lambda x: gan.translate(x, direction), images, gan.device, batch_size=batch_size)
 
 
 def draw_domains(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 
 from ..gan import GANFamily
-from .image import input_seed
+from .image import from_inputs, one_pass_each
 
 if TYPE_CHECKING:
     from ..corpus.batches import FakeRequest
@@ -41,24 +41,10 @@ class SameSizeImage(GANFamily):
 
     def corpus_fakes(self, request: FakeRequest) -> Iterator[tuple[int, torch.Tensor, list[dict]]]:
         """Re-syntheses of the entry's ``input`` windows ``start .. stop-1``, drawn at the corpus size."""
-        entry = request.entry
-        c = self.image_shape[0]
-        size = entry.input_size or request.size
-        source = request.sources[entry.input]
-        split = entry.input_split or request.split
-        seed = input_seed(request.seed, entry)
-        for base in range(request.start, request.stop, request.batch_size):
-            drawn = source.draw(min(request.batch_size, request.stop - base), size=size, channels=c, split=split,
-                                seed=seed, start=base)
-            yield base, resynthesize_images(self, drawn.images.to(self.device), batch_size=request.batch_size), [
-                {"input": entry.input, "input_split": split, "input_seed": seed, "input_size": entry.input_size,
-                 "source_image": m["item"], "crop": m.get("crop")}
-                for m in drawn.meta
-            ]
+        return from_inputs(request, request.entry.input_size or request.size, self.image_shape[0],
+                           lambda x: resynthesize_images(self, x.to(self.device), batch_size=request.batch_size))
 
 
 def resynthesize_images(gan: SameSizeImage, images: torch.Tensor, *, batch_size: int = 16) -> torch.Tensor:
     """``images [N, C, H, W]`` → re-syntheses (float, on the CPU); one forward pass per image on the CPU."""
-    chunk = 1 if gan.device.type == "cpu" else max(1, batch_size)
-    parts = [gan.resynthesize(images[i : i + chunk]).float().cpu() for i in range(0, len(images), chunk)]
-    return torch.cat(parts) if parts else images.new_empty((0, *images.shape[1:])).float()
+    return one_pass_each(gan.resynthesize, images, gan.device, batch_size=batch_size)
