@@ -112,6 +112,20 @@ class Trainer(ABC):
         return int(state["step"])
 
 
+class EpochTrainer(Trainer):
+    """A trainer whose config has ``epochs`` and ``batch_size``: one epoch is one checkpoint interval."""
+
+    @property
+    def total_steps(self) -> int:
+        return self.gan.config.epochs * self.checkpoint_every
+
+    def batch_size(self, step: int) -> int:
+        return self.gan.config.batch_size
+
+    def describe(self, step: int) -> str:
+        return f"epoch {step // self.checkpoint_every + 1}/{self.gan.config.epochs}"
+
+
 class RunFolderError(ValueError):
     """A run folder that cannot be started or resumed as asked."""
 

@@ -36,7 +36,7 @@ from fakescope.core.seeding import torch_generator
 
 from ..gan import GANS
 from ..kinds.resynth import SameSizeImage
-from ..training import Trainer
+from ..training import EpochTrainer
 
 UPSAMPLERS = ("deconv3", "deconv4", "deconv4-blur", "nearest", "bilinear", "pixelshuffle")
 
@@ -134,7 +134,7 @@ class PatchCritic(nn.Module):
         return self.net(x)
 
 
-class ResynthTrainer(Trainer):
+class ResynthTrainer(EpochTrainer):
     """L1 reconstruction of random windows (plus a hinge PatchGAN loss when ``lambda_adv > 0``)."""
 
     gan: Resynth
@@ -150,18 +150,8 @@ class ResynthTrainer(Trainer):
         self.opt_d = (torch.optim.Adam(gan.nets["D"].parameters(), lr=cfg.lr, betas=(0.5, 0.999))
                       if cfg.lambda_adv > 0 else None)
 
-    @property
-    def total_steps(self) -> int:
-        return self.gan.config.epochs * self.checkpoint_every
-
-    def batch_size(self, step: int) -> int:
-        return self.gan.config.batch_size
-
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g} | ({"D": self.opt_d} if self.opt_d else {})
-
-    def describe(self, step: int) -> str:
-        return f"epoch {step // self.checkpoint_every + 1}/{self.gan.config.epochs}"
 
     def window_batch(self, step: int) -> torch.Tensor:
         """``[B, C, image_size, image_size]``: images drawn with replacement, a random window of each, flipped

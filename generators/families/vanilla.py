@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from ..gan import GANS
 from ..kinds.noise import NoiseToImage
-from ..training import Trainer
+from ..training import EpochTrainer
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Discriminator(nn.Module):
         return self.net(x.flatten(1)).squeeze(1)
 
 
-class VanillaTrainer(Trainer):
+class VanillaTrainer(EpochTrainer):
     gan: VanillaGAN
 
     def __init__(self, gan: VanillaGAN, data: torch.Tensor, *, device: torch.device, seed: int) -> None:
@@ -75,18 +75,8 @@ class VanillaTrainer(Trainer):
         self.opt_g = torch.optim.Adam(gan.nets["G"].parameters(), lr=cfg.lr, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(gan.nets["D"].parameters(), lr=cfg.lr, betas=cfg.betas)
 
-    @property
-    def total_steps(self) -> int:
-        return self.gan.config.epochs * self.checkpoint_every
-
-    def batch_size(self, step: int) -> int:
-        return self.gan.config.batch_size
-
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
-
-    def describe(self, step: int) -> str:
-        return f"epoch {step // self.checkpoint_every + 1}/{self.gan.config.epochs}"
 
     def step(self, step: int) -> dict[str, float]:
         G, D = self.gan.nets["G"], self.gan.nets["D"]
