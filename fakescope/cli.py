@@ -6,6 +6,7 @@ Each command group lives in its own module under ``fakescope/commands``; this fi
 from __future__ import annotations
 
 import functools
+from typing import Annotated
 
 import typer
 
@@ -13,7 +14,25 @@ from .commands import bench, corpus, demo, detectors, gan, score
 from .console import fail
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Find synthetic images: bundled GANs, labeled fake corpora, forensic detectors.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"fakescope {version('fakescope')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                          help="Print the installed version and exit.")] = False,
+) -> None:
+    """Find synthetic images: bundled GANs, labeled fake corpora, forensic detectors."""
+
 for module in (score, demo, detectors, bench):
     app.registered_commands += module.app.registered_commands
 app.add_typer(gan.gan_app, name="gan")

@@ -117,3 +117,17 @@ def test_demo_runs_and_writes_its_report(tmp_path):
     assert len(records) == 16 + 4 * len(generators) and {r["truth"] for r in records} == {"real", "fake"}
     assert {r["origin"] for r in records} == {"real photographs", *generators}
     assert (out / "grid.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_comes_from_the_installed_metadata(flag):
+    from importlib.metadata import version
+
+    result = invoke(flag)
+    assert result.exit_code == 0 and result.output.strip() == f"fakescope {version('fakescope')}"
+
+
+@pytest.mark.parametrize("args", [["-h"], ["score", "-h"], ["gan", "train", "-h"], ["corpus", "build", "-h"]])
+def test_dash_h_is_help_everywhere(args):
+    result = invoke(*args)
+    assert result.exit_code == 0 and "Usage:" in result.output and "--help" in result.output
