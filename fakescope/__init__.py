@@ -1,5 +1,5 @@
 """fakescope: find synthetic images and deepfake video frames. This package is the command line."""
 
-from fakescope.core.checkpoint import fakescope_version
+from fakescope.core.version import fakescope_version
 
 __version__ = fakescope_version()

@@ -9,15 +9,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from fakescope.core.config import settings, unknown_settings
+
+if TYPE_CHECKING:
+    import torch
 
 err = Console(stderr=True)
 out = Console()
@@ -81,6 +83,8 @@ def check_output_folder(path, *, what: str, overwrite: bool, is_previous=None) -
 
 def resolve_device(spec: str) -> torch.device:
     """``auto`` takes CUDA when present; ``cpu``, ``cuda``, ``cuda:N`` as given (checked)."""
+    import torch  # here, not at the top: --help and the list commands never load torch
+
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, fields, is_dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -24,6 +23,7 @@ from safetensors.torch import save as save_safetensors
 from fakescope.core.safety import UnsafeFileError, check_regular_file, config_digest
 
 from .imageio import sha256_bytes, write_bytes_atomic
+from .version import fakescope_version
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -36,13 +36,6 @@ MAX_CONFIG_BYTES = 16 << 20
 
 class CheckpointError(ValueError):
     """A checkpoint folder that is missing, malformed, tampered with, or of the wrong kind."""
-
-
-def fakescope_version() -> str:
-    try:
-        return metadata.version("fakescope")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def config_to_dict(config: Any) -> dict:

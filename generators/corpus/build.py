@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from fakescope.core.checkpoint import fakescope_version, read_meta, write_json_atomic
+from fakescope.core.checkpoint import read_meta, write_json_atomic
 from fakescope.core.corpus import (
     BUILD_DIR,
     CORPUS_FILE,
@@ -42,6 +42,7 @@ from fakescope.core.corpus import (
     write_manifest,
 )
 from fakescope.core.progress import Progress
+from fakescope.core.version import fakescope_version
 
 from ..gan import GANFamily, checkpoint_folder, load_gan
 from ..recipes import Recipe, check_generator, recipe_to_dict

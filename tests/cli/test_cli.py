@@ -131,3 +131,11 @@ def test_version_comes_from_the_installed_metadata(flag):
 def test_dash_h_is_help_everywhere(args):
     result = invoke(*args)
     assert result.exit_code == 0 and "Usage:" in result.output and "--help" in result.output
+
+
+def test_help_and_version_never_load_torch():
+    code = ("import sys; from typer.testing import CliRunner; from fakescope.cli import app; "
+            "r = [CliRunner().invoke(app, a) for a in (['--help'], ['-V'], ['score', '--help'], ['gan', '-h'])]; "
+            "print([x.exit_code for x in r], 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "[0, 0, 0, 0] False", proc.stdout + proc.stderr
