@@ -119,10 +119,11 @@ class NeuralDetector(Detector):
 
     def _load_init(self, path: str | os.PathLike) -> None:
         if str(path) in PRETRAINED_NAMES:  # a keyword; a file of that name is given as ./imagenet
+            # every tensor but the head: pretrained_state checks the coverage and each shape; the head stays new
             state = self.pretrained_state(str(path))
-            missing, unexpected = self.init_module().load_state_dict(state, strict=False)
-            if unexpected or any(k in state for k in missing):
-                raise ValueError(f"{path} weights do not fit {self.name}: {(unexpected or missing)[:3]}")
+            unexpected = self.init_module().load_state_dict(state, strict=False).unexpected_keys
+            if unexpected:
+                raise ValueError(f"{path} weights do not fit {self.name}: {unexpected[:3]}")
             return
         state = read_weights_file(path)
         try:

@@ -25,7 +25,7 @@ import torch
 from fakescope.core.checkpoint import config_to_dict, write_json_atomic
 from fakescope.core.imageio import atomic_path, save_grid
 from fakescope.core.progress import Progress
-from fakescope.core.safety import SafetyError, UnsafeFileError, check_regular_file
+from fakescope.core.safety import SafetyError, UnsafeFileError, check_regular_file, read_json_object
 from fakescope.core.seeding import torch_generator
 
 from .gan import GANFamily
@@ -218,14 +218,9 @@ def _check_same_run(out: Path, record: dict, family: str) -> None:
     """The run in ``out`` has a readable options.json of the same family and config, else an error."""
     path = out / OPTIONS_FILE
     try:
-        check_regular_file(path, 16 << 20)
-        previous = json.loads(path.read_text())
-    except UnsafeFileError as exc:
+        previous = read_json_object(path, 16 << 20)
+    except ValueError as exc:  # UnsafeFileError included
         raise DamagedRunError(f"{path}: {exc}; cannot resume this run") from None
-    except (OSError, ValueError) as exc:
-        raise DamagedRunError(f"{path}: unreadable ({_first_line(exc)}); cannot resume this run") from None
-    if not isinstance(previous, dict):
-        raise DamagedRunError(f"{path}: not a JSON object; cannot resume this run")
     if previous.get("config") != record["config"] or previous.get("family") != family:
         raise RunFolderError(f"{out} holds a run with a different family or config; use another --out")
 

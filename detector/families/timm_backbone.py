@@ -5,11 +5,10 @@ ImageNet classifier (ResNet-50) trained on one GAN with blur and JPEG augmentati
 This family builds ``timm.create_model(arch, pretrained=False, num_classes=1)`` — nothing is ever downloaded —
 optionally initialised from a local weights file (``--init PATH``: safetensors, or ``.pth``/``.pt`` read with
 ``torch.load(weights_only=True)``) or, for ``mobilenetv2_100`` and ``efficientnet_lite0``, from ImageNet
-weights installed offline (``--init imagenet``, :mod:`detector.pretrained`). A CNNDetection checkpoint (a dict
-whose ``model`` key holds a torchvision ResNet-50 state dict
-with a one-output ``fc``) loads into ``timm:resnet50`` as is: timm's ResNet uses
-torchvision's parameter names. Inputs are normalised with ``mean``/``std`` (ImageNet's by default, as
-CNNDetection does).
+weights installed offline (``--init imagenet``, :mod:`fakescope.detector.pretrained`). A CNNDetection checkpoint
+(a dict whose ``model`` key holds a torchvision ResNet-50 state dict with a one-output ``fc``) loads into
+``timm:resnet50`` as is: timm's ResNet uses torchvision's parameter names. Inputs are normalised with
+``mean``/``std`` (ImageNet's by default, as CNNDetection does).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from fakescope.core.safety import UnsafeFileError, check_regular_file, config_digest
+from fakescope.core.safety import UnsafeFileError, check_regular_file, config_digest, read_json_object
 
 from .imageio import sha256_bytes, write_bytes_atomic
 from .version import fakescope_version
@@ -101,15 +101,9 @@ def read_meta(folder: str | os.PathLike) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{folder}: not a checkpoint folder (no {CONFIG_FILE})")
     try:
-        check_regular_file(path, MAX_CONFIG_BYTES)
-        meta = json.loads(path.read_text())
-    except UnsafeFileError as exc:
+        return read_json_object(path, MAX_CONFIG_BYTES)
+    except ValueError as exc:  # UnsafeFileError included
         raise CheckpointError(f"{path}: {exc}") from None
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable ({exc})") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: not a JSON object")
-    return meta
 
 
 def check_config_hash(folder: str | os.PathLike, meta: dict) -> None:

@@ -96,6 +96,23 @@ def check_regular_file(path: str | os.PathLike, max_bytes: int | None = None) ->
     return st
 
 
+def read_json_object(path: str | os.PathLike, max_bytes: int) -> dict:
+    """A small JSON file that must hold an object: checked with :func:`check_regular_file` before it is opened.
+
+    Raises :class:`UnsafeFileError` (not a regular file, too large) or ``ValueError`` (unreadable, not JSON,
+    not an object), each with a one-line reason that does not repeat the path.
+    """
+    check_regular_file(path, max_bytes)
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        text = str(exc).strip()
+        raise ValueError(f"unreadable ({text.splitlines()[0] if text else type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
 def file_type(mode: int) -> str:
     """A short name for what a ``stat`` mode describes."""
     for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),

@@ -26,7 +26,6 @@ of ``2**stages`` and cropped back).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -201,7 +200,6 @@ class Resynth(SameSizeImage):
     name = "resynth"
     Config = ResynthConfig
     exported = ("G",)
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def build_nets(self) -> nn.ModuleDict:
         cfg = self.config
