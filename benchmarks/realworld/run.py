@@ -38,6 +38,7 @@ from fakescope.detector.base import load_detector  # noqa: E402
 
 from fakescope.core.checkpoint import list_bundled  # noqa: E402
 from fakescope.core.imageio import read_image  # noqa: E402
+from fakescope.core.perturb import jpeg_roundtrip  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SET = HERE.parents[2] / "shared" / "realworld-dev"
@@ -62,8 +63,7 @@ def load_rows(root: Path) -> list[dict]:
 def perturb(image: np.ndarray, kind: str) -> np.ndarray:
     """``jpeg75``: JPEG quality 75 round trip; ``half``: ×0.5 area down-scaling; ``none``: unchanged."""
     if kind == "jpeg75":
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 75])
-        return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+        return jpeg_roundtrip(image, 75)
     if kind == "half":
         h, w = image.shape[:2]
         return cv2.resize(image, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)

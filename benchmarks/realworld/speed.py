@@ -22,7 +22,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-import cv2
 import numpy as np
 import timm
 import torch
@@ -33,7 +32,7 @@ from fakescope.detector.base import DEFAULT_DETECTOR, load_detector  # noqa: E40
 from fakescope.detector.scoring import score_paths  # noqa: E402
 from fakescope.generators.sources import create_source  # noqa: E402
 
-from fakescope.core.imageio import read_image  # noqa: E402
+from fakescope.core.imageio import encode_jpeg, read_image, to_uint8  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,9 +42,8 @@ def make_images(folder: Path, n: int, size: int = 512) -> list[Path]:
     drawn = create_source("photos").draw(n, size=size, channels=3, split="all", seed=0)
     paths = []
     for i, image in enumerate(drawn.images):
-        rgb = ((image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
         path = folder / f"{i:03d}.jpg"
-        cv2.imwrite(str(path), rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+        path.write_bytes(encode_jpeg(to_uint8(image), 90))
         paths.append(path)
     return paths
 
