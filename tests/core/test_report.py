@@ -1,0 +1,38 @@
+"""The shared HTML report renderer: self-contained, escaped, written atomically."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from fakescope.core.report import Html, Page, image_data_uri, img_tag, new_figure, thumbnail
+
+
+def test_page_is_self_contained_and_escapes_text(tmp_path):
+    page = Page("Audit <1>", meta={"command": "fakescope score a&b.png"})
+    page.heading("Inputs")
+    fig = new_figure(3, 2)
+    fig.add_subplot().plot([0, 1], [1, 0])
+    page.figure(fig, "a line")
+    page.table(["path", "score"], [["<script>x</script>.png", 0.25], ["b.png", float("nan")]],
+               row_classes=["fake", ""])
+    page.html(img_tag(image_data_uri(np.zeros((4, 4, 3), np.uint8)), "black"))
+    path = page.write(tmp_path / "report")
+    text = path.read_text(encoding="utf-8")
+    assert path.name == "index.html"
+    assert "<script>x</script>" not in text and "&lt;script&gt;x&lt;/script&gt;.png" in text
+    assert "Audit &lt;1&gt;" in text and "a&amp;b.png" in text
+    assert 'data-v="0.25"' in text and "0.250" in text  # numbers sort numerically
+    assert text.count("data:image/png;base64,") == 2
+    # nothing that would reach the network
+    assert not re.search(r"(src|href)=\"(https?:)?//", text)
+    assert not list((tmp_path / "report").glob("*.tmp*"))
+
+
+def test_html_cells_are_kept_and_thumbnails_never_enlarge():
+    page = Page("t")
+    page.table(["x"], [[Html("<b>kept</b>")]])
+    assert "<b>kept</b>" in page.render()
+    assert thumbnail(np.zeros((400, 200, 3), np.uint8), 100).shape == (100, 50, 3)
+    assert thumbnail(np.zeros((20, 10, 3), np.uint8), 100).shape == (20, 10, 3)
