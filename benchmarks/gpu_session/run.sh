@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# One short session on a CUDA machine: the real-world round trained on the GPU, then every GPU path timed.
+#
+#   OUT=DIR bash benchmarks/gpu_session/run.sh [round] [bench]      (default: both, in that order)
+#   FAST=1 OUT=/tmp/x bash benchmarks/gpu_session/run.sh             (tiny counts on the CPU: checks the script)
+#
+# round: a re-synthesis bank trained on the GPU (wider decoders, 64 px windows, the PatchGAN loss beside L1),
+#        two real-world corpora (the bundled CPU bank's recipe and the same recipe with the GPU bank), and three
+#        detector candidates on them with 128 px crops; the checkpoints come back as tar files under OUT.
+# bench: the GPU benchmarks (ProGAN and CycleGAN training/sampling, scoring and corpus throughput) with fewer
+#        steps than their defaults, each within what is left of BUDGET seconds; their result files come back as
+#        OUT/bench-results.tar.
+# Every stage has its own time limit and log (OUT/<stage>.log); OUT/log.txt lists each stage's exit status and
+# seconds. Photographs: the Debian packages of `make data`, or a copy of their files under .gpu/share (carried).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-runs/gpu-session}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+FS="$PY -m fakescope"
+DEVICE=${DEVICE:-cuda}
+BUDGET=${BUDGET:-420}   # seconds for the whole script; bench stages get what the round leaves
+START=$(date +%s)
+RUN=runs/gpu-session
+mkdir -p "$RUN"
+
+log() { echo "[$(date +%T) +$(( $(date +%s) - START ))s] $*" | tee -a "$OUT/log.txt"; }
+stage() {  # stage NAME LIMIT_S CMD...: run with a limit, log its status and duration
+  local name=$1 limit=$2; shift 2
+  local t0; t0=$(date +%s%N)
+  timeout "$limit" "$@" >>"$OUT/$name.log" 2>&1
+  local rc=$?
+  log "$name rc=$rc $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+  return $rc
+}
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+
+if [ "${FAST:-0}" = 1 ]; then
+  BANK_COUNT=64; EPOCHS=1; REAL="8, val = 4, test = 4"; FAKE="2, val = 2, test = 2"; CYC="2, val = 2, test = 2"
+  DET_EPOCHS=1; BANK_LIMIT=600; CORPUS_LIMIT=300; TRAIN_LIMIT=300
+else
+  BANK_COUNT=8000; EPOCHS=2; REAL="1600, val = 240, test = 240"; FAKE="160, val = 24, test = 24"
+  CYC="320, val = 48, test = 48"; DET_EPOCHS=8; BANK_LIMIT=100; CORPUS_LIMIT=110; TRAIN_LIMIT=170
+fi
+
+log "start: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo no GPU)"
+$PY -c "import torch, platform; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
+torch.cuda.get_device_name(0) if torch.cuda.is_available() else '', platform.processor())" | tee -a "$OUT/log.txt"
+
+round() {
+  # the photographs: copy the carried files where the Debian packages put them
+  if [ -d .gpu/share ] && [ ! -e /usr/share/backgrounds/mate/nature/Aqua.jpg ]; then cp -rn .gpu/share/. /usr/share/; fi
+  declare -A BANK=([deconv4-s2]="deconv4 2" [nearest-s2]="nearest 2" [deconv3-s1]="deconv3 1"
+                   [pixelshuffle-s1]="pixelshuffle 1" [deconv4blur-s2]="deconv4-blur 2" [bilinear-s2]="bilinear 2"
+                   [deconv4-s3]="deconv4 3" [nearest-s3]="nearest 3")
+  for name in "${!BANK[@]}"; do
+    read -r up st <<<"${BANK[$name]}"
+    lr=1e-3; [ "$name" = nearest-s3 ] && lr=5e-4
+    OMP_NUM_THREADS=2 stage "bank-$name" "$BANK_LIMIT" $FS gan train resynth --data debian-photos \
+      --count "$BANK_COUNT" --epochs "$EPOCHS" --size 64 --set width=32 --set upsample="$up" --set stages="$st" \
+      --set lambda_adv=0.05 --set lr="$lr" --seed 0 --device "$DEVICE" --out "$RUN/bank/resynth-gpu-$name" &
+  done
+  wait
+  # the same recipe twice: with the bundled bank, and with the GPU bank in its place (unpinned: made above)
+  $PY - "$RUN" "$REAL" "$FAKE" "$CYC" <<'EOF'
+import re, sys
+run, real, fake, cyc = sys.argv[1:]
+text = open("datasets/realworld.toml").read()
+text = re.sub(r"counts = \{ train = 1600, val = 240, test = 240 \}", "counts = { train = %s }" % real, text)
+text = re.sub(r"^counts = \{ train = 160, val = 24, test = 24 \}", "counts = { train = %s }" % fake, text, flags=re.M)
+text = re.sub(r"counts = \{ train = 320, val = 48, test = 48 \}", "counts = { train = %s }" % cyc, text)
+open(f"{run}/realworld-cpubank.toml", "w").write(text.replace('name = "realworld"', 'name = "realworld-cpubank"'))
+gpu = re.sub(r'generator = "resynth-([a-z0-9-]+)"\nsha256 = "[0-9a-f]+"',
+             lambda m: f'generator = "./{run}/bank/resynth-gpu-{m.group(1)}/checkpoint"', text)
+open(f"{run}/realworld-gpubank.toml", "w").write(gpu.replace('name = "realworld"', 'name = "realworld-gpubank"'))
+EOF
+  for bank in cpubank gpubank; do
+    OMP_NUM_THREADS=4 stage "corpus-$bank" "$CORPUS_LIMIT" $FS corpus build "$RUN/realworld-$bank.toml" \
+      --out "$RUN/corpus-$bank" --device "$DEVICE" --workers 4 &
+  done
+  wait
+  local common=(--augment resample --set crop=128 --set batch_size=64 --epochs "$DET_EPOCHS" --set patience=3
+                --half --seed 0 --device "$DEVICE")
+  OMP_NUM_THREADS=4 stage train-mnv2-cpubank "$TRAIN_LIMIT" $FS train timm:mobilenetv2_100 --init imagenet \
+    --corpus "$RUN/corpus-cpubank" --set lr=2e-4 "${common[@]}" --out "$RUN/det/mnv2-c128-cpubank" &
+  OMP_NUM_THREADS=4 stage train-mnv2-gpubank "$TRAIN_LIMIT" $FS train timm:mobilenetv2_100 --init imagenet \
+    --corpus "$RUN/corpus-gpubank" --set lr=2e-4 "${common[@]}" --out "$RUN/det/mnv2-c128-gpubank" &
+  OMP_NUM_THREADS=4 stage train-npr-gpubank "$TRAIN_LIMIT" $FS train npr --corpus "$RUN/corpus-gpubank" \
+    --set width=32 --set lr=2e-4 "${common[@]}" --out "$RUN/det/npr-c128-gpubank" &
+  OMP_NUM_THREADS=4 stage train-mnv2-c224-gpubank "$TRAIN_LIMIT" $FS train timm:mobilenetv2_100 --init imagenet \
+    --corpus "$RUN/corpus-gpubank" --augment realworld --set crop=224 --set batch_size=64 --set lr=2e-4 \
+    --epochs "$DET_EPOCHS" --set patience=3 --half --seed 0 --device "$DEVICE" --out "$RUN/det/mnv2-c224-gpubank" &
+  wait
+  tar -cf "$OUT/detectors.tar" -C "$RUN" det 2>>"$OUT/log.txt"
+  for ckpt in "$RUN"/bank/*/checkpoint; do  # the generator alone, as bundled models are
+    $FS gan export "$ckpt" --out "$RUN/export/$(basename "$(dirname "$ckpt")")" >>"$OUT/export.log" 2>&1
+  done
+  tar -cf "$OUT/bank.tar" -C "$RUN" export realworld-gpubank.toml realworld-cpubank.toml 2>>"$OUT/log.txt"
+  for c in cpubank gpubank; do
+    [ -f "$RUN/corpus-$c/corpus.json" ] && cp "$RUN/corpus-$c/corpus.json" "$OUT/corpus-$c.json"
+  done
+}
+
+bench() {
+  local marker; marker=$(mktemp); sleep 1
+  local n
+  n=$(left); [ "$n" -gt 20 ] && stage bench-scoring $(( n < 60 ? n : 60 )) $PY benchmarks/scoring_throughput/run.py \
+    --device "$DEVICE" --images 1000 --repeats 2
+  n=$(left); [ "$n" -gt 20 ] && stage bench-progan $(( n < 70 ? n : 70 )) $PY benchmarks/progan_gpu/run.py \
+    --device "$DEVICE" --steps 100 --fade-steps 20 --sample 5000
+  n=$(left); [ "$n" -gt 20 ] && stage bench-cyclegan $(( n < 60 ? n : 60 )) $PY benchmarks/cyclegan_gpu/run.py \
+    --device "$DEVICE" --steps 100 --translate 2000
+  n=$(left); [ "$n" -gt 20 ] && stage bench-corpus $(( n < 60 ? n : 60 )) $PY benchmarks/corpus_throughput/run.py \
+    --device "$DEVICE" --count 2048 --repeat 1 --workers 8
+  find benchmarks -newer "$marker" -type f \( -name '*.json*' -o -name '*.md' \) -print0 \
+    | tar -cf "$OUT/bench-results.tar" --null -T - 2>>"$OUT/log.txt"
+}
+
+stages=("$@"); [ ${#stages[@]} -eq 0 ] && stages=(round bench)
+for s in "${stages[@]}"; do "$s"; done
+log "done"
+# at most eight files come back from a lease: the logs and JSON go as one tar
+(cd "$OUT" && tar -cf logs.tar --remove-files ./*.log ./*.json 2>/dev/null; ls -la >>log.txt)
