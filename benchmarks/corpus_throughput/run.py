@@ -41,6 +41,7 @@ import torch
 from fakescope.generators.corpus import FakeRequest, Shard, build_corpus, generate_fakes, merge_corpora
 from fakescope.generators.gan import load_gan
 from fakescope.generators.kinds.image import ImageToImage
+from fakescope.generators.kinds.resynth import SameSizeImage
 from fakescope.generators.recipes import load_recipe, parse_recipe
 from fakescope.generators.sources import create_source
 
@@ -65,7 +66,10 @@ def fake_recipe(name: str, gan, count: int):
     """A fakes-only recipe for one bundled generator at its native size."""
     c, h, _ = gan.image_shape
     entry = {"generator": name}
-    if isinstance(gan, ImageToImage):
+    if isinstance(gan, SameSizeImage):  # re-synthesis of 256 px windows of the bundled photographs
+        entry.update(input="photos")
+        h = 256
+    elif isinstance(gan, ImageToImage):
         entry.update(input="paintings", direction="b2a")
     return parse_recipe({"name": f"bench-{Path(name).name}", "size": h, "channels": c, "counts": {"train": count},
                          "fake": [entry]})
@@ -75,7 +79,8 @@ def batches(gan, recipe, batch_size: int):
     """Every batch a build of ``recipe`` generates (``uint8`` pixels on the host), as the build generates them."""
     entry = recipe.fake[0]
     sources = {entry.input: create_source(entry.input)} if entry.input else {}
-    request = FakeRequest(gan, entry, "train", 0, entry.counts["train"], recipe.seed, batch_size, sources)
+    request = FakeRequest(gan, entry, "train", 0, entry.counts["train"], recipe.seed, batch_size, sources,
+                          size=recipe.size)
     yield from generate_fakes(request)
 
 

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from ..gan import GANS
 from ..kinds.noise import NoiseToImage
-from .progan_training import ProGANTrainer
+from .progan_training import ProGANTrainer, lerp
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ class Generator(nn.Module):
         conv0, conv1 = self.blocks[level - 1]
         y = self.norm(_act(conv0(F.interpolate(x, scale_factor=2, mode="nearest"))))
         new = self.to_rgb[level](self.norm(_act(conv1(y))))  # [N, C, r, r]
-        return torch.lerp(old, new, alpha)
+        return lerp(old, new, alpha)
 
 
 class Discriminator(nn.Module):
@@ -237,7 +237,7 @@ class Discriminator(nn.Module):
             x = self._block(level, x)
             if alpha < 1.0:
                 old = _act(self.from_rgb[level - 1](F.avg_pool2d(img, 2)))
-                x = torch.lerp(old, x, alpha)
+                x = lerp(old, x, alpha)
             for lv in range(level - 1, 0, -1):
                 x = self._block(lv, x)
         if self.mbstd is not None:

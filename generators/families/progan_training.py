@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 # --- loss terms and weight averaging -----------------------------------------------------------------------
 
 
+def lerp(start: torch.Tensor, end: torch.Tensor, weight: float | torch.Tensor) -> torch.Tensor:
+    """``torch.lerp`` in the wider of the two dtypes: under CUDA autocast, nearest up-sampling runs in float32
+    while convolutions give bfloat16, and ``torch.lerp`` refuses mixed dtypes."""
+    dtype = torch.promote_types(start.dtype, end.dtype)
+    return torch.lerp(start.to(dtype), end.to(dtype), weight)
+
+
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      mix: torch.Tensor) -> torch.Tensor:
     """WGAN-GP: mean over samples of ``(‖∇critic(x̂)‖₂ − 1)²`` at ``x̂ = lerp(real, fake, mix)``.
@@ -33,7 +40,7 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     ``mix [N, 1, 1, 1]`` is drawn per sample from U(0, 1); the norm runs over all non-batch dimensions.
     The result keeps its graph so that it can be backpropagated into the critic's weights.
     """
-    x = torch.lerp(real, fake, mix).detach().requires_grad_(True)
+    x = lerp(real, fake, mix).detach().requires_grad_(True)
     scores = critic(x)
     (grad,) = torch.autograd.grad(scores.float().sum(), x, create_graph=True)
     norms = grad.float().flatten(1).norm(dim=1)  # [N]
@@ -139,7 +146,7 @@ class ProGANTrainer(Trainer):
             x = F.avg_pool2d(x, x.shape[-1] // ph.resolution)  # [B, C, r, r]
         if ph.fade:
             low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
-            x = torch.lerp(low, x, self.alpha(step))
+            x = lerp(low, x, self.alpha(step))
         return x
 
     def _autocast(self):

@@ -247,3 +247,16 @@ def test_cli_train_with_preset_and_overrides(tmp_path):
     bad = runner.invoke(app, ["gan", "train", "progan", "--inception-weights", str(tmp_path / "none.pth"),
                               "--out", str(tmp_path / "w")])
     assert bad.exit_code == 2 and "no such Inception weights file" in bad.output
+
+
+def test_lerp_mixes_dtypes_as_cuda_autocast_produces_them():
+    """Under CUDA autocast, nearest up-sampling gives float32 and convolutions bfloat16; the fade-in must mix them
+    (a GPU run failed with ``expected dtype float for `end` but got dtype BFloat16`` before)."""
+    from fakescope.generators.families.progan_training import lerp
+
+    start = torch.zeros(2, 3, dtype=torch.float32)
+    end = torch.ones(2, 3, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError):
+        torch.lerp(start, end, 0.25)
+    out = lerp(start, end, 0.25)
+    assert out.dtype == torch.float32 and torch.allclose(out, torch.full((2, 3), 0.25))
