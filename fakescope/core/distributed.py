@@ -159,11 +159,13 @@ def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
     return rank * n // size, (rank + 1) * n // size
 
 
-def shard(items: Sequence[T], ranks: Ranks | None = None) -> list[T]:
-    """This rank's contiguous part of ``items`` (all of them for one process)."""
+def shard(items: Sequence[T], ranks: Ranks | None = None, *, block: int = 1) -> list[T]:
+    """This rank's contiguous part of ``items`` (all of them for one process), cut on multiples of ``block`` (so
+    that batches of ``block`` items are the batches one process makes)."""
     ranks = current() if ranks is None else ranks
-    start, stop = shard_bounds(len(items), ranks.rank, ranks.size)
-    return list(items[start:stop])
+    blocks = -(-len(items) // block)
+    start, stop = shard_bounds(blocks, ranks.rank, ranks.size)
+    return list(items[start * block : stop * block])
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
