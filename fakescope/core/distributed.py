@@ -216,17 +216,17 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, ...]
         if not (self.training and current().active):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
+        all_reduce = _SumOverRanks.apply
         dims = [0, *range(2, x.dim())]
         c = x.shape[1]
-        count = torch.full((1,), x.numel() / c, dtype=x.dtype, device=x.device)
-        stats = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))  # [2C + 1], summed over ranks
-        n = stats[-1]
-        mean = stats[:c] / n
-        var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0)  # biased, as BatchNorm normalises
         shape = [1, c] + [1] * (x.dim() - 2)
-        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        count = torch.full((1,), x.numel() / c, dtype=x.dtype, device=x.device)
+        sums = all_reduce(torch.cat([x.sum(dims), count]))  # [C + 1], summed over ranks
+        n = sums[-1]
+        mean = sums[:c] / n
+        centred = x - mean.view(shape)
+        var = all_reduce(centred.square().sum(dims)) / n  # two passes, as BatchNorm: biased, for normalising
+        y = centred * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         if self.track_running_stats and self.running_mean is not None:
@@ -238,6 +238,22 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
                 self.running_mean.mul_(1 - factor).add_(mean.detach() * factor)
                 self.running_var.mul_(1 - factor).add_(unbiased * factor)
         return y
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """A differentiable sum over ranks: the gradient of a sum shared by every rank is the sum of their gradients."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad
 
 
 def _swap(old: nn.modules.batchnorm._BatchNorm, cls: type) -> nn.modules.batchnorm._BatchNorm:
