@@ -102,16 +102,16 @@ def resolve_device(spec: str) -> torch.device:
     return local_device(device)
 
 
-def join_ranks(device: torch.device):
-    """Under torchrun (more than one process): join the process group (NCCL on CUDA, gloo on the CPU) and leave
-    it when the command exits. Returns the :class:`~fakescope.core.distributed.Ranks` (one process: ``Ranks()``,
-    nothing started)."""
+def join_ranks(device: torch.device, *, tensors: bool = True):
+    """Under torchrun (more than one process): join the process group (NCCL on CUDA, gloo on the CPU; gloo only
+    with ``tensors=False``, when only objects travel) and leave it when the command exits. Returns the
+    :class:`~fakescope.core.distributed.Ranks` (one process: ``Ranks()``, nothing started)."""
     import atexit
 
     from fakescope.core import distributed
 
     try:
-        ranks = distributed.init(device)
+        ranks = distributed.init(device, tensors=tensors)
     except ValueError as exc:
         raise fail(str(exc)) from None
     if ranks.active:

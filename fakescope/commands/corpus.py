@@ -105,7 +105,7 @@ def corpus_build(
         dev = resolve_device(device)
         if dev.type == "cuda" and deterministic:
             _enforce_cuda_determinism()
-        ranks = join_ranks(dev)
+        ranks = join_ranks(dev, tensors=False)
         if ranks.active:
             part = Shard(ranks.rank, ranks.size)  # what rank 0's progress bar counts
         with progress_bar(f"building {plan.name}", planned_count(plan, part),

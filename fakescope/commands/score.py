@@ -99,7 +99,7 @@ def score(
 
     from fakescope.core import distributed
 
-    ranks = join_ranks(dev)
+    ranks = join_ranks(dev, tensors=False)
     main = is_main_rank()
     empty: list[str] = []
     inputs = collect_inputs(paths, empty=empty)

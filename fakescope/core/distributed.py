@@ -89,8 +89,11 @@ def local_device(device: torch.device) -> torch.device:
     return device
 
 
-def init(device: torch.device) -> Ranks:
+def init(device: torch.device, *, tensors: bool = True) -> Ranks:
     """Join the process group torchrun described (NCCL for a CUDA ``device``, else gloo); idempotent.
+
+    ``tensors=False``: only Python objects will travel (corpus builds, scoring): gloo on any device, so that
+    several ranks may share one GPU.
 
     Returns ``Ranks()`` without starting anything when not launched by torchrun with more than one process.
     """
@@ -102,6 +105,7 @@ def init(device: torch.device) -> Ranks:
         return current()
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if device.type == "cuda" and tensors:
         dist.init_process_group("nccl", timeout=TIMEOUT, device_id=device)
         _objects_group = dist.new_group(backend="gloo", timeout=TIMEOUT)
     else:

@@ -11,11 +11,11 @@ from .batches import FakeBatch, FakeRequest, GenerateFakes, WriteContext, genera
 from .build import build_corpus
 from .journal import JOURNAL_FILE, STATE_FILE
 from .merge import merge_corpora
-from .ranks import RANKS_DIR, build_corpus_ranks
 from .plan import BLOCK, MAX_IMAGES, CorpusSpec, Shard, Unit, check_corpus_size, plan_units, planned_count, shard_units
+from .ranks import RANKS_DIR, build_corpus_ranks
 
 __all__ = [
-    "BLOCK", "JOURNAL_FILE", "MAX_IMAGES", "RANKS_DIR", "STATE_FILE", "CorpusSpec", "FakeBatch", "FakeRequest", "GenerateFakes",
-    "Shard", "Unit", "WriteContext", "build_corpus", "build_corpus_ranks", "check_corpus_size", "generate_fakes", "merge_corpora",
-    "plan_units", "planned_count", "shard_units", "write_fakes", "write_reals",
+    "BLOCK", "JOURNAL_FILE", "MAX_IMAGES", "RANKS_DIR", "STATE_FILE", "CorpusSpec", "FakeBatch", "FakeRequest",
+    "GenerateFakes", "Shard", "Unit", "WriteContext", "build_corpus", "build_corpus_ranks", "check_corpus_size",
+    "generate_fakes", "merge_corpora", "plan_units", "planned_count", "shard_units", "write_fakes", "write_reals",
 ]
