@@ -7,6 +7,13 @@ is measured (after BatchNorm statistics are recomputed over un-augmented trainin
 ``patience`` epochs without a better one and keeps the best epoch's weights.
 Every random draw comes from ``seed``, so training is deterministic on the CPU.
 
+Under torchrun (a process group is running) the network is wrapped in DistributedDataParallel: every rank draws
+the same seeded global batch and augments it identically, trains on its contiguous slice, and the loss is scaled
+so that the averaged gradient is that of the mean over the global batch; BatchNorm layers use the statistics of
+the global batch (:func:`fakescope.core.distributed.sync_batchnorm`). Training is then the single-process
+training up to floating-point reduction order. Validation, PreciseBN and early stopping run on every rank
+alike (the weights are the same on every rank).
+
 Prediction: an image is never downscaled or zero-padded; it is covered by ``crop``-sized tiles at its native
 resolution and its score is the mean of the tile probabilities (:meth:`Detector.raw_scores`).
 """
@@ -25,6 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fakescope.core import distributed
 from fakescope.core.progress import Progress
 from fakescope.core.seeding import numpy_rng
 
@@ -153,12 +161,16 @@ class NeuralDetector(Detector):
     def _fit(self, train: ImageSet, val: ImageSet, cfg, *, device: torch.device, seed: int,
              progress: Progress | None) -> dict:
         aug: Augment = cfg.augment
+        ranks = distributed.current()
         self.net = self.build_net()
         if self.init_path is not None:
             self._load_init(self.init_path)
         self.net.to(device)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         batch_size = min(cfg.batch_size, len(train))
+        if ranks.active and batch_size < ranks.size:
+            raise ValueError(f"a global batch of {batch_size} images cannot be shared by {ranks.size} processes")
+        model = self._parallel(device) if ranks.active else self.net
         steps_per_epoch = max(1, len(train) // batch_size)
         total = cfg.epochs * steps_per_epoch
         best_ap, best_state, best_epoch, history = -1.0, None, 0, []
@@ -166,20 +178,26 @@ class NeuralDetector(Detector):
         step = 0
         for epoch in range(cfg.epochs):
             order = numpy_rng(seed, "order", epoch).permutation(len(train))
-            self.net.train()
+            model.train()
             for b in range(steps_per_epoch):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 rng = numpy_rng(seed, "augment", epoch, b)
-                x = to_batch(sample_crops(train.images, idx, aug, cfg.crop, rng)).to(device)  # [B, 3, crop, crop]
-                y = labels[idx].to(device)  # [B]
-                loss = F.binary_cross_entropy_with_logits(self.net(x), y)
+                crops = sample_crops(train.images, idx, aug, cfg.crop, rng)  # the global batch, on every rank
+                lo, hi = distributed.shard_bounds(len(idx), ranks.rank, ranks.size)  # this rank's slice
+                x = to_batch(crops[lo:hi]).to(device)  # [b, 3, crop, crop]
+                y = labels[idx[lo:hi]].to(device)  # [b]
+                loss = F.binary_cross_entropy_with_logits(model(x), y)
+                # DDP averages gradients over ranks: weighting by this rank's share makes it the global mean's
+                scaled = loss * ((hi - lo) * ranks.size / len(idx)) if ranks.active else loss
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                scaled.backward()
                 opt.step()
                 step += 1
                 if progress is not None:
                     progress(completed=step, total=total,
                              description=f"{self.name} epoch {epoch + 1} loss={loss.item():.3f}")
+            if ranks.active:  # the last batch's loss over the whole global batch, as one process reports it
+                loss = distributed.all_reduce_sum(loss.detach() * (hi - lo)) / len(idx)
             self._precise_bn(train, device=device, seed=seed)
             ap = summarize(val.labels, self.raw_scores(val.images, device=device))["ap"]
             history.append({"epoch": epoch + 1, "loss": round(loss.item(), 5), "val_ap": round(ap, 5)})
@@ -188,10 +206,21 @@ class NeuralDetector(Detector):
                 best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
             elif epoch + 1 - best_epoch >= cfg.patience:
                 break
+        if ranks.active:
+            distributed.unsync_batchnorm(self.net)
         if best_state is not None:
             self.net.load_state_dict(best_state)
         self.net.eval()
-        return {"history": history, "best_epoch": best_epoch, "steps": step}
+        return {"history": history, "best_epoch": best_epoch, "steps": step,
+                **({"processes": ranks.size} if ranks.active else {})}
+
+    def _parallel(self, device: torch.device) -> nn.Module:
+        """``self.net`` with global-batch BatchNorm, wrapped in DistributedDataParallel (same parameters)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        distributed.sync_batchnorm(self.net)
+        return DistributedDataParallel(self.net, device_ids=[device.index] if device.type == "cuda" else None,
+                                       broadcast_buffers=False)
 
     @torch.no_grad()
     def _precise_bn(self, train: ImageSet, *, device: torch.device, seed: int, max_images: int = 4096,

@@ -26,7 +26,10 @@ out = Console()
 
 
 def error_line(message: str) -> None:
-    """Print ``error: message`` on stderr, as one line that is never wrapped."""
+    """Print ``error: message`` on stderr, as one line that is never wrapped (under torchrun: by rank 0, which
+    hears of every rank's failure)."""
+    if not is_main_rank():
+        return
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
 
 
@@ -82,18 +85,45 @@ def check_output_folder(path, *, what: str, overwrite: bool, is_previous=None) -
 
 
 def resolve_device(spec: str) -> torch.device:
-    """``auto`` takes CUDA when present; ``cpu``, ``cuda``, ``cuda:N`` as given (checked)."""
+    """``auto`` takes CUDA when present; ``cpu``, ``cuda``, ``cuda:N`` as given (checked). Under torchrun, ``auto``
+    and a bare ``cuda`` give each rank its own GPU, ``cuda:LOCAL_RANK``."""
     import torch  # here, not at the top: --help and the list commands never load torch
 
+    from fakescope.core.distributed import local_device
+
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         device = torch.device(spec)
     except RuntimeError:
         raise fail(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise fail(f"device {spec!r} asked for, but CUDA is not available here")
-    return device
+    return local_device(device)
+
+
+def join_ranks(device: torch.device, *, tensors: bool = True):
+    """Under torchrun (more than one process): join the process group (NCCL on CUDA, gloo on the CPU; gloo only
+    with ``tensors=False``, when only objects travel) and leave it when the command exits. Returns the
+    :class:`~fakescope.core.distributed.Ranks` (one process: ``Ranks()``, nothing started)."""
+    import atexit
+
+    from fakescope.core import distributed
+
+    try:
+        ranks = distributed.init(device, tensors=tensors)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if ranks.active:
+        atexit.register(distributed.shutdown)
+    return ranks
+
+
+def is_main_rank() -> bool:
+    """Whether this process prints and writes shared outputs: rank 0, or the only process."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 def parse_overrides(items: list[str] | None, config_cls: type) -> dict:
@@ -120,7 +150,7 @@ def progress_bar(description: str, total: int | None, *, enabled: bool = True) -
 
     Yields ``update(advance=0, completed=None, description=None, total=None)``.
     """
-    show = enabled and sys.stderr.isatty()
+    show = enabled and sys.stderr.isatty() and is_main_rank()  # under torchrun: rank 0's bar only
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), console=err, disable=not show, transient=False,

@@ -10,6 +10,14 @@ A run folder holds::
 
 Batches and noise for step ``i`` are drawn from generators seeded by ``(seed, i)``, so a run that is
 killed and resumed reproduces the uninterrupted run exactly on the CPU.
+
+Under torchrun (a process group is running), every rank draws the same global batch and noise and keeps its
+contiguous slice (:meth:`Trainer.real_batch`, :meth:`Trainer.noise`); before each optimizer step the gradients
+are averaged over ranks, weighted by each rank's images, as DistributedDataParallel does (a GAN step alternates
+networks, so the averaging hooks the optimizers rather than wrapping one module); BatchNorm layers use the
+global batch's statistics. Losses are the global batch's. Only rank 0 writes the run folder; every rank reads
+``train_state.pt`` on ``--resume``, whatever the number of processes that wrote it. Families that draw their own
+batches (cyclegan) train the whole batch on every rank: the same result, without the speed-up.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 
 import torch
 
+from fakescope.core import distributed
 from fakescope.core.checkpoint import config_to_dict, write_json_atomic
 from fakescope.core.imageio import atomic_path, save_grid
 from fakescope.core.progress import Progress
@@ -44,6 +53,11 @@ class Trainer(ABC):
 
     def __init__(self, gan: GANFamily, data: torch.Tensor, *, device: torch.device, seed: int) -> None:
         self.gan, self.data, self.device, self.seed = gan, data, device, seed
+        self.ranks = distributed.Ranks()  # set by train_gan under torchrun
+
+    def part(self, step: int) -> tuple[int, int]:
+        """This rank's slice ``lo .. hi-1`` of step ``step``'s global batch (all of it for one process)."""
+        return distributed.shard_bounds(self.batch_size(step), self.ranks.rank, self.ranks.size)
 
     @property
     @abstractmethod
@@ -71,9 +85,15 @@ class Trainer(ABC):
         """The real images for ``step``: drawn with replacement, seeded by ``(seed, step)``."""
         g = torch_generator(self.seed, "batch", step)
         idx = torch.randint(len(self.data), (self.batch_size(step),), generator=g)
-        return self.data[idx].to(self.device, non_blocking=True).float()
+        lo, hi = self.part(step)
+        return self.data[idx[lo:hi]].to(self.device, non_blocking=True).float()
 
     def noise(self, step: int, shape: tuple[int, ...], tag: str = "noise") -> torch.Tensor:
+        """Seeded noise; under torchrun a shape of this rank's batch slice is cut from the global batch's noise."""
+        lo, hi = self.part(step)
+        if self.ranks.active and shape and shape[0] == hi - lo:
+            full = torch.randn((self.batch_size(step), *shape[1:]), generator=torch_generator(self.seed, tag, step))
+            return full[lo:hi].to(self.device)
         return torch.randn(shape, generator=torch_generator(self.seed, tag, step)).to(self.device)
 
     def describe(self, step: int) -> str:
@@ -161,6 +181,13 @@ def train_gan(
     device = torch.device(device)
     gan.to(device)
     trainer = gan.make_trainer(data, device=device, seed=seed)
+    ranks = distributed.current()
+    if ranks.active:
+        if min(trainer.batch_size(0), trainer.batch_size(trainer.total_steps - 1)) < ranks.size:
+            raise RunFolderError(f"a global batch of {trainer.batch_size(0)} cannot be shared by {ranks.size} "
+                                 "processes; use fewer processes or a larger batch")
+        trainer.ranks = ranks
+        distributed.sync_batchnorm(gan.nets)
     trainer.inception_weights = inception_weights
     if trainer.total_steps < 1:
         raise RunFolderError(f"nothing to train: the config gives {trainer.total_steps} steps")
@@ -191,22 +218,55 @@ def train_gan(
         _check_same_run(out, record, gan.name)  # killed before the first checkpoint: starts again from step 0
     elif out.exists() and any(out.iterdir()):
         raise RunFolderError(f"{out} is not empty; choose a new folder")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / OPTIONS_FILE, record)
+    distributed.barrier()  # every rank has checked the folder before rank 0 writes to it
+    if ranks.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / OPTIONS_FILE, record)
 
     losses: dict[str, float] = {}
     end = trainer.total_steps if stop_after is None else min(trainer.total_steps, start + stop_after)
     for step in range(start, end):
         gan.nets.train()
+        if ranks.active:
+            _average_before_steps(trainer, step)
         losses = trainer.step(step)
+        if ranks.active:
+            losses = _global_losses(trainer, step, losses)
         if progress is not None:
             loss_text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
             progress(completed=step + 1, total=trainer.total_steps,
                      description=f"{gan.name} {trainer.describe(step)} {loss_text}")
         done = step + 1
-        if trainer.is_checkpoint(done) or done == trainer.total_steps:
+        if (trainer.is_checkpoint(done) or done == trainer.total_steps) and ranks.is_main:
             _write_checkpoint(trainer, out, done, losses, options or {})
+    if ranks.active:
+        distributed.unsync_batchnorm(gan.nets)
+        distributed.barrier()  # the run folder is complete before any rank returns
     return out / "checkpoint"
+
+
+def _average_before_steps(trainer: Trainer, step: int) -> None:
+    """Hook every optimizer (families may make new ones, e.g. per ProGAN phase) to average gradients over ranks,
+    weighted by each rank's images of this step, before it steps."""
+    lo, hi = trainer.part(step)
+    trainer._weight = float(hi - lo)
+    for opt in trainer.optimizers().values():
+        if not getattr(opt, "_fakescope_ranks", False):
+            params = [p for group in opt.param_groups for p in group["params"]]
+            opt.register_step_pre_hook(
+                lambda _opt, _args, _kwargs, params=params: distributed.average_gradients(params, trainer._weight))
+            opt._fakescope_ranks = True
+
+
+def _global_losses(trainer: Trainer, step: int, losses: dict[str, float]) -> dict[str, float]:
+    """The losses of the global batch: each rank's per-image mean, weighted by its images."""
+    lo, hi = trainer.part(step)
+    keys = sorted(losses)
+    values = torch.tensor([float(losses[k]) * (hi - lo) for k in keys] + [float(hi - lo)], dtype=torch.float64)
+    if trainer.device.type == "cuda":
+        values = values.to(trainer.device)
+    total = distributed.all_reduce_sum(values).cpu()
+    return {k: float(total[i] / total[-1]) for i, k in enumerate(keys)}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,8 @@ from ..console import (
     check_writable_folder,
     fail,
     fail_on,
+    is_main_rank,
+    join_ranks,
     out,
     progress_bar,
     resolve_device,
@@ -65,8 +67,20 @@ def corpus_build(
     format: Annotated[Format, typer.Option("--format", "-f", help="table or json (corpus.json's record).")
                       ] = Format.table,
 ) -> None:
-    """Build a labeled corpus from a recipe: byte-identical on the CPU whatever the batch, workers or shards."""
-    from fakescope.generators.corpus import CorpusSpec, Shard, build_corpus, check_corpus_size, planned_count
+    """Build a labeled corpus from a recipe: byte-identical on the CPU whatever the batch, workers or shards.
+
+    Under torchrun (`torchrun --nproc-per-node N -m fakescope corpus build ...`) each process builds its part and
+    rank 0 joins them into --out: the same bytes as one process (on the CPU); resume with the same N.
+    """
+    from fakescope.core.distributed import from_env
+    from fakescope.generators.corpus import (
+        CorpusSpec,
+        Shard,
+        build_corpus,
+        build_corpus_ranks,
+        check_corpus_size,
+        planned_count,
+    )
     from fakescope.generators.recipes import load_recipe
 
     legacy = {"real": real, "generator": generator, "train": train, "val": val, "test": test, "size": size,
@@ -83,19 +97,31 @@ def corpus_build(
                                       "test": 100 if test is None else test},
                               size=size, channels=channels, seed=seed or 0).recipe()
         part = Shard.parse(shard) if shard is not None else None
+        env = from_env()
+        if env.active and part is not None:
+            raise fail("--shard: not under torchrun (each process already builds its own shard)")
         check_corpus_size(plan, plan.size, plan.channels, part, allow_large=allow_large)  # before any planning
         check_writable_folder(out_dir)
         dev = resolve_device(device)
         if dev.type == "cuda" and deterministic:
             _enforce_cuda_determinism()
+        ranks = join_ranks(dev, tensors=False)
+        if ranks.active:
+            part = Shard(ranks.rank, ranks.size)  # what rank 0's progress bar counts
         with progress_bar(f"building {plan.name}", planned_count(plan, part),
                           enabled=format != Format.json) as update:
-            if threads is None and dev.type == "cpu":
-                threads = max(1, (os.cpu_count() or 1) - workers)
-            record = build_corpus(plan, out_dir, device=dev, batch_size=batch_size, workers=workers, shard=part,
-                                  resume=resume, threads=threads, progress=update, allow_large=allow_large)
+            if threads is None and dev.type == "cpu":  # the cores left by the writers, shared by this node's ranks
+                threads = max(1, ((os.cpu_count() or 1) - workers * ranks.local_size) // ranks.local_size)
+            options = dict(device=dev, batch_size=batch_size, workers=workers, resume=resume, threads=threads,
+                           progress=update, allow_large=allow_large)
+            if ranks.active:
+                record = build_corpus_ranks(plan, out_dir, ranks=ranks, **options)
+            else:
+                record = build_corpus(plan, out_dir, shard=part, **options)
     except _errors() as exc:
         raise fail_on(exc) from None
+    if not is_main_rank():
+        return
     if format == Format.json:
         sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
         return

@@ -16,6 +16,8 @@ from ..console import (
     command_line,
     fail,
     fail_on,
+    is_main_rank,
+    join_ranks,
     metrics_table,
     out,
     parse_overrides,
@@ -64,7 +66,11 @@ def train_detector(
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only."""
+    """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only.
+
+    Under torchrun, neural detectors train with DistributedDataParallel (each process takes a slice of every
+    global batch: the same training as one process, up to floating-point reduction order); rank 0 writes.
+    """
     from dataclasses import replace
 
     from fakescope.core.checkpoint import is_checkpoint_folder
@@ -104,12 +110,15 @@ def train_detector(
     if getattr(det.config, "epochs", 1) == 0 and init is None:
         raise fail("--epochs 0 needs --init (a model to calibrate)")
     dev = resolve_device(device)
+    join_ranks(dev)
     with progress_bar(f"training {det.name}", None) as update:
         try:
             info = run_training(det, corpus, device=dev, seed=seed, calibration=spec, half=half, init=init,
                                 command=command_line(ctx), progress=update)
         except (ValueError, OSError) as exc:
             raise fail_on(exc) from None
+    if not is_main_rank():  # rank 0 writes the checkpoint and prints
+        return
     det.save(out_dir, half=half)
     rows = info["training"]["metrics"]
     title = (f"{det.name}: {spec.method} calibration, threshold {det.threshold:.4f} "

@@ -16,6 +16,8 @@ from ..console import (
     err,
     fail,
     fail_on,
+    is_main_rank,
+    join_ranks,
     out,
     parse_overrides,
     progress_bar,
@@ -110,13 +112,15 @@ def gan_train(
     options["command"] = command_line(ctx)
     if preset:
         options["preset"] = preset
+    join_ranks(dev)  # under torchrun: DDP over the ranks, rank 0 writes the run folder
     with progress_bar(f"training {name}", None) as update:
         try:
             ckpt = train_gan(gan, train_data, out_dir, device=dev, seed=seed, resume=resume,
                              options=options, progress=update, inception_weights=inception_weights)
         except RunFolderError as exc:
             raise fail_on(exc) from None
-    out.print(f"checkpoint: {ckpt}", highlight=False)
+    if is_main_rank():
+        out.print(f"checkpoint: {ckpt}", highlight=False)
 
 
 @gan_app.command("sample")

@@ -21,6 +21,8 @@ from ..console import (
     check_output,
     err,
     fail,
+    is_main_rank,
+    join_ranks,
     out,
     progress_bar,
     resolve_device,
@@ -70,6 +72,9 @@ def score(
 
     Exit status: 0 when every input was scored, 1 when some could not be read or scored in full (each has an
     error; the others are still scored), 2 on a usage error.
+
+    Under torchrun each process scores a contiguous part of the inputs; rank 0 writes the one output, in input
+    order, as a single process would.
     """
     from fakescope.core.checkpoint import CheckpointError
     from fakescope.detector.base import load_detector
@@ -92,20 +97,30 @@ def score(
         raise fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
     _quiet_decoders()
 
+    from fakescope.core import distributed
+
+    ranks = join_ranks(dev, tensors=False)
+    main = is_main_rank()
     empty: list[str] = []
     inputs = collect_inputs(paths, empty=empty)
-    for folder in empty:
+    for folder in empty if main else []:
         err.print(f"{folder}: no images or videos in this folder", highlight=False, markup=False, soft_wrap=True)
     if not inputs:
-        if format != Format.table:  # still a valid (empty) document for whoever reads it
+        if format != Format.table and main:  # still a valid (empty) document for whoever reads it
             _write(render_records([], format), output)
         raise fail(f"no images or videos found in {', '.join(paths) or 'the paths given'}", code=1)
     records = []
-    with progress_bar("scoring", len(inputs), enabled=format == Format.table or output is not None) as update:
-        for rec in iter_scores(inputs, det, threshold=threshold, batch_size=batch_size, device=dev, workers=workers,
+    # cut on batch boundaries: each rank's batches are those one process makes (scores depend on the batch)
+    mine = distributed.shard(inputs, ranks, block=batch_size)
+    with progress_bar("scoring", len(mine), enabled=format == Format.table or output is not None) as update:
+        for rec in iter_scores(mine, det, threshold=threshold, batch_size=batch_size, device=dev, workers=workers,
                                frames=frames or 32, every=every, faces=faces, aggregate=aggregate.value,
                                top_k=top_k, progress=update):
             records.append(rec)
+    if ranks.active:  # every rank's records, in rank order: the inputs' order
+        records = [r for part in distributed.all_gather(records) for r in part]
+        if not main:
+            return
 
     if format == Format.table:
         text = None

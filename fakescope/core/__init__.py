@@ -5,5 +5,5 @@ write (:mod:`.imageio`), seed derivation (:mod:`.seeding`), the perturbations sh
 augmentation and benchmarks (:mod:`.perturb`), the corpus format: manifest rows, reading, verifying and
 statistics (:mod:`.corpus`), the one folder walker (:mod:`.walk`), and the guards against hostile inputs:
 path safety, file types, output folders and config digests (:mod:`.safety`), image formats and video headers
-(:mod:`.formats`).
+(:mod:`.formats`), and many processes under torchrun (:mod:`.distributed`).
 """

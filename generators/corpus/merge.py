@@ -25,14 +25,16 @@ from fakescope.core.safety import UnsafeFileError, check_regular_file, member_pa
 
 
 def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, move: bool = False,
-                  progress: Progress | None = None) -> dict:
+                  progress: Progress | None = None, scratch: str | None = None) -> dict:
     """Join the complete shards ``0/n .. n-1/n`` of one recipe into ``out`` (a new or empty folder).
 
     The result is what an unsharded build of the recipe writes: the same files, manifest and ``corpus.json``.
     Files are copied (``move``: renamed, leaving the shard folders empty of images) and rechecked on the way.
+    ``scratch``: a folder inside ``out`` that may be there already (where the ranks of a torchrun build keep
+    their shards).
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(p.name != scratch for p in out.iterdir())):
         raise CorpusError(f"{out} is not empty; choose a new folder for the merged corpus")
     records = []
     for s in shards:
