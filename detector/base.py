@@ -118,6 +118,12 @@ class Detector(ABC):
         """``parameters``, ``macs_per_crop`` (one ``crop``×``crop`` tile) and ``crop``."""
         return {}
 
+    def preprocessing(self) -> str:
+        """What is done to an image before the model sees it (reported beside benchmark results; applied by
+        :meth:`raw_scores`, so every caller scores the way the detector expects)."""
+        return (f"RGB, {self.config.crop} px tiles at native resolution (never resized), mean of tile scores; "
+                f"{self.calibration.method} calibration, threshold {self.threshold:.3g}")
+
     def macs_per_image(self, height: int, width: int) -> int:
         """Multiply-accumulates to score one ``height``×``width`` image: its tiles × the cost of one tile."""
         c = self.complexity()
