@@ -1,9 +1,9 @@
 """Benchmark detectors against generators and perturbations: AP per generator on one split of labeled corpora.
 
-For each perturbation (or chain of them, :mod:`fakescope.core.perturb`: JPEG re-encoding, blur, noise, resizing,
-cropping), every image of the split is perturbed once, real and fake alike, and scored by each detector. A generator's AP
-ranks its fakes against *every* real image of the split, so a detector that flags one real domain as fake
-loses AP on every generator; accuracies are read at each detector's own calibrated threshold.
+For each perturbation (or chain of them, :mod:`fakescope.core.perturb`: JPEG re-encoding, blur, noise,
+resizing, cropping), every image of the split is perturbed once, real and fake alike, and scored by each
+detector. A generator's AP ranks its fakes against *every* real image of the split, so a detector that flags one
+real domain as fake loses AP on every generator; accuracies are read at each detector's own threshold.
 """
 
 from __future__ import annotations

@@ -60,8 +60,9 @@ def ap_bars(result: BenchResult, detectors: list[str]):
         heights = [np.nan if v is None else v for v in ap]
         low = [by_gen.get(g, {}).get("ap_low") for g in gens]
         high = [by_gen.get(g, {}).get("ap_high") for g in gens]
-        err = np.array([[0.0 if lo is None or np.isnan(h) else max(0.0, h - lo) for h, lo in zip(heights, low, strict=True)],
-                        [0.0 if hi is None or np.isnan(h) else max(0.0, hi - h) for h, hi in zip(heights, high, strict=True)]])
+        below = [0.0 if lo is None or np.isnan(h) else max(0.0, h - lo) for h, lo in zip(heights, low, strict=True)]
+        above = [0.0 if hi is None or np.isnan(h) else max(0.0, hi - h) for h, hi in zip(heights, high, strict=True)]
+        err = np.array([below, above])
         ax.bar(x, heights, width, yerr=err, capsize=2, label=det, color=colors[det], error_kw={"lw": 0.8})
     ax.set_xticks(np.arange(len(gens)), gens, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.02)
@@ -95,7 +96,7 @@ def degradation_curves(result: BenchResult, detectors: list[str]):
             pts = sorted((float(r["perturbation"].split(":")[1]), r["ap"]) for r in rows
                          if r["family"] == fam and r["detector"] == det and r["ap"] is not None)
             if pts:
-                ax.plot(*zip(*pts), marker="o", ms=3, color=colors[det], label=det)
+                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, color=colors[det], label=det)
             if clean.get(det) is not None:
                 ax.axhline(clean[det], color=colors[det], ls="--", lw=0.8)
         if reverse:

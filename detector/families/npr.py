@@ -101,7 +101,8 @@ class OfficialNPRNet(nn.Module):
     def _layer(c_in: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
         out = planes * Bottleneck.expansion
         down = nn.Sequential(nn.Conv2d(c_in, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
-        return nn.Sequential(Bottleneck(c_in, planes, stride, down), *(Bottleneck(out, planes) for _ in range(1, blocks)))
+        rest = (Bottleneck(out, planes) for _ in range(1, blocks))
+        return nn.Sequential(Bottleneck(c_in, planes, stride, down), *rest)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] → [N]
         x = ((x + 1.0) * 0.5 - self.mean) / self.std  # ImageNet normalisation of [0, 1] RGB

@@ -28,8 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import CORPUS_FILE, FORMAT_VERSION, SPLITS, count_rows, image_path, write_manifest
-from .imageio import IMAGE_SUFFIXES, ImageReadError, decode_image, encode_jpeg, encode_png, sha256_bytes, \
-    write_bytes_atomic
+from .imageio import (
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    decode_image,
+    encode_jpeg,
+    encode_png,
+    sha256_bytes,
+    write_bytes_atomic,
+)
 from .progress import Progress
 from .safety import UnsafeFileError, check_regular_file
 from .seeding import numpy_rng

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fakescope.core.perturb import Chain, GRIDS, apply_chain, parse_chain, parse_grid, parse_perturbation
+from fakescope.core.perturb import GRIDS, Chain, apply_chain, parse_chain, parse_grid, parse_perturbation
 
 
 def _image(h=40, w=60):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fakescope.detector.bench import run_bench
 from fakescope.detector.base import load_detector
+from fakescope.detector.bench import run_bench
 from fakescope.detector.data import load_split
 from fakescope.detector.external import load_external
 from fakescope.detector.metrics import bootstrap_interval, equal_error_rate, tpr_at_fpr
@@ -95,7 +95,8 @@ def test_official_npr_checkpoint_loads_and_scores_like_the_reference(tmp_path):
     assert name == "npr:official@NPR.pth" and det.threshold == 0.5 and "ImageNet" in det.preprocessing()
     image = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
         expected = torch.sigmoid(ref((x - mean) / std)).item()
     assert det.predict_proba([image])[0] == pytest.approx(expected, abs=1e-5)
