@@ -61,6 +61,7 @@ class Detector(ABC):
     family: ClassVar[str]
     Config: ClassVar[type]
     variant_field: ClassVar[str | None] = None  # the config field that ``family:variant`` sets
+    default_variant: ClassVar[str | None] = None  # a variant named by the bare family name (``npr`` = fakescope's)
     halvable: ClassVar[bool] = True  # whether ``save(half=True)`` may store the learned tensors in fp16
 
     def __init__(self, config: Any) -> None:
@@ -72,7 +73,7 @@ class Detector(ABC):
     @property
     def name(self) -> str:
         """``family`` or ``family:variant``."""
-        if self.variant_field is None:
+        if self.variant_field is None or getattr(self.config, self.variant_field) == self.default_variant:
             return self.family
         return f"{self.family}:{getattr(self.config, self.variant_field)}"
 
@@ -193,7 +194,8 @@ def load_detector(name_or_dir: str | os.PathLike | None = None, *, family: str |
         stored = str(meta.get("family"))
         cls = DETECTORS.get(stored) if stored in DETECTORS else None
         config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-        name = stored if cls is None or cls.variant_field is None else f"{stored}:{config.get(cls.variant_field)}"
+        variant = None if cls is None or cls.variant_field is None else config.get(cls.variant_field)
+        name = stored if variant in (None, cls.default_variant) else f"{stored}:{variant}"
         if family not in (stored, name):
             raise CheckpointError(f"{folder}: is a {name!r} detector, not {family!r}")
     tensors, meta = load_checkpoint(folder, kind=CHECKPOINT_KIND)

@@ -117,11 +117,7 @@ class NPRDetector(NeuralDetector):
     family = "npr"
     Config = NPRConfig
     variant_field = "layout"
-
-    @property
-    def name(self) -> str:
-        """``npr`` for fakescope's layout (the name every existing checkpoint has), ``npr:official`` otherwise."""
-        return "npr" if self.config.layout == "fakescope" else f"npr:{self.config.layout}"
+    default_variant = "fakescope"  # plain ``npr``, the name every existing checkpoint has; ``npr:official``
 
     def build_net(self) -> nn.Module:
         return OfficialNPRNet(self.config) if self.config.layout == "official" else NPRNet(self.config)
