@@ -61,6 +61,7 @@ class Detector(ABC):
     family: ClassVar[str]
     Config: ClassVar[type]
     variant_field: ClassVar[str | None] = None  # the config field that ``family:variant`` sets
+    default_variant: ClassVar[str | None] = None  # a variant named by the bare family name (``npr`` = fakescope's)
     halvable: ClassVar[bool] = True  # whether ``save(half=True)`` may store the learned tensors in fp16
 
     def __init__(self, config: Any) -> None:
@@ -72,7 +73,7 @@ class Detector(ABC):
     @property
     def name(self) -> str:
         """``family`` or ``family:variant``."""
-        if self.variant_field is None:
+        if self.variant_field is None or getattr(self.config, self.variant_field) == self.default_variant:
             return self.family
         return f"{self.family}:{getattr(self.config, self.variant_field)}"
 
@@ -117,6 +118,12 @@ class Detector(ABC):
     def complexity(self) -> dict[str, int]:
         """``parameters``, ``macs_per_crop`` (one ``crop``×``crop`` tile) and ``crop``."""
         return {}
+
+    def preprocessing(self) -> str:
+        """What is done to an image before the model sees it (reported beside benchmark results; applied by
+        :meth:`raw_scores`, so every caller scores the way the detector expects)."""
+        return (f"RGB, {self.config.crop} px tiles at native resolution (never resized), mean of tile scores; "
+                f"{self.calibration.method} calibration, threshold {self.threshold:.3g}")
 
     def macs_per_image(self, height: int, width: int) -> int:
         """Multiply-accumulates to score one ``height``×``width`` image: its tiles × the cost of one tile."""
@@ -187,7 +194,8 @@ def load_detector(name_or_dir: str | os.PathLike | None = None, *, family: str |
         stored = str(meta.get("family"))
         cls = DETECTORS.get(stored) if stored in DETECTORS else None
         config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-        name = stored if cls is None or cls.variant_field is None else f"{stored}:{config.get(cls.variant_field)}"
+        variant = None if cls is None or cls.variant_field is None else config.get(cls.variant_field)
+        name = stored if variant in (None, cls.default_variant) else f"{stored}:{variant}"
         if family not in (stored, name):
             raise CheckpointError(f"{folder}: is a {name!r} detector, not {family!r}")
     tensors, meta = load_checkpoint(folder, kind=CHECKPOINT_KIND)

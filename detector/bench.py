@@ -1,29 +1,33 @@
 """Benchmark detectors against generators and perturbations: AP per generator on one split of labeled corpora.
 
-For each perturbation, every image of the split is perturbed once (real and fake alike, the perturbations of
-corpus recipes: JPEG re-encoding, Gaussian blur, Gaussian noise) and scored by each detector. A generator's AP
-ranks its fakes against *every* real image of the split, so a detector that flags one real domain as fake
-loses AP on every generator; accuracies are read at each detector's own calibrated threshold.
+For each perturbation (or chain of them, :mod:`fakescope.core.perturb`: JPEG re-encoding, blur, noise,
+resizing, cropping), every image of the split is perturbed once, real and fake alike, and scored by each
+detector. A generator's AP ranks its fakes against *every* real image of the split, so a detector that flags one
+real domain as fake loses AP on every generator; accuracies are read at each detector's own threshold.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from fakescope.core.perturb import Perturbation, apply_perturbation
+from fakescope.core.perturb import Chain, Perturbation, apply_chain
 from fakescope.core.progress import Progress
 from fakescope.core.seeding import numpy_rng
 
 from .base import Detector
 from .data import ImageSet
-from .metrics import summarize
+from .metrics import bootstrap_interval, detection_metrics
 
 ALL = "all"  # the row over every generator of the split
-METRICS = ("ap", "roc_auc", "fake_accuracy", "real_accuracy")
+METRICS = ("ap", "roc_auc", "accuracy", "fake_accuracy", "real_accuracy", "tpr_at_1fpr", "tpr_at_5fpr", "eer", "ece")
+TABLE_METRICS = ("ap", "roc_auc", "fake_accuracy", "real_accuracy")  # the terminal table's columns
+FEW = 100  # a generator with fewer fakes gets a bootstrap interval of its AP
 
 
 def generator_name(row: dict) -> str:
@@ -48,44 +52,126 @@ def generator_labels(data: ImageSet) -> np.ndarray:
     return labels
 
 
-def perturb_images(images: Sequence[np.ndarray], p: Perturbation | None, seed: int = 0,
+def perturb_images(images: Sequence[np.ndarray], p: Chain | Perturbation | None, seed: int = 0,
                    keys: Sequence[str] | None = None) -> list[np.ndarray]:
-    """``images`` with ``p`` applied to each; None: as they are. Noise is drawn from ``seed`` and each image's
-    key (its corpus path; default its position), so an image gets the same noise in any company."""
-    if p is None:
+    """``images`` with ``p`` (one perturbation or a chain) applied to each; None or an empty chain: as they are.
+    Random draws (noise, crop windows) come from ``seed`` and each image's key (its corpus path; default its
+    position), so an image is perturbed the same way in any company."""
+    if not p:
         return list(images)
     keys = keys if keys is not None else [str(i) for i in range(len(images))]
-    return [apply_perturbation(im, p, numpy_rng(seed, "bench", str(p), k)) for im, k in zip(images, keys, strict=True)]
+    return [apply_chain(im, p, numpy_rng(seed, "bench", str(p), k)) for im, k in zip(images, keys, strict=True)]
+
+
+@dataclass
+class BenchResult:
+    """Rows (one per perturbation × detector × generator), the scores behind them, and each detector's cost."""
+
+    rows: list[dict]
+    perturbations: list[str]  # in run order; "none" is the clean images
+    labels: np.ndarray  # [N] 0 real, 1 fake
+    generators: np.ndarray  # [N] "" for a real image, else its generator's name
+    keys: list[str]  # [N] each image's corpus path (or source file)
+    scores: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (detector, perturbation) → [N]
+    cost: dict[str, dict] = field(default_factory=dict)  # detector → parameters, MACs per image, images/s, ...
+
+
+def image_keys(data: ImageSet) -> list[str]:
+    return [f"{r.get('corpus', '')}/{r.get('path', i)}" for i, r in enumerate(data.rows or [{}] * len(data))]
+
+
+def run_bench(
+    detectors: dict[str, Detector],
+    data: ImageSet,
+    perturbations: Sequence[Chain | Perturbation | None] = (None,),
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    few: int = FEW,
+    resamples: int = 200,
+    progress: Progress | None = None,
+) -> BenchResult:
+    """Score every image under every perturbation with every detector; ``progress(1)`` after each scoring.
+
+    Each row holds the counts, AP, ROC-AUC, accuracy with real and fake accuracy at the detector's own threshold,
+    TPR at 1% and 5% FPR, EER and ECE (None where the split lacks a class a metric needs), and, for a generator
+    with fewer than ``few`` fakes, a stratified bootstrap 95% interval of its AP (``ap_low``, ``ap_high``).
+    The cost of each detector: parameters, multiply-accumulates per image at the benchmark's own image sizes,
+    and images/s measured on the clean pass.
+    """
+    labels = np.asarray(data.labels)
+    gens = generator_labels(data)
+    names = sorted(set(gens) - {""})
+    keys = image_keys(data)
+    result = BenchResult([], [], labels, gens, keys)
+    sizes = [im.shape[:2] for im in data.images]
+    for det_name, det in detectors.items():
+        c = det.complexity()
+        macs = float(np.mean([det.macs_per_image(h, w) for h, w in sizes])) if c and sizes else None
+        result.cost[det_name] = {"parameters": c.get("parameters"), "macs_per_image": macs,
+                                 "images_per_s": None, "preprocessing": det.preprocessing(),
+                                 "threshold": det.threshold}
+    for p in perturbations:
+        name = str(p) if p else "none"
+        result.perturbations.append(name)
+        images = perturb_images(data.images, p, seed, keys)
+        for det_name, det in detectors.items():
+            start = time.perf_counter()
+            scores = det.predict_proba(images, device=device)
+            elapsed = time.perf_counter() - start
+            if not p or result.cost[det_name]["images_per_s"] is None:
+                result.cost[det_name]["images_per_s"] = len(images) / max(elapsed, 1e-9)
+            result.scores[(det_name, name)] = scores
+            for g in [ALL, *names]:
+                keep = np.ones(len(labels), dtype=bool) if g == ALL else (gens == "") | (gens == g)
+                m = detection_metrics(labels[keep], scores[keep], det.threshold)
+                row = {"detector": det_name, "perturbation": name, "family": _family(p), "generator": g,
+                       "fakes": int((labels[keep] == 1).sum()), "reals": int((labels[keep] == 0).sum()),
+                       **{k: _value(m[k]) for k in METRICS}, "ap_low": None, "ap_high": None,
+                       "threshold": det.threshold}
+                if g != ALL and 0 < row["fakes"] < few and row["reals"]:
+                    low, high = bootstrap_interval(labels[keep], scores[keep], "ap", resamples=resamples,
+                                                   seed=seed)
+                    row["ap_low"], row["ap_high"] = low, high
+                result.rows.append(row)
+            if progress is not None:
+                progress(1)
+    return result
 
 
 def bench(
     detectors: dict[str, Detector],
     data: ImageSet,
-    perturbations: Sequence[Perturbation | None] = (None,),
+    perturbations: Sequence[Chain | Perturbation | None] = (None,),
     *,
     device: torch.device | str = "cpu",
     seed: int = 0,
     progress: Progress | None = None,
 ) -> list[dict]:
-    """One row per perturbation × detector × generator (first the ``all`` row): counts, AP, ROC-AUC and the
-    shares of fakes caught and reals passed at the detector's threshold; None where the split lacks the class a
-    metric needs. ``progress(1)`` after each scoring."""
-    labels = np.asarray(data.labels)
+    """The rows of :func:`run_bench` (one per perturbation × detector × generator, first the ``all`` row)."""
+    return run_bench(detectors, data, perturbations, device=device, seed=seed, progress=progress).rows
+
+
+def _family(p: Chain | Perturbation | None) -> str:
+    if isinstance(p, Chain):
+        return p.family()
+    return p.kind if p is not None else "none"
+
+
+def _value(v: float) -> float | None:
+    return None if np.isnan(v) else float(v)  # NaN: a class missing
+
+
+def limit_per_generator(data: ImageSet, limit: int, seed: int = 0) -> ImageSet:
+    """At most ``limit`` images per generator and as many reals as the largest generator keeps (at most
+    ``limit`` × generators), drawn by ``seed``; manifest order is kept."""
     gens = generator_labels(data)
-    names = sorted(set(gens) - {""})
-    keys = [f"{r.get('corpus', '')}/{r.get('path', i)}" for i, r in enumerate(data.rows or [{}] * len(data))]
-    rows = []
-    for p in perturbations:
-        images = perturb_images(data.images, p, seed, keys)
-        for det_name, det in detectors.items():
-            scores = det.predict_proba(images, device=device)
-            for g in [ALL, *names]:
-                keep = np.ones(len(labels), dtype=bool) if g == ALL else (gens == "") | (gens == g)
-                m = summarize(labels[keep], scores[keep], det.threshold)
-                rows.append({"detector": det_name, "perturbation": str(p) if p else "none", "generator": g,
-                             "fakes": int((labels[keep] == 1).sum()), "reals": int((labels[keep] == 0).sum()),
-                             **{k: None if np.isnan(m[k]) else m[k] for k in METRICS},  # NaN: a class missing
-                             "threshold": det.threshold})
-            if progress is not None:
-                progress(1)
-    return rows
+    keep: list[int] = []
+    groups = sorted(set(gens))
+    for g in groups:
+        idx = np.flatnonzero(gens == g)
+        cap = limit if g else limit * max(1, len(groups) - 1)
+        if len(idx) > cap:
+            idx = np.sort(numpy_rng(seed, "bench-limit", g).choice(idx, cap, replace=False))
+        keep.extend(int(i) for i in idx)
+    return data.subset(sorted(keep))

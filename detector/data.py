@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from fakescope.core.corpus import CorpusError, read_manifest
+from fakescope.core.corpus_import import ImageFolder, gather
 from fakescope.core.imageio import ImageReadError, read_image
 from fakescope.core.perturb import gaussian_blur, jpeg_roundtrip
 
@@ -67,6 +68,22 @@ def load_split(corpora: Sequence[str | os.PathLike], split: str,
     if not images:
         raise ValueError(f"no {split!r} images in {', '.join(map(str, corpora))}")
     return ImageSet(images, np.asarray(labels, dtype=np.int64), rows)
+
+
+def load_folders(folders: Sequence[ImageFolder], on_error: Callable[[str], None]) -> ImageSet:
+    """Every readable image below plain folders of real images and of fakes (``fakescope bench --real/--fake``),
+    walked, checked and deduplicated as ``corpus import`` does (:func:`fakescope.core.corpus_import.gather`);
+    each row names its ``origin`` (the generator's name or the real folder's) and its file."""
+    found, duplicates, pixels = gather(folders, on_error=on_error)
+    for line in duplicates:
+        on_error(f"{line} (left out)")
+    if not found:
+        raise ValueError(f"no readable images in {', '.join(str(f.path) for f in folders)}")
+    rows = [{"origin": f.folder.origin, "label": f.folder.label, "corpus": str(f.folder.path),
+             "path": Path(os.path.relpath(f.path, f.folder.path)).as_posix(), "source_file": f.path,
+             "sha256": f.sha256, "format": f.format} for f in found]
+    return ImageSet([pixels[f.path] for f in found], np.asarray([f.folder.label for f in found], dtype=np.int64),
+                    rows)
 
 
 @dataclass(frozen=True)

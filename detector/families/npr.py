@@ -5,6 +5,17 @@ Detection" (CVPR 2024). Generators up-sample, which ties each pixel to its neigh
 ``factor``×``factor`` block. The residual ``x − up(down(x))`` with nearest-neighbour resampling isolates those
 local relations; a shallow ResNet (stem without stride, max-pool, the first two residual stages, global
 pooling, one logit) classifies it. As in the paper's code the residual is scaled by 2/3 before the stem.
+
+Two layouts (``layout``, the variant: ``npr`` is fakescope's, ``npr:official`` the paper's):
+
+- ``fakescope`` (the default, bundled as ``npr-bundled``): basic blocks, a 3×3 stem without stride, inputs in
+  [-1, 1]; small enough to train on a CPU.
+- ``official``: the authors' released network and checkpoint layout (github.com/chuangchuangtan/NPR-DeepfakeDetection,
+  ``networks/resnet.py``): a ResNet-50 cut after ``layer2``: ``conv1`` (3×3, stride 2, 64 channels), ``bn1``,
+  max-pool, ``layer1`` (3 bottlenecks, 256 channels) and ``layer2`` (4 bottlenecks, 512 channels), average
+  pooling and ``fc1`` (512 → 1). The residual is taken on ImageNet-normalised RGB, as their code does. Their
+  ``.pth`` (a plain state dict) loads with ``--detector npr:official=NPR.pth`` through
+  ``torch.load(weights_only=True)``; it is uncalibrated and decides at 0.5, as its authors do.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchvision.models.resnet import BasicBlock
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from ..base import DETECTORS
 from ..neural import NeuralConfig, NeuralDetector
@@ -22,12 +33,20 @@ from ..neural import NeuralConfig, NeuralDetector
 
 @dataclass(frozen=True)
 class NPRConfig(NeuralConfig):  # crop, epochs, batch_size, lr, patience, augment; crop a multiple of factor
-    width: int = 64  # channels of the stem and first stage; the second stage has twice as many
+    width: int = 64  # channels of the stem and first stage; the second stage has twice as many (fakescope layout)
     factor: int = 2  # down/up-sampling factor of the residual
+    layout: str = "fakescope"  # fakescope | official (the authors' truncated ResNet-50 and checkpoint keys)
 
     def __post_init__(self) -> None:
         if self.factor < 2 or self.crop % self.factor:
             raise ValueError(f"npr needs factor >= 2 dividing crop (got factor={self.factor}, crop={self.crop})")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"npr layout {self.layout!r}: expected one of {', '.join(LAYOUTS)}")
+
+
+LAYOUTS = ("fakescope", "official")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def npr_residual(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
@@ -61,10 +80,50 @@ class NPRNet(nn.Module):
         return self.fc(h.mean(dim=(2, 3))).squeeze(1)
 
 
+class OfficialNPRNet(nn.Module):
+    """The authors' network, parameter for parameter (their state dict loads as it is): ``[N, 3, H, W]`` in
+    [-1, 1] → ``[N]`` logits."""
+
+    def __init__(self, cfg: NPRConfig) -> None:
+        super().__init__()
+        self.factor = cfg.factor
+        self.conv1 = nn.Conv2d(3, 64, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = self._layer(64, 64, 3, stride=1)  # → 256 channels
+        self.layer2 = self._layer(256, 128, 4, stride=2)  # → 512 channels
+        self.fc1 = nn.Linear(512, 1)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @staticmethod
+    def _layer(c_in: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        out = planes * Bottleneck.expansion
+        down = nn.Sequential(nn.Conv2d(c_in, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
+        rest = (Bottleneck(out, planes) for _ in range(1, blocks))
+        return nn.Sequential(Bottleneck(c_in, planes, stride, down), *rest)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] → [N]
+        x = ((x + 1.0) * 0.5 - self.mean) / self.std  # ImageNet normalisation of [0, 1] RGB
+        r = npr_residual(x, self.factor) * (2.0 / 3.0)  # [N, 3, H, W]
+        h = self.maxpool(self.relu(self.bn1(self.conv1(r))))  # [N, 64, H/4, W/4]
+        h = self.layer2(self.layer1(h))  # [N, 512, H/8, W/8]
+        return self.fc1(h.mean(dim=(2, 3))).squeeze(1)
+
+
 @DETECTORS.register
 class NPRDetector(NeuralDetector):
     family = "npr"
     Config = NPRConfig
+    variant_field = "layout"
+    default_variant = "fakescope"  # plain ``npr``, the name every existing checkpoint has; ``npr:official``
 
     def build_net(self) -> nn.Module:
-        return NPRNet(self.config)
+        return OfficialNPRNet(self.config) if self.config.layout == "official" else NPRNet(self.config)
+
+    def preprocessing(self) -> str:
+        if self.config.layout == "official":
+            return (f"RGB in [0, 1], ImageNet mean/std, NPR residual; {self.config.crop} px tiles at native "
+                    "resolution, mean of tile probabilities")
+        return super().preprocessing()

@@ -71,6 +71,11 @@ class TimmDetector(NeuralDetector):
     def init_module(self) -> nn.Module:
         return self.net.body
 
+    def preprocessing(self) -> str:
+        return (f"RGB in [0, 1], normalised by mean {tuple(round(m, 3) for m in self.config.mean)} / std "
+                f"{tuple(round(s, 3) for s in self.config.std)}; {self.config.crop} px tiles at native resolution, "
+                "mean of tile probabilities")
+
     def pretrained_state(self, name: str) -> dict[str, torch.Tensor]:
         """``imagenet``: ImageNet weights installed offline (:mod:`detector.pretrained`), head left out."""
         from ..pretrained import imagenet_state

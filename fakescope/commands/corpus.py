@@ -14,6 +14,7 @@ from ..console import (
     DeviceOpt,
     Format,
     check_writable_folder,
+    error_line,
     fail,
     fail_on,
     is_main_rank,
@@ -24,7 +25,8 @@ from ..console import (
 )
 
 corpus_app = typer.Typer(no_args_is_help=True,
-                         help="Labeled real/fake corpora: build from a recipe, verify, stats, merge shards, recipes.")
+                         help="Labeled real/fake corpora: build from a recipe, import folders, verify, stats, merge "
+                              "shards, recipes.")
 
 _RECIPE_HELP = "Recipe file or name in datasets/ (e.g. digits-vanilla); without it, --real/--generator/--train..."
 
@@ -137,6 +139,73 @@ def _enforce_cuda_determinism() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+
+
+@corpus_app.command("import")
+def corpus_import(
+    out_dir: Annotated[Path, typer.Option("--out", help="Corpus folder (new or empty).")],
+    real: Annotated[list[str] | None, typer.Option("--real", help="Folder of real images, DIR or NAME=DIR "
+                                                                  "(repeatable).")] = None,
+    fake: Annotated[list[str] | None, typer.Option("--fake", help="Folder of one generator's images, NAME=DIR "
+                                                                  "(repeatable).")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Shares per split, e.g. train=0.8,val=0.1,test=0.1 "
+                                                             "(default: everything in test).")] = None,
+    match_format: Annotated[str | None, typer.Option(
+        "--match-format", help="Re-encode both classes alike: png or jpeg:QUALITY (default: files kept as found, "
+                               "and a difference in formats is reported).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json (corpus.json's record).")
+                      ] = Format.table,
+) -> None:
+    """Images made elsewhere become a labeled corpus: every file walked, checked, hashed and stored in the standard
+    layout with a manifest row naming its origin and source file. Duplicates (same content) are kept once and
+    reported; unreadable files are listed and skipped (exit status 1)."""
+    from fakescope.core.corpus_import import import_corpus, parse_folder, parse_match_format, parse_splits
+    from fakescope.core.safety import OutputFolderError
+
+    if not real or not fake:
+        raise fail("give at least one --real DIR and one --fake NAME=DIR")
+    try:
+        folders = [parse_folder(d, 0) for d in real] + [parse_folder(d, 1) for d in fake]
+        shares = parse_splits(split)
+        matched = parse_match_format(match_format)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    origins = [(f.label, f.origin) for f in folders]
+    if len(set(origins)) != len(origins):
+        raise fail("two folders of one class share a name: give each NAME=DIR its own NAME")
+    from fakescope.core.safety import check_output_folder
+
+    try:
+        check_output_folder(out_dir, what="corpus", overwrite=False)
+    except OutputFolderError as exc:
+        raise fail(str(exc), code=1) from None
+    errors: list[str] = []
+
+    def problem(message: str) -> None:
+        errors.append(message)
+        error_line(message)
+
+    try:
+        with progress_bar("importing", None, enabled=format != Format.json) as update:
+            record = import_corpus(folders, out_dir, shares=shares, seed=seed, match_format=matched,
+                                   on_error=problem, progress=update)
+    except _errors() as exc:
+        raise fail_on(exc) from None
+    if format == Format.json:
+        sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    else:
+        counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items()
+                           if c["real"] or c["fake"])
+        out.print(f"corpus {out_dir}: {counts}; stored {record['match_format']}", highlight=False, soft_wrap=True)
+        for line in record["duplicates"]:
+            out.print(f"  duplicate, left out: {line}", highlight=False, soft_wrap=True)
+        if record["formats_differ"]:
+            out.print(f"  warning: real and fake images are stored in different formats ({record['formats']}); "
+                      "a detector could tell them apart by format alone: use --match-format png or jpeg:Q",
+                      highlight=False, soft_wrap=True)
+    if errors:
+        raise typer.Exit(1)
 
 
 @corpus_app.command("verify")

@@ -145,7 +145,7 @@ def detectors_list(
     for name in list_detectors():
         cls = DETECTORS.get(name)
         doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-        shown = f"{name}:<{cls.variant_field}>" if cls.variant_field else name
+        shown = f"{name}:<{cls.variant_field}>" if cls.variant_field and cls.default_variant is None else name
         families.append({"family": shown, "about": doc[0].split(": ", 1)[-1] if doc else ""})
     bundled = []
     for name in list_bundled("fakescope.detector"):

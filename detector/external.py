@@ -1,0 +1,54 @@
+"""Detectors from elsewhere, in the same benchmark as fakescope's: a family and a third-party weights file.
+
+``FAMILY=FILE`` (``fakescope bench --detector``) builds the family and loads the file into it with
+:meth:`fakescope.detector.neural.NeuralDetector.init_from` (``.safetensors``, or ``.pth`` through
+``torch.load(weights_only=True)``: loading never executes code). Known layouts:
+
+- ``timm:resnet50=blur_jpg_prob0.5.pth``: CNNDetection (Wang et al., CVPR 2020), a torchvision ResNet-50 with a
+  one-output ``fc`` under the ``model`` key; ImageNet normalisation; 224 px tiles (its training crop).
+- ``npr:official=NPR.pth``: NPR (Tan et al., CVPR 2024), the authors' truncated ResNet-50
+  (:class:`fakescope.detector.families.npr.OfficialNPRNet`); ImageNet normalisation; 256 px tiles.
+
+A third-party file carries no calibration and no threshold: scores are the network's sigmoid and the decision
+threshold is 0.5, as its authors use it. Each detector states its preprocessing (:meth:`Detector.preprocessing`)
+and applies it when it scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .base import Detector, create_detector
+
+#: Config overrides per family for third-party files: the tile size their networks were trained at.
+EXTERNAL_DEFAULTS: dict[str, dict] = {
+    "timm:resnet50": {"crop": 224},
+    "npr:official": {"crop": 256},
+}
+
+
+def is_external(spec: str) -> bool:
+    """Whether ``spec`` names a family and a weights file (``FAMILY=FILE``) rather than a checkpoint."""
+    return "=" in spec
+
+
+def load_external(spec: str) -> tuple[str, Detector]:
+    """``FAMILY=FILE`` → (the name it is reported under, a detector ready to score). ValueError when the family is
+    unknown or the file does not fit it."""
+    family, _, file = spec.partition("=")
+    if not family or not file:
+        raise ValueError(f"{spec!r}: expected FAMILY=FILE (e.g. npr:official=NPR.pth, timm:resnet50=model.pth)")
+    try:
+        det = create_detector(family, **EXTERNAL_DEFAULTS.get(family, {}))
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0]) if exc.args else str(exc)) from None
+    if not hasattr(det, "init_from"):
+        raise ValueError(f"{family}: cannot load a weights file")
+    det.init_from(file)  # ValueError naming the file when it is unreadable or does not fit
+    det.net.eval()
+    det.threshold = 0.5
+    path = Path(file)
+    det.info = {"path": str(path), "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "source": "third-party weights file"}
+    return f"{family}@{path.name}", det

@@ -1,0 +1,97 @@
+"""``fakescope corpus import`` and ``fakescope bench --real/--fake --report``: folders → corpus → report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Real: smooth 48 px gradients as JPEG. Fake: the same kind of images with 2×2 blocks (nearest up-sampling)."""
+    root = tmp_path_factory.mktemp("folders")
+    rng = np.random.default_rng(0)
+    for name in ("real", "gen"):
+        (root / name).mkdir()
+    for i in range(10):
+        base = cv2.GaussianBlur(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8), (0, 0), 2)
+        cv2.imwrite(str(root / "real" / f"{i}.jpg"), base)
+        small = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        cv2.imwrite(str(root / "gen" / f"{i}.png"), cv2.resize(small, (48, 48), interpolation=cv2.INTER_NEAREST))
+    return root
+
+
+def test_import_then_bench_with_a_report(folders, tmp_path, bench_detector_dir):
+    corpus = tmp_path / "c"
+    result = runner.invoke(app, ["corpus", "import", "--real", str(folders / "real"), "--fake",
+                                 f"gen={folders / 'gen'}", "--out", str(corpus), "--match-format", "png"])
+    assert result.exit_code == 0, result.output
+    assert "test 10 real/10 fake" in result.stdout and "stored png" in result.stdout
+    report = tmp_path / "report"
+    result = runner.invoke(app, ["bench", "--corpus", str(corpus), "--detector", str(bench_detector_dir),
+                                 "--grid", "quick", "--report", str(report), "--format", "json", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["perturbations"][0] == "none" and "jpeg:75+resize:0.5" in data["perturbations"]
+    assert any("re-encoded alike as png" in n for n in data["notes"])
+    assert sorted(p.name for p in report.iterdir()) == ["index.html", "results.csv", "results.json", "scores.csv"]
+    page = (report / "index.html").read_text()
+    assert page.count("data:image/png;base64,") >= 8  # plots and thumbnails, embedded
+    for needle in ("AP per generator", "Robustness", "ROC", "Calibration", "Cost", "Worst-scored", "TPR@1%FPR"):
+        assert needle in page
+    assert "http://" not in page and "https://" not in page and "<script src" not in page
+    rows = list(csv.DictReader((report / "results.csv").open()))
+    assert len(rows) == 2 * len(data["perturbations"]) and {r["generator"] for r in rows} == {"all", "gen"}
+    # a previous report is replaced only with --overwrite
+    again = runner.invoke(app, ["bench", "--corpus", str(corpus), "--detector", str(bench_detector_dir),
+                                "--perturb", "none", "--report", str(report), "--device", "cpu"])
+    assert again.exit_code == 1 and "--overwrite" in again.stderr
+
+
+def test_plain_folders_warn_about_formats_and_a_bad_folder_is_one_error(folders, tmp_path, bench_detector_dir):
+    result = runner.invoke(app, ["bench", "--real", str(folders / "real"), "--fake", f"gen={folders / 'gen'}",
+                                 "--fake", f"lost={tmp_path / 'missing'}", "--detector", str(bench_detector_dir),
+                                 "--perturb", "none", "--format", "json", "--device", "cpu"])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "missing: not a folder" in errors[0]
+    data = json.loads(result.stdout)
+    assert data["fakes"] == 10 and data["reals"] == 10
+    assert any("different formats" in n for n in data["notes"])
+
+
+def test_import_lists_unreadable_files_and_exits_1(folders, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(folders / "gen", bad)
+    (bad / "broken.png").write_bytes(b"not an image")
+    result = runner.invoke(app, ["corpus", "import", "--real", str(folders / "real"), "--fake", f"g={bad}",
+                                 "--out", str(tmp_path / "c")])
+    assert result.exit_code == 1 and "broken.png" in result.stderr
+    assert (tmp_path / "c" / "manifest.jsonl").is_file()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium here (Debian package `chromium`)")
+def test_the_report_renders_in_a_headless_browser(folders, tmp_path, bench_detector_dir):
+    report = tmp_path / "report"
+    result = runner.invoke(app, ["bench", "--real", str(folders / "real"), "--fake", f"gen={folders / 'gen'}",
+                                 "--detector", str(bench_detector_dir), "--perturb", "none", "--perturb", "jpeg:75,50",
+                                 "--report", str(report), "--format", "json", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
+                    "--window-size=1200,2400", (report / "index.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[:2] == (2400, 1200)
+    assert (image < 250).any(axis=2).mean() > 0.05  # text and plots drawn, not a blank page
