@@ -95,6 +95,7 @@ class ScoreRecord:
     note: str | None = None  # why the score says little (too small, too flat), or None; in to_json() only when set
     provenance: list[Finding] | None = None  # evidence the file carries (None: not read); in to_json() when read
     tiles: TileGrid | None = None  # images scored with tile detail: where the detector sees synthesis
+    heatmap: str | None = None  # the heatmap PNG written for this image (--heatmap), or None
     # previews kept for heatmaps and reports (never in JSON): the scored pixels, shrunk, and per video frame
     preview: Any = field(default=None, repr=False)  # uint8 [h, w, 3] or None
     frame_previews: list[tuple[int, Any]] | None = field(default=None, repr=False)  # (frame index, uint8 image)
@@ -130,6 +131,8 @@ class ScoreRecord:
             out["provenance"] = [f.to_json() for f in self.provenance]
         if self.tiles is not None:
             out["tiles"] = self.tiles.to_json()
+        if self.heatmap is not None:
+            out["heatmap"] = self.heatmap
         return out
 
     def flagged_by(self, threshold: float | None = None) -> list[str]:
