@@ -263,9 +263,9 @@ def _c2pa_finding(store: dict, state: str) -> Finding:
     ai = any(s in AI_SOURCE_TYPES for s in sources) or bool(GENERATOR_NAMES.search(generator))
     synthetic = ai or any(SOURCE_TYPES.get(s) for s in sources)
     if state == "Trusted":
-        how, strength = f"signed by {signer} (trusted)", "strong" if ai else ("weak" if synthetic else "info")
+        how, strength = f"trusted signer {signer}", "strong" if ai else ("weak" if synthetic else "info")
     elif state == "Valid" and untrusted_only:
-        how, strength = f"signed by {signer}, signer not on a trust list", "moderate" if ai else (
+        how, strength = "signer not on a trust list", "moderate" if ai else (
             "weak" if synthetic else "info")
     else:
         how = f"fails validation ({', '.join(map(str, failures[:3])) or state})"
