@@ -177,7 +177,8 @@ class AuditReport:
                                _findings_html(rec), notes])
             classes.append("error" if rec.error else ("fake" if rec.label == "fake" or flagged != "-" else ""))
         page.heading("Inputs")
-        page.table(["#", "image", "path", "kind", "score", "label", "flagged by", "heatmap (tile score: blue 0, red 1)", "provenance",
+        page.table(["#", "image", "path", "kind", "score", "label", "flagged by",
+                    "heatmap (tile score: blue 0, red 1)", "provenance",
                     "errors and notes"], table_rows, row_classes=classes)
         videos = [r for r in rows if r["rec"].has_timeline and r["rec"].frames]
         if videos:

@@ -156,7 +156,8 @@ def decode(inputs: list[Input], opts: DecodeOptions) -> Iterator[Started | Crop 
                 nxt = next(it, None)
                 if nxt is None:
                     return
-                fut = pool.submit(_load_image, nxt.path, opts.finder, opts.provenance) if nxt.kind == "image" and not nxt.error else None
+                image = nxt.kind == "image" and not nxt.error
+                fut = pool.submit(_load_image, nxt.path, opts.finder, opts.provenance) if image else None
                 window.append((nxt, fut))
 
         refill()

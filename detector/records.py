@@ -3,8 +3,9 @@
 A :class:`ScoreRecord` per input (image, video, or a folder that could not be walked) and, for videos, a
 :class:`FrameEntry` per sampled frame; beside the score, the provenance evidence the file carries (a
 :class:`Finding` each, see :mod:`fakescope.detector.provenance`) and, when asked for, the :class:`TileGrid` that
-says where in the image the detector sees synthesis. ``to_json()`` gives the documented fields in their documented order; the
-CLI's JSON, CSV and table renderers and :func:`fakescope.detector.video.plot_timelines` read the attributes.
+says where in the image the detector sees synthesis. ``to_json()`` gives the documented fields in their
+documented order; the CLI's JSON, CSV and table renderers and :func:`fakescope.detector.video.plot_timelines`
+read the attributes.
 """
 
 from __future__ import annotations

@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 import pytest
 from evidence import evidence_folder, photo, png_bytes
-from typer.testing import CliRunner
-
-from fakescope.cli import app
-from fakescope.core.imageio import read_image
 from fakescope.detector.audit import AuditReport, heatmap_overlay, score_map
 from fakescope.detector.base import load_detector
 from fakescope.detector.records import TileGrid
 from fakescope.detector.scoring import score_paths
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+from fakescope.core.imageio import read_image
 
 runner = CliRunner()
 

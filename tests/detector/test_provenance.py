@@ -18,11 +18,11 @@ from evidence import (
     watermarked,
     xmp_packet,
 )
-
-from fakescope.core.imageio import decode_image
 from fakescope.detector.base import load_detector
 from fakescope.detector.provenance import read_provenance, read_watermark, watermark_bits
 from fakescope.detector.scoring import score_paths
+
+from fakescope.core.imageio import decode_image
 
 EXPECTED = {  # file → (kind, strength, words in the finding)
     "camera_jpeg": ("exif", "info", "camera claimed: Canon EOS 5D"),
