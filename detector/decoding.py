@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -111,8 +112,7 @@ def _load_image(path: str, finder: FaceFinder | None, provenance: bool = False
     try:
         check_file(path)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise ImageReadError(os_reason(exc)) from None
         image = decode_image(data)

@@ -231,8 +231,10 @@ def records_table(records: list[ScoreRecord]):
     from rich.table import Table
 
     table = Table()
+    flagging = any(r.flagged_by() for r in records)  # the column is there when something is flagged
     for col in ("path", "kind", "score", "label", "flagged by", "note"):
-        table.add_column(col, justify="right" if col == "score" else "left", overflow="fold")
+        if col != "flagged by" or flagging:
+            table.add_column(col, justify="right" if col == "score" else "left", overflow="fold")
     for r in records:
         label = r.label or ""
         style = {"fake": "red", "real": "green"}.get(label, "")
@@ -246,8 +248,9 @@ def records_table(records: list[ScoreRecord]):
             notes.append(escape(r.note))
         notes += [f"[dim]{escape(f.found)}[/dim]" for f in r.provenance or [] if f.strength == "error"]
         flagged = "; ".join(escape(x) for x in r.flagged_by())
-        table.add_row(escape(r.path), r.kind, "-" if r.score is None else f"{r.score:.4f}",
-                      f"[{style}]{label}[/{style}]" if style else label, flagged, "; ".join(notes))
+        cells = [escape(r.path), r.kind, "-" if r.score is None else f"{r.score:.4f}",
+                 f"[{style}]{label}[/{style}]" if style else label, flagged, "; ".join(notes)]
+        table.add_row(*(cells if flagging else cells[:4] + cells[5:]))
     return table
 
 
