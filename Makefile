@@ -13,8 +13,12 @@ $(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e .
 	touch $@
 
+# invisible-watermark (the tests embed Stable Diffusion's watermark with it) requires the full opencv-python, which
+# would install a second cv2 over opencv-python-headless: installed without its dependencies (its real needs,
+# numpy, PyWavelets, Pillow, are ours already). tests/test_dependencies.py checks that one distribution provides cv2.
 $(VENV)/.installed-dev: $(VENV)/.installed-run
 	$(PIP) -e '.[dev]'
+	$(PIP) --no-deps invisible-watermark
 	touch $@
 
 demo: $(VENV)/.installed-run

@@ -44,7 +44,8 @@ from fakescope.core.progress import Progress
 from fakescope.core.registry import Registry
 
 from .calibration import Calibration
-from .data import tile_count, tiles
+from .data import tile_count, tile_origins, tiles
+from .records import TileGrid
 
 if TYPE_CHECKING:
     from .data import ImageSet
@@ -92,6 +93,10 @@ class Detector(ABC):
         An image is never downscaled or zero-padded: it is covered by ``config.crop``-sized tiles at its native
         resolution (:func:`fakescope.detector.data.tiles`) and scored as the mean of its tiles' scores.
         """
+        return self._tile_pass(images, device)[0]
+
+    def _tile_pass(self, images: Sequence[np.ndarray], device) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """One scoring pass: ``([N] image scores, [T] tile scores, [T] owning image of each tile)``, uncalibrated."""
         owner, pieces = [], []
         for i, image in enumerate(images):
             for tile in tiles(image, self.config.crop):
@@ -99,11 +104,27 @@ class Detector(ABC):
                 pieces.append(tile)
         probs = self.tile_scores(pieces, device=device) if pieces else np.zeros(0)  # [T]
         sums = np.bincount(owner, weights=probs, minlength=len(images))
-        return sums / np.maximum(np.bincount(owner, minlength=len(images)), 1)
+        return sums / np.maximum(np.bincount(owner, minlength=len(images)), 1), probs, owner
 
     def predict_proba(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
         """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` calibrated probabilities of being fake."""
         return self.calibration(self.raw_scores(images, device=device))
+
+    def predict_tiles(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu"
+                      ) -> tuple[np.ndarray, list[TileGrid]]:
+        """:meth:`predict_proba` and, from the same pass, each image's :class:`TileGrid`: where its tiles lie and
+        what each alone scores on the calibrated scale (where in the image the detector sees synthesis)."""
+        raw, tile_raw, owner = self._tile_pass(images, device)
+        tile_probs = self.calibration(tile_raw) if len(tile_raw) else np.zeros(0)
+        crop = self.config.crop
+        counts = np.bincount(owner, minlength=len(images)) if owner else np.zeros(len(images), dtype=int)
+        grids, start = [], 0
+        for image, n in zip(images, counts.tolist(), strict=True):
+            h, w = image.shape[:2]
+            grids.append(TileGrid(crop=crop, height=h, width=w, origins=tile_origins(h, w, crop),
+                                  scores=[float(p) for p in tile_probs[start:start + n]]))
+            start += n
+        return self.calibration(raw), grids
 
     @abstractmethod
     def tensors(self) -> dict[str, torch.Tensor]: ...

@@ -206,13 +206,17 @@ def tiles(image: np.ndarray, size: int, max_tiles: int = 64) -> list[np.ndarray]
     h, w = image.shape[:2]
     if h <= size and w <= size:
         return [center_crop(image, size)]
-    ys = _starts(h, size)
-    xs = _starts(w, size)
-    boxes = [(y, x) for y in ys for x in xs]
+    return [center_crop(image[y : y + size, x : x + size], size) for y, x in tile_origins(h, w, size, max_tiles)]
+
+
+def tile_origins(height: int, width: int, size: int, max_tiles: int = 64) -> list[tuple[int, int]]:
+    """The ``(y, x)`` top-left corners of the tiles :func:`tiles` cuts, in its order (one ``(0, 0)`` tile for an
+    image no larger than ``size``)."""
+    boxes = [(y, x) for y in _starts(height, size) for x in _starts(width, size)]
     if len(boxes) > max_tiles:
         pick = np.linspace(0, len(boxes) - 1, max_tiles).round().astype(int)
         boxes = [boxes[i] for i in pick]
-    return [center_crop(image[y : y + size, x : x + size], size) for y, x in boxes]
+    return boxes
 
 
 def tile_count(height: int, width: int, size: int, max_tiles: int = 64) -> int:

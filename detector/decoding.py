@@ -15,13 +15,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from fakescope.core.imageio import ImageReadError, read_image
+from fakescope.core.imageio import ImageReadError, check_file, decode_image, os_reason
 
 from .inputs import Input
-from .records import FrameEntry, ScoreRecord
+from .records import Finding, FrameEntry, ScoreRecord
 from .video import FaceFinder, FrameSampling, VideoFrames, VideoReadError, crop
 
 #: Images with a side shorter than this get a note: too small to judge.
@@ -85,6 +86,7 @@ class DecodeOptions:
     workers: int
     ahead: int  # inputs (or video frames, when finding faces) decoded ahead of the one being handed over
     budget: Budget
+    provenance: bool = False  # read each image's provenance evidence (fakescope.detector.provenance)
 
 
 def is_flat(image: np.ndarray) -> bool:
@@ -102,23 +104,36 @@ def judge_note(image: np.ndarray) -> str | None:
     return None
 
 
-def _load_image(path: str, finder: FaceFinder | None) -> tuple[np.ndarray | None, list | None, str | None]:
-    """(pixels to score, face box, error) for one image file; never raises."""
+def _load_image(path: str, finder: FaceFinder | None, provenance: bool = False
+                ) -> tuple[np.ndarray | None, list | None, str | None, list[Finding] | None]:
+    """(pixels to score, face box, error, provenance findings) for one image file; never raises. The file is read
+    once: the evidence comes from the same bytes and pixels."""
+    findings = None
     try:
-        image = read_image(path)
+        check_file(path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ImageReadError(os_reason(exc)) from None
+        image = decode_image(data)
     except ImageReadError as exc:
-        return None, None, str(exc)
+        return None, None, str(exc), None
     except Exception as exc:  # noqa: BLE001 — an input must never crash the run
-        return None, None, f"unreadable ({type(exc).__name__}: {exc})".splitlines()[0]
+        return None, None, f"unreadable ({type(exc).__name__}: {exc})".splitlines()[0], None
+    if provenance:
+        from .provenance import read_provenance
+
+        findings = read_provenance(data, image)
+    del data
     if finder is None:
-        return image, None, None
+        return image, None, None, findings
     try:
         box = finder.largest(image)
     except Exception as exc:  # noqa: BLE001
-        return None, None, f"face search failed ({type(exc).__name__}: {exc})".splitlines()[0]
+        return None, None, f"face search failed ({type(exc).__name__}: {exc})".splitlines()[0], findings
     if box is None:
-        return None, None, "no face found"
-    return crop(image, box), list(box), None
+        return None, None, "no face found", findings
+    return crop(image, box), list(box), None, findings
 
 
 def _frame_face(image: np.ndarray, finder: FaceFinder) -> tuple[np.ndarray | None, list | None, str]:
@@ -141,7 +156,8 @@ def decode(inputs: list[Input], opts: DecodeOptions) -> Iterator[Started | Crop 
                 nxt = next(it, None)
                 if nxt is None:
                     return
-                fut = pool.submit(_load_image, nxt.path, opts.finder) if nxt.kind == "image" and not nxt.error else None
+                image = nxt.kind == "image" and not nxt.error
+                fut = pool.submit(_load_image, nxt.path, opts.finder, opts.provenance) if image else None
                 window.append((nxt, fut))
 
         refill()
@@ -155,9 +171,9 @@ def decode(inputs: list[Input], opts: DecodeOptions) -> Iterator[Started | Crop 
                 yield from _decode_video(inp, opts, pool)
                 continue
             else:
-                array, box, error = fut.result()
+                array, box, error, findings = fut.result()
                 item = Pending(ScoreRecord(inp.path, "image", error=error, face=box,
-                                           face_searched=opts.finder is not None,
+                                           face_searched=opts.finder is not None, provenance=findings,
                                            note=judge_note(array) if array is not None else None))
                 yield Started(item)
                 if array is not None:

@@ -1,15 +1,61 @@
 """Score records: what ``fakescope score`` reports per input, typed, and turned into JSON in one place.
 
 A :class:`ScoreRecord` per input (image, video, or a folder that could not be walked) and, for videos, a
-:class:`FrameEntry` per sampled frame. ``to_json()`` gives the documented fields in their documented order; the
-CLI's JSON, CSV and table renderers and :func:`fakescope.detector.video.plot_timelines` read the attributes.
+:class:`FrameEntry` per sampled frame; beside the score, the provenance evidence the file carries (a
+:class:`Finding` each, see :mod:`fakescope.detector.provenance`) and, when asked for, the :class:`TileGrid` that
+says where in the image the detector sees synthesis. ``to_json()`` gives the documented fields in their
+documented order; the CLI's JSON, CSV and table renderers and :func:`fakescope.detector.video.plot_timelines`
+read the attributes.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 FRAME_STATUSES = ("scored", "no face", "face search failed", "not decoded")
+
+#: How strongly a provenance finding says "synthetic", strongest first. ``info``: evidence that says nothing of
+#: synthesis (a camera's Make tag, a valid manifest of a capture); ``error``: metadata that could not be read.
+STRENGTHS = ("strong", "moderate", "weak", "info", "error")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One piece of provenance evidence a file carries. It never changes the detector's score."""
+
+    kind: str  # c2pa | xmp | exif | png-text | watermark
+    found: str  # what was found, one line in words ("C2PA: created by <generator>")
+    strength: str  # one of STRENGTHS
+    detail: dict | None = None  # the values read (claim generator, signer, chunk names, bits matched, ...)
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the finding points to synthesis (and so belongs to why an image is flagged)."""
+        return self.strength in ("strong", "moderate", "weak")
+
+    def to_json(self) -> dict:
+        out = {"kind": self.kind, "found": self.found, "strength": self.strength}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Where the detector looked: the ``crop``-sized tiles that cover an image of ``height``×``width`` (top-left
+    corners, edge tiles overlapping their neighbour) and each tile's calibrated score on its own."""
+
+    crop: int
+    height: int
+    width: int
+    origins: list[tuple[int, int]]  # (y, x) per tile
+    scores: list[float]  # per tile, same order
+
+    def to_json(self) -> dict:
+        return {"crop": self.crop, "height": self.height, "width": self.width,
+                "tiles": [{"x": x, "y": y, "score": round(s, 6)}
+                          for (y, x), s in zip(self.origins, self.scores, strict=True)]}
 
 
 @dataclass
@@ -48,6 +94,12 @@ class ScoreRecord:
     frame_count: int | None = None
     frames_decoded: int | None = None
     note: str | None = None  # why the score says little (too small, too flat), or None; in to_json() only when set
+    provenance: list[Finding] | None = None  # evidence the file carries (None: not read); in to_json() when read
+    tiles: TileGrid | None = None  # images scored with tile detail: where the detector sees synthesis
+    heatmap: str | None = None  # the heatmap PNG written for this image (--heatmap), or None
+    # previews kept for heatmaps and reports (never in JSON): the scored pixels, shrunk, and per video frame
+    preview: Any = field(default=None, repr=False)  # uint8 [h, w, 3] or None
+    frame_previews: list[tuple[int, Any]] | None = field(default=None, repr=False)  # (frame index, uint8 image)
     lost: str | None = field(default=None, repr=False)  # frames lost to damage, said in ``error`` when finished
 
     @property
@@ -62,7 +114,8 @@ class ScoreRecord:
     def to_json(self) -> dict:
         """The record as documented: ``path, kind, score, label, error``, then ``face`` for images scored with
         faces, then for videos ``aggregate, [top_k], threshold, fps, frame_count, frames_decoded, frames``, and
-        last ``note`` when there is one (an image too small or too flat to judge, a video of flat frames)."""
+        ``note`` when there is one (an image too small or too flat to judge, a video of flat frames), then
+        ``provenance`` (a list of findings) when evidence was read, and ``tiles`` when tile detail was asked for."""
         out: dict = {"path": self.path, "kind": self.kind, "score": self.score, "label": self.label,
                      "error": self.error}
         if self.face_searched:
@@ -75,4 +128,19 @@ class ScoreRecord:
                        frames_decoded=self.frames_decoded, frames=[f.to_json() for f in self.frames])
         if self.note is not None:
             out["note"] = self.note
+        if self.provenance is not None:
+            out["provenance"] = [f.to_json() for f in self.provenance]
+        if self.tiles is not None:
+            out["tiles"] = self.tiles.to_json()
+        if self.heatmap is not None:
+            out["heatmap"] = self.heatmap
         return out
+
+    def flagged_by(self, threshold: float | None = None) -> list[str]:
+        """Why the input is flagged, in words: each finding that points to synthesis, strongest first, then the
+        detector's score when it says fake ("C2PA: created by X", "PNG parameters chunk", "detector 0.93")."""
+        reasons = [f.found for f in sorted(self.provenance or [], key=lambda f: STRENGTHS.index(f.strength))
+                   if f.synthetic]
+        if self.score is not None and self.label == "fake":
+            reasons.append(f"detector {self.score:.2f}")
+        return reasons

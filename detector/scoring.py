@@ -53,6 +53,8 @@ def iter_scores(
     aggregate: str = "mean",
     top_k: int = 5,
     face_finder: FaceFinder | None = None,
+    provenance: bool = True,
+    detail: bool = False,
     max_batch_bytes: int = 256 << 20,
     progress: Progress | None = None,
 ) -> Iterator[ScoreRecord]:
@@ -60,7 +62,11 @@ def iter_scores(
 
     ``frames``/``every``: video frame sampling (see :class:`fakescope.detector.video.FrameSampling`); ``faces``:
     score the largest face of each image and frame instead of the whole picture; ``aggregate``: ``mean``, ``max``,
-    ``topk`` (mean of the ``top_k`` highest frame scores) or ``vote``; ``progress(n)`` is called as records finish.
+    ``topk`` (mean of the ``top_k`` highest frame scores) or ``vote``; ``provenance``: read each image file's
+    evidence (:mod:`fakescope.detector.provenance`) into ``record.provenance``, never changing the score;
+    ``detail``: images also get ``record.tiles`` (where the detector sees synthesis, from the same scoring pass)
+    and ``record.preview`` (the scored pixels shrunk to :data:`PREVIEW_SIDE`), videos ``record.frame_previews``
+    (for heatmaps and reports); ``progress(n)`` is called as records finish.
     A batch is scored when it holds ``batch_size`` crops or half of ``max_batch_bytes`` of pixels, or when decoding
     falls behind; decoded pixels waiting to be scored never exceed ``max_batch_bytes`` (but for one large input).
     """
@@ -73,7 +79,7 @@ def iter_scores(
     workers = max(1, workers)
     budget = Budget(max_batch_bytes)
     opts = DecodeOptions(FrameSampling(frames=frames, every=every), finder, workers, ahead=2 * workers + 2,
-                         budget=budget)
+                         budget=budget, provenance=provenance)
     inputs = collect_inputs(paths)
 
     def finish(item: Pending) -> ScoreRecord:
@@ -102,12 +108,18 @@ def iter_scores(
     batch: list[Crop] = []
 
     def run_batch() -> None:
-        probs = detector.predict_proba([c.array for c in batch], device=device)
-        for c, p in zip(batch, probs, strict=True):
+        arrays = [c.array for c in batch]
+        if detail:
+            probs, grids = detector.predict_tiles(arrays, device=device)
+        else:
+            probs, grids = detector.predict_proba(arrays, device=device), [None] * len(batch)
+        for c, p, grid in zip(batch, probs, grids, strict=True):
             target = c.item.slots[c.slot]  # the record, or a video frame
             target.score = float(p)
             target.label = "fake" if p >= threshold else "real"
             c.item.outstanding -= 1
+            if detail:
+                _keep_detail(c, target, grid)
         budget.give(sum(c.array.nbytes for c in batch))
         batch.clear()
 
@@ -143,6 +155,22 @@ def iter_scores(
     if batch:
         run_batch()
     yield from ready()
+
+
+#: Longest side of the previews kept with ``detail=True`` (image previews; video frames get half).
+PREVIEW_SIDE = 384
+
+
+def _keep_detail(c: Crop, target, grid) -> None:
+    from fakescope.core.report import thumbnail
+
+    rec = c.item.record
+    if target is rec:
+        rec.tiles, rec.preview = grid, thumbnail(c.array, PREVIEW_SIDE)
+    else:  # a video frame
+        if rec.frame_previews is None:
+            rec.frame_previews = []
+        rec.frame_previews.append((target.index, thumbnail(c.array, PREVIEW_SIDE // 2)))
 
 
 def score_paths(paths: Iterable[str | os.PathLike | Input], detector: Detector, **kwargs) -> list[ScoreRecord]:

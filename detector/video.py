@@ -331,24 +331,30 @@ def plot_timelines(records: Sequence[ScoreRecord], path: str | os.PathLike, thre
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(videos), 1, squeeze=False)[:, 0]
     for ax, rec in zip(axes, videos, strict=True):
-        frames = rec.frames
-        timed = all(f.time is not None for f in frames)
-        x = np.array([f.time if timed else f.index for f in frames], dtype=float)
-        y = np.array([np.nan if f.score is None else f.score for f in frames], dtype=float)
-        ax.plot(x, y, marker="o", markersize=3, linewidth=1.2, color="tab:blue", label="frame score")
-        thr = threshold if rec.threshold is None else rec.threshold
-        if thr is not None:
-            ax.axhline(thr, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {thr:.3f}")
-        gaps = x[np.isnan(y)]
-        if len(gaps):
-            ax.plot(gaps, np.full(len(gaps), -0.03), "|", color="gray", markersize=8, label="no score")
-        score = "-" if rec.score is None else f"{rec.score:.3f}"
-        ax.set_title(f"{Path(rec.path).name}: {rec.aggregate or ''} {score} ({rec.label or 'no label'})",
-                     fontsize=9, loc="left")
-        ax.set_ylim(-0.06, 1.02)
-        ax.set_ylabel("P(synthetic)")
-        ax.set_xlabel("time (s)" if timed else "frame")
-        ax.legend(loc="upper right", fontsize=7)
+        draw_timeline(ax, rec, threshold)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format=Path(path).suffix.lstrip(".").lower() or "png")
     return len(videos)
+
+
+def draw_timeline(ax, rec: ScoreRecord, threshold: float | None = None) -> None:
+    """One video's score over time on matplotlib axes ``ax`` (a panel of :func:`plot_timelines`, or a report's
+    figure): the frame scores, the threshold dashed, frames without a score as ticks along the bottom."""
+    frames = rec.frames
+    timed = all(f.time is not None for f in frames)
+    x = np.array([f.time if timed else f.index for f in frames], dtype=float)
+    y = np.array([np.nan if f.score is None else f.score for f in frames], dtype=float)
+    ax.plot(x, y, marker="o", markersize=3, linewidth=1.2, color="tab:blue", label="frame score")
+    thr = threshold if rec.threshold is None else rec.threshold
+    if thr is not None:
+        ax.axhline(thr, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {thr:.3f}")
+    gaps = x[np.isnan(y)]
+    if len(gaps):
+        ax.plot(gaps, np.full(len(gaps), -0.03), "|", color="gray", markersize=8, label="no score")
+    score = "-" if rec.score is None else f"{rec.score:.3f}"
+    ax.set_title(f"{Path(rec.path).name}: {rec.aggregate or ''} {score} ({rec.label or 'no label'})",
+                 fontsize=9, loc="left")
+    ax.set_ylim(-0.06, 1.02)
+    ax.set_ylabel("P(synthetic)")
+    ax.set_xlabel("time (s)" if timed else "frame")
+    ax.legend(loc="upper right", fontsize=7)

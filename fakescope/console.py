@@ -72,14 +72,14 @@ def check_writable_folder(path, option: str = "--out") -> None:
         raise fail(str(exc), code=1) from None
 
 
-def check_output_folder(path, *, what: str, overwrite: bool, is_previous=None) -> bool:
+def check_output_folder(path, *, what: str, overwrite: bool, is_previous=None, option: str = "--out") -> bool:
     """Refuse, before any work, an output folder that is not new or empty (``--overwrite`` replaces only a
     previous ``what``) or cannot be written; exit status 1. Returns whether a previous result is replaced."""
     from fakescope.core.safety import OutputFolderError
     from fakescope.core.safety import check_output_folder as check
 
     try:
-        return check(path, what=what, overwrite=overwrite, is_previous=is_previous)
+        return check(path, what=what, overwrite=overwrite, is_previous=is_previous, option=option)
     except OutputFolderError as exc:
         raise fail(str(exc), code=1) from None
 

@@ -19,6 +19,7 @@ from ..console import (
     DeviceOpt,
     Format,
     check_output,
+    check_output_folder,
     err,
     fail,
     is_main_rank,
@@ -33,7 +34,7 @@ app = typer.Typer()  # top-level commands: merged into the main app
 
 PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
 CSV_COLUMNS = ["path", "kind", "score", "label", "error", "aggregate", "frames_scored", "frames_sampled", "face",
-               "note"]
+               "note", "flagged_by", "provenance"]
 
 
 class Aggregate(str, Enum):
@@ -66,6 +67,17 @@ def score(
                                               "threshold) into this image (.png, .pdf, .svg).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images and frames per detector batch.")] = 64,
     workers: Annotated[int, typer.Option(min=1, help="Background decoding threads.")] = 2,
+    provenance: Annotated[bool, typer.Option("--provenance/--no-provenance",
+                                             help="Read each image's provenance evidence (C2PA, XMP, EXIF, PNG "
+                                                  "text chunks, the Stable Diffusion watermark) and report it "
+                                                  "beside the score.")] = True,
+    heatmap: Annotated[Path | None, typer.Option("--heatmap", help="Write per image its tile scores as an overlay "
+                                                 "PNG into this new folder (the JSON record carries the tiles).")]
+    = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write a self-contained HTML audit report "
+                                                "(index.html) into this new folder.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous --heatmap folder or "
+                                            "--report.")] = False,
     device: DeviceOpt = "auto",
 ) -> None:
     """Score images and videos: the probability that each is synthetic.
@@ -86,6 +98,15 @@ def score(
         raise fail(f"--threshold must be between 0 and 1, got {threshold}")
     check_output(output)
     check_output(plot, "--plot")
+    if heatmap is not None and report is not None and heatmap.resolve() == report.resolve():
+        raise fail("--heatmap and --report need different folders")
+    replacing_heatmaps = False
+    if heatmap is not None:
+        replacing_heatmaps = check_output_folder(heatmap, what="heatmap folder", overwrite=overwrite,
+                                                 is_previous=_is_heatmap_folder, option="--heatmap")
+    if report is not None:
+        check_output_folder(report, what="audit report", overwrite=overwrite, is_previous=_is_report_folder,
+                            option="--report")
     if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
         raise fail(f"--plot {plot}: use one of {', '.join(sorted(PLOT_SUFFIXES))}")
     if "-" in paths:
@@ -110,15 +131,38 @@ def score(
             _write(render_records([], format), output)
         raise fail(f"no images or videos found in {', '.join(paths) or 'the paths given'}", code=1)
     records = []
+    heatmaps = audit = None
+    if heatmap is not None:
+        from fakescope.detector.audit import HeatmapWriter
+
+        if replacing_heatmaps and main:  # only the previous heatmaps are there (checked above)
+            for old in heatmap.iterdir():
+                old.unlink()
+        if ranks.active:
+            distributed.barrier()  # no rank writes before the old heatmaps are gone
+        # each rank writes the heatmaps of its own inputs, numbered by their place among all inputs
+        heatmaps = HeatmapWriter(heatmap, start=distributed.shard_start(len(inputs), ranks, block=batch_size))
+    if report is not None:
+        from fakescope.detector.audit import AuditReport
+
+        audit = AuditReport()
     # cut on batch boundaries: each rank's batches are those one process makes (scores depend on the batch)
     mine = distributed.shard(inputs, ranks, block=batch_size)
     with progress_bar("scoring", len(mine), enabled=format == Format.table or output is not None) as update:
         for rec in iter_scores(mine, det, threshold=threshold, batch_size=batch_size, device=dev, workers=workers,
                                frames=frames or 32, every=every, faces=faces, aggregate=aggregate.value,
-                               top_k=top_k, progress=update):
+                               top_k=top_k, provenance=provenance, detail=heatmap is not None or report is not None,
+                               progress=update):
+            if heatmaps is not None:
+                heatmaps.add(rec)
+            if audit is not None:
+                audit.add(rec)
+            rec.preview = rec.frame_previews = None
             records.append(rec)
     if ranks.active:  # every rank's records, in rank order: the inputs' order
         records = [r for part in distributed.all_gather(records) for r in part]
+        if audit is not None:  # the report's rows (small embedded PNGs) likewise
+            audit.merge(distributed.all_gather(audit))
         if not main:
             return
 
@@ -132,16 +176,36 @@ def score(
         out.print(records_table(records))
     else:
         sys.stdout.write(text)
+    thr = det.threshold if threshold is None else threshold
     if plot is not None:
         from fakescope.detector.video import plot_timelines
 
-        thr = det.threshold if threshold is None else threshold
         if plot_timelines(records, plot, thr) == 0:
             err.print(f"--plot: no video among the inputs, {plot} not written", highlight=False)
+    if audit is not None:
+        from fakescope.detector.audit import detector_meta
+
+        page = audit.write(report, meta=detector_meta(det, thr, ["fakescope", *sys.argv[1:]]), threshold=thr)
+        err.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
+    if heatmaps is not None:
+        err.print(f"heatmaps: {heatmaps.count} written into {heatmap}", highlight=False, markup=False,
+                  soft_wrap=True)
     bad = sum(r.error is not None for r in records)
     if bad:
         err.print(f"{bad} of {len(records)} input(s) could not be read or scored in full", highlight=False)
         raise typer.Exit(1)
+
+
+def _is_heatmap_folder(path: Path) -> bool:
+    from fakescope.detector.audit import is_heatmap_folder
+
+    return is_heatmap_folder(path)
+
+
+def _is_report_folder(path: Path) -> bool:
+    from fakescope.detector.audit import is_report_folder
+
+    return is_report_folder(path)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -177,7 +241,8 @@ def render_records(records: list[ScoreRecord], format: Format) -> str:
         writer.writerow([r.path, r.kind, "" if r.score is None else f"{r.score:.6f}", r.label or "",
                          r.error or "", r.aggregate if video else "",
                          scored if video else "", sampled if video else "",
-                         " ".join(map(str, r.face)) if r.face else "", r.note or ""])
+                         " ".join(map(str, r.face)) if r.face else "", r.note or "",
+                         "; ".join(r.flagged_by()), " | ".join(f"{f.strength}: {f.found}" for f in r.provenance or [])])
     return buf.getvalue()
 
 
@@ -186,8 +251,10 @@ def records_table(records: list[ScoreRecord]):
     from rich.table import Table
 
     table = Table()
-    for col in ("path", "kind", "score", "label", "note"):
-        table.add_column(col, justify="right" if col == "score" else "left", overflow="fold")
+    flagging = any(r.flagged_by() for r in records)  # the column is there when something is flagged
+    for col in ("path", "kind", "score", "label", "flagged by", "note"):
+        if col != "flagged by" or flagging:
+            table.add_column(col, justify="right" if col == "score" else "left", overflow="fold")
     for r in records:
         label = r.label or ""
         style = {"fake": "red", "real": "green"}.get(label, "")
@@ -199,8 +266,11 @@ def records_table(records: list[ScoreRecord]):
             notes.append(f"[yellow]{escape(r.error)}[/yellow]")
         if r.note:
             notes.append(escape(r.note))
-        table.add_row(escape(r.path), r.kind, "-" if r.score is None else f"{r.score:.4f}",
-                      f"[{style}]{label}[/{style}]" if style else label, "; ".join(notes))
+        notes += [f"[dim]{escape(f.found)}[/dim]" for f in r.provenance or [] if f.strength == "error"]
+        flagged = "; ".join(escape(x) for x in r.flagged_by())
+        cells = [escape(r.path), r.kind, "-" if r.score is None else f"{r.score:.4f}",
+                 f"[{style}]{label}[/{style}]" if style else label, flagged, "; ".join(notes)]
+        table.add_row(*(cells if flagging else cells[:4] + cells[5:]))
     return table
 
 

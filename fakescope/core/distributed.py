@@ -163,6 +163,12 @@ def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
     return rank * n // size, (rank + 1) * n // size
 
 
+def shard_start(n: int, ranks: Ranks | None = None, *, block: int = 1) -> int:
+    """Where this rank's part (:func:`shard`) of ``n`` items starts: the index of its first item among all."""
+    ranks = current() if ranks is None else ranks
+    return min(n, shard_bounds(-(-n // block), ranks.rank, ranks.size)[0] * block)
+
+
 def shard(items: Sequence[T], ranks: Ranks | None = None, *, block: int = 1) -> list[T]:
     """This rank's contiguous part of ``items`` (all of them for one process), cut on multiples of ``block`` (so
     that batches of ``block`` items are the batches one process makes)."""

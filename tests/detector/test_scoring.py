@@ -160,13 +160,13 @@ def test_video_without_any_face_is_an_error(tmp_path, det):
 def test_decoding_runs_in_background_threads(tmp_path, det, monkeypatch):
     paths = [save(tmp_path / f"{i}.png", photo(i)) for i in range(6)]
     threads = set()
-    real = imageio.read_image
+    real = imageio.decode_image
 
-    def spy(path, *args, **kwargs):
+    def spy(data, *args, **kwargs):
         threads.add(threading.current_thread().name)
-        return real(path, *args, **kwargs)
+        return real(data, *args, **kwargs)
 
-    monkeypatch.setattr("fakescope.detector.decoding.read_image", spy)
+    monkeypatch.setattr("fakescope.detector.decoding.decode_image", spy)
     records = score_paths(paths, det, batch_size=2)
     assert len(records) == 6 and threads and threading.main_thread().name not in threads
 
@@ -347,13 +347,13 @@ def test_pixel_budget_bounds_batches(tmp_path, det, monkeypatch):
 
 def test_slow_decoding_does_not_hold_back_a_partial_batch(tmp_path, det, monkeypatch):
     paths = [save(tmp_path / f"{i}.png", photo(i)) for i in range(4)]
-    real = imageio.read_image
+    real = imageio.decode_image
 
-    def slow(path, *args, **kwargs):
+    def slow(data, *args, **kwargs):
         time.sleep(0.3)
-        return real(path, *args, **kwargs)
+        return real(data, *args, **kwargs)
 
-    monkeypatch.setattr("fakescope.detector.decoding.read_image", slow)
+    monkeypatch.setattr("fakescope.detector.decoding.decode_image", slow)
     sizes = _spy_batches(monkeypatch, det)
     records = score_paths(paths, det, batch_size=64, workers=1)
     assert [r.path for r in records] == [str(p) for p in paths]

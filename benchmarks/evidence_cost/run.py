@@ -1,0 +1,139 @@
+"""Cost of the provenance evidence step: folder scoring with evidence read (the default) against without it.
+
+Budget: reading evidence slows folder scoring by at most 10 %. Measured side by side (``score_paths`` on the same
+folder, ``provenance=True`` and ``provenance=False`` alternating, each repeated; the ratio of medians), on
+
+- ``realworld``: the measuring set ``../shared/realworld-dev/images`` (real photographs and images of public
+  generators, mixed sizes), when it is there;
+- ``synthetic``: 120 crops (512×512) of the bundled photographs written here, a third plain PNG, a third JPEG,
+  and a third carrying evidence (a PNG parameters chunk, XMP digital source type, the Stable Diffusion watermark).
+
+Also the evidence step alone per image (``read_provenance`` on bytes and pixels already in memory).
+
+    python benchmarks/evidence_cost/run.py                  # full run, writes results.json beside this file
+    python benchmarks/evidence_cost/run.py --tiny --no-record
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
+from fakescope.detector.provenance import read_provenance
+from fakescope.detector.scoring import score_paths
+from fakescope.generators.sources import create_source
+
+from fakescope.core.imageio import decode_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import cpu_name  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+REALWORLD = HERE.parents[2] / "shared" / "realworld-dev" / "images"
+
+
+def make_folder(folder: Path, count: int) -> list[Path]:
+    import io
+
+    from imwatermark import WatermarkEncoder
+    from PIL import Image, PngImagePlugin
+
+    folder.mkdir(parents=True)
+    batch = create_source("photos").draw(count, size=512, channels=3, split="all", seed=0).images
+    arr = ((batch.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+    enc = WatermarkEncoder()
+    enc.set_watermark("bytes", b"StableDiffusionV1")
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description Iptc4xmpExt:DigitalSourceType='
+           b'"http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/></rdf:RDF></x:xmpmeta>')
+    paths = []
+    for i, image in enumerate(arr):
+        kind = i % 6
+        buf = io.BytesIO()
+        if kind in (0, 1):
+            Image.fromarray(image).save(buf, "PNG")
+        elif kind in (2, 3):
+            Image.fromarray(image).save(buf, "JPEG", quality=90, **({"xmp": xmp} if kind == 3 else {}))
+        elif kind == 4:
+            info = PngImagePlugin.PngInfo()
+            info.add_text("parameters", "a photo\nSteps: 20, Sampler: Euler a, Seed: 1")
+            Image.fromarray(image).save(buf, "PNG", pnginfo=info)
+        else:
+            marked = enc.encode(np.ascontiguousarray(image[..., ::-1]), "dwtDct")[..., ::-1]
+            Image.fromarray(np.ascontiguousarray(marked)).save(buf, "PNG")
+        path = folder / f"{i:04d}.{'jpg' if kind in (2, 3) else 'png'}"
+        path.write_bytes(buf.getvalue())
+        paths.append(path)
+    return paths
+
+
+def side_by_side(paths: list[Path], det, repeats: int) -> dict:
+    times = {True: [], False: []}
+    score_paths(paths[:8], det, provenance=True)  # warm up: imports, the C2PA library, the model
+    for r in range(repeats):
+        for flag in ((True, False) if r % 2 == 0 else (False, True)):
+            start = time.perf_counter()
+            records = score_paths(paths, det, provenance=flag)
+            times[flag].append(time.perf_counter() - start)
+    with_, without = statistics.median(times[True]), statistics.median(times[False])
+    found = sum(any(f.synthetic for f in r.provenance or []) for r in score_paths(paths, det, provenance=True))
+    return {"images": len(paths), "seconds_with_evidence": [round(t, 3) for t in times[True]],
+            "seconds_without": [round(t, 3) for t in times[False]], "median_with": round(with_, 3),
+            "median_without": round(without, 3), "slowdown": round(with_ / without - 1, 4),
+            "images_with_synthesis_evidence": found, "records": len(records)}
+
+
+def evidence_alone(paths: list[Path]) -> dict:
+    items = [(p.read_bytes(),) for p in paths]
+    items = [(d, decode_image(d)) for (d,) in items]
+    read_provenance(*items[0])
+    start = time.perf_counter()
+    for data, image in items:
+        read_provenance(data, image)
+    per = (time.perf_counter() - start) / len(items)
+    return {"ms_per_image": round(per * 1000, 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tiny", action="store_true", help="a check of the script: 12 images, 1 repeat")
+    ap.add_argument("--no-record", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    det = load_detector()
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "arch": platform.machine(), "gpu": None,
+                    "torch_threads": torch.get_num_threads(),
+                    "note": "2-core x86_64 VM, no GPU, shared with other work (noisy)"},
+        "detector": DEFAULT_DETECTOR, "repeats": 1 if args.tiny else args.repeats, "sets": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        synthetic = make_folder(Path(tmp) / "synthetic", 12 if args.tiny else 120)
+        sets = {"synthetic": synthetic}
+        if REALWORLD.is_dir():
+            real = sorted(p for p in REALWORLD.iterdir() if p.is_file())
+            sets["realworld"] = real[:12] if args.tiny else real
+        for name, paths in sets.items():
+            result["sets"][name] = {**side_by_side(paths, det, result["repeats"]), **evidence_alone(paths)}
+            print(name, json.dumps(result["sets"][name]), flush=True)
+    if not args.no_record:
+        (HERE / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    worst = max(s["slowdown"] for s in result["sets"].values())
+    print(f"worst slowdown {worst:+.1%} (budget +10%)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

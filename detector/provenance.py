@@ -1,0 +1,349 @@
+"""Provenance evidence: what an image file says about its own origin, reported beside the detector's score.
+
+Much synthetic media declares itself. Read here, from the bytes already read for scoring (never a second read of
+the file, never the network):
+
+- **C2PA manifests** (``c2pa-python``, the C2PA project's bindings): claim generator, signer, actions, digital
+  source type, and the validation state. A signature that is valid but whose signer is on no trust list is
+  reported as such; a manifest that fails validation is reported as failing, never as proof.
+- **IPTC digital source type** in XMP (``trainedAlgorithmicMedia``, ``compositeWithTrainedAlgorithmicMedia``,
+  ...) and XMP's ``CreatorTool``, found in the raw packet by pattern (no XML parser meets hostile input).
+- **EXIF** ``Software``, ``Make``/``Model`` and a ``UserComment`` holding generation parameters.
+- **PNG text chunks** of popular generators: ``parameters`` (Stable Diffusion web UIs), ``prompt``/``workflow``
+  (ComfyUI), InvokeAI's metadata.
+- The **invisible DWT-DCT watermark** that Stable Diffusion's reference scripts embed (``StableDiffusionV1``,
+  136 bits; SDXL's 48-bit message), decoded on the pixels already decoded for scoring.
+
+Each piece is a :class:`~fakescope.detector.records.Finding` with a strength (how strongly it says "synthetic"):
+
+========== ================================================================================================
+strong     hard to produce by accident: a C2PA manifest from a trusted signer declaring generative AI; the
+           Stable Diffusion watermark decoded (≥ 90 % of its bits)
+moderate   an unsigned but specific claim: XMP digital source type of generative AI, a generator's PNG text
+           chunk or EXIF parameters, a generator named in ``Software``/``CreatorTool``; a C2PA manifest whose
+           signature is valid but whose signer is on no trust list
+weak       a C2PA manifest declaring generative AI that fails validation; other synthetic source types
+info       says nothing of synthesis: a camera's ``Make``/``Model``, an editor in ``Software``, a C2PA manifest
+           of a capture or edit
+error      metadata present but unreadable (truncated, hostile): reported in one line, the pixels still scored
+========== ================================================================================================
+
+Metadata is easy to strip and easy to write: a finding is evidence to weigh, not a verdict, and it never changes
+the score. An image without findings is not thereby real.
+
+The watermark decoder is a vectorised form of ``invisible-watermark``'s ``dwtDct`` decoder (the library's loop
+costs ~40 ms per 512² image and message, about as much as the detector). It computes every block's vote at once,
+shares them between the two messages, and reads only the top rows of a large image (24 votes per bit). The tests
+check that, on a whole image, it returns the library's bits exactly, on images watermarked by the library.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+
+import numpy as np
+
+from .records import Finding
+
+__all__ = ["read_provenance", "read_c2pa", "read_metadata", "read_watermark", "watermark_bits", "watermark_votes"]
+
+#: IPTC digital source types (http://cv.iptc.org/newscodes/digitalsourcetype/) and the strength of each claim.
+SOURCE_TYPES = {
+    "trainedAlgorithmicMedia": "moderate",  # made by generative AI
+    "compositeWithTrainedAlgorithmicMedia": "moderate",  # edited with generative AI
+    "algorithmicMedia": "weak",  # made by an algorithm, no training data
+    "compositeSynthetic": "weak",
+    "algorithmicallyEnhanced": "weak",
+}
+AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
+
+#: Names of generators and generative tools, as they appear in Software, CreatorTool and C2PA claim generators.
+GENERATOR_NAMES = re.compile(
+    r"stable.?diffusion|midjourney|dall.?e|firefly|novelai|comfyui|invokeai|automatic1111|\bsd.?next\b|"
+    r"\bimagen\b|\bflux\b|leonardo|ideogram|openai|chatgpt|gemini|bing image creator|dreamstudio|fooocus|"
+    r"stability|runway|\bgenerative\b", re.IGNORECASE)
+
+#: PNG text chunk keys that generators write, and what each is.
+PNG_TEXT_KEYS = {
+    "parameters": "PNG parameters chunk (Stable Diffusion web UI generation settings)",
+    "prompt": "PNG prompt chunk (ComfyUI graph)",
+    "workflow": "PNG workflow chunk (ComfyUI workflow)",
+    "invokeai_metadata": "PNG invokeai_metadata chunk (InvokeAI)",
+    "sd-metadata": "PNG sd-metadata chunk (InvokeAI)",
+    "Dream": "PNG Dream chunk (InvokeAI)",
+}
+
+#: The messages of Stable Diffusion's reference watermark (dwtDct, scale 36 on the U channel of YUV).
+SD_WATERMARKS = {
+    "Stable Diffusion (StableDiffusionV1)": np.unpackbits(np.frombuffer(b"StableDiffusionV1", dtype=np.uint8)),
+    "Stable Diffusion XL": np.array([int(b) for b in "101100111110110010010000011110111011000110011110"],
+                                    dtype=np.uint8),
+}
+WATERMARK_MATCH = 0.9  # share of bits that must match (an unmarked image matches ~half)
+WATERMARK_MIN_PIXELS = 256 * 256  # the library's own limit
+_EXCERPT = 200  # characters of a chunk's text kept in a finding's detail
+
+
+def read_provenance(data: bytes, image: np.ndarray | None = None, *, watermark: bool = True) -> list[Finding]:
+    """Every finding in an image file's bytes (and, with ``image``, its decoded RGB pixels: the watermark).
+
+    Never raises: a reader that fails gives one ``error`` finding with a one-line reason.
+    """
+    findings: list[Finding] = []
+    readers: list[tuple[str, Callable[[], list[Finding]]]] = [("metadata", lambda: read_metadata(data))]
+    if _may_hold_c2pa(data):
+        readers.append(("c2pa", lambda: read_c2pa(data)))
+    if watermark and image is not None:
+        readers.append(("watermark", lambda: read_watermark(image)))
+    for kind, read in readers:
+        try:
+            findings += read()
+        except Exception as exc:  # noqa: BLE001 — hostile metadata must never stop scoring
+            findings.append(Finding(kind, f"{kind} unreadable ({type(exc).__name__}: {_line(exc)})", "error"))
+    return findings
+
+
+# --- EXIF, XMP, PNG text ---------------------------------------------------------------------------------------
+
+_EXIF_SOFTWARE, _EXIF_MAKE, _EXIF_MODEL, _EXIF_IFD, _EXIF_USER_COMMENT = 0x0131, 0x010F, 0x0110, 0x8769, 0x9286
+
+
+def read_metadata(data: bytes) -> list[Finding]:
+    """Findings from the metadata Pillow reads with the header: PNG text chunks, XMP, EXIF."""
+    from PIL import Image
+
+    from fakescope.core.formats import IMAGE_FORMATS
+
+    findings: list[Finding] = []
+    with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
+        info = dict(im.info)
+        if im.format == "PNG":
+            findings += _png_text(info)
+        xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
+        if xmp:
+            findings += _xmp(xmp)
+        try:
+            exif = im.getexif()
+        except Exception as exc:  # noqa: BLE001 — a malformed EXIF block
+            findings.append(Finding("exif", f"EXIF unreadable ({type(exc).__name__}: {_line(exc)})", "error"))
+        else:
+            findings += _exif(exif)
+    return findings
+
+
+def _png_text(info: dict) -> list[Finding]:
+    out = []
+    for key, what in PNG_TEXT_KEYS.items():
+        value = info.get(key)
+        if isinstance(value, str | bytes) and value:
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            found = "PNG parameters chunk" if key == "parameters" else what.split(" (")[0]
+            out.append(Finding("png-text", found, "moderate",
+                               {"chunk": key, "what": what, "length": len(text), "excerpt": text[:_EXCERPT]}))
+    software = info.get("Software")
+    if isinstance(software, str) and software:
+        out.append(_software("png-text", "PNG Software chunk", software))
+    return out
+
+
+_DST = re.compile(r"digitalsourcetype/([A-Za-z]+)")
+_CREATOR_TOOL = re.compile(r"CreatorTool(?:=\"|>)([^\"<]{1,200})")
+
+
+def _xmp(xmp: bytes | str) -> list[Finding]:
+    text = xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else str(xmp)
+    out = []
+    for dst in dict.fromkeys(_DST.findall(text)):  # each type once, in order
+        strength = SOURCE_TYPES.get(dst, "info")
+        out.append(Finding("xmp", f"XMP digital source type {dst}", strength, {"digital_source_type": dst}))
+    m = _CREATOR_TOOL.search(text)
+    if m:
+        out.append(_software("xmp", "XMP CreatorTool", m.group(1).strip()))
+    if "xmpmeta" in text and "</x:xmpmeta>" not in text:
+        out.append(Finding("xmp", "XMP packet truncated or malformed", "error", {"length": len(text)}))
+    return out
+
+
+def _exif(exif) -> list[Finding]:
+    out = []
+    software = exif.get(_EXIF_SOFTWARE)
+    if isinstance(software, str) and software.strip():
+        out.append(_software("exif", "EXIF Software", software.strip()))
+    make, model = exif.get(_EXIF_MAKE), exif.get(_EXIF_MODEL)
+    camera = " ".join(str(v).strip() for v in (make, model) if isinstance(v, str) and v.strip())
+    if camera:
+        out.append(Finding("exif", f"camera claimed: {camera[:_EXCERPT]}", "info", {"make": make, "model": model}))
+    try:
+        comment = exif.get_ifd(_EXIF_IFD).get(_EXIF_USER_COMMENT)
+    except Exception:  # noqa: BLE001 — a malformed sub-IFD says nothing either way
+        comment = None
+    if isinstance(comment, bytes):  # 8 bytes of character code, then the text
+        code, body = comment[:8], comment[8:]
+        comment = body.decode("utf-16-be" if code.startswith(b"UNICODE") else "utf-8", "replace")
+    if isinstance(comment, str) and "Steps:" in comment and ("Sampler:" in comment or "Seed:" in comment):
+        out.append(Finding("exif", "EXIF UserComment holds generation parameters", "moderate",
+                           {"excerpt": comment[:_EXCERPT]}))
+    return out
+
+
+def _software(kind: str, where: str, value: str) -> Finding:
+    value = value[:_EXCERPT]
+    if GENERATOR_NAMES.search(value):
+        return Finding(kind, f"{where}: {value} (a generator)", "moderate", {"software": value})
+    return Finding(kind, f"{where}: {value}", "info", {"software": value})
+
+
+# --- C2PA ----------------------------------------------------------------------------------------------------
+
+_C2PA_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+_MIME = {b"\x89PNG": "image/png", b"\xff\xd8": "image/jpeg", b"RIFF": "image/webp", b"II*\x00": "image/tiff",
+         b"MM\x00*": "image/tiff"}
+
+
+def _may_hold_c2pa(data: bytes) -> bool:
+    """A cheap test before the C2PA reader is loaded: a JUMBF store labelled c2pa, or XMP pointing to one."""
+    return b"c2pa" in data or b"dcterms:provenance" in data
+
+
+def _mime(data: bytes) -> str | None:
+    for magic, mime in _MIME.items():
+        if data.startswith(magic):
+            return mime
+    if data[4:8] == b"ftyp":
+        return "image/avif" if b"avif" in data[8:32] else "image/heic"
+    return None
+
+
+def read_c2pa(data: bytes) -> list[Finding]:
+    """The active C2PA manifest: who made the image with what, who signed it, and whether the signature holds.
+
+    Validation is offline: no remote manifest and no OCSP response is fetched (a manifest stored elsewhere is
+    reported as such).
+    """
+    import c2pa
+
+    mime = _mime(data)
+    if mime is None:
+        return [Finding("c2pa", "C2PA data in a file type the C2PA reader does not take", "error")]
+    context = c2pa.Context.from_dict(_C2PA_SETTINGS)
+    try:
+        reader = c2pa.Reader(mime, io.BytesIO(data), context=context)
+    except c2pa.C2paError as exc:
+        text = _line(exc)
+        if "ManifestNotFound" in type(exc).__name__ or "no JUMBF" in text:
+            return []
+        if "Remote" in type(exc).__name__ or "remote" in text.lower():
+            return [Finding("c2pa", "C2PA manifest stored outside the file (not fetched)", "info",
+                            {"reason": text})]
+        return [Finding("c2pa", f"C2PA manifest does not parse ({text})", "error")]
+    with reader:
+        store = json.loads(reader.json())
+        state = reader.get_validation_state() or "Unknown"
+    return [_c2pa_finding(store, state)]
+
+
+def _c2pa_finding(store: dict, state: str) -> Finding:
+    manifest = store.get("manifests", {}).get(store.get("active_manifest") or "", {})
+    gens = manifest.get("claim_generator_info") or []
+    generator = ", ".join(" ".join(str(g[k]) for k in ("name", "version") if g.get(k)) for g in gens
+                          if isinstance(g, dict)) or str(manifest.get("claim_generator") or "unknown generator")
+    sig = manifest.get("signature_info") or {}
+    signer = sig.get("common_name") or sig.get("issuer") or "unknown signer"
+    actions, sources = [], []
+    for a in manifest.get("assertions") or []:
+        if isinstance(a, dict) and str(a.get("label", "")).startswith("c2pa.actions"):
+            for act in (a.get("data") or {}).get("actions") or []:
+                actions.append(str(act.get("action")))
+                if act.get("digitalSourceType"):
+                    sources.append(str(act["digitalSourceType"]).rsplit("/", 1)[-1])
+    failures = [s.get("code") for s in store.get("validation_status") or [] if isinstance(s, dict)]
+    untrusted_only = all(str(c).startswith("signingCredential.untrusted") for c in failures)
+    ai = any(s in AI_SOURCE_TYPES for s in sources) or bool(GENERATOR_NAMES.search(generator))
+    synthetic = ai or any(SOURCE_TYPES.get(s) for s in sources)
+    if state == "Trusted":
+        how, strength = f"trusted signer {signer}", "strong" if ai else ("weak" if synthetic else "info")
+    elif state == "Valid" and untrusted_only:
+        how, strength = "signer not on a trust list", "moderate" if ai else (
+            "weak" if synthetic else "info")
+    else:
+        how = f"fails validation ({', '.join(map(str, failures[:3])) or state})"
+        strength = "weak" if synthetic else "info"
+    what = f"created by {generator}" if "c2pa.created" in actions or not actions else f"edited with {generator}"
+    if sources:
+        what += f" ({', '.join(dict.fromkeys(sources))})"
+    return Finding("c2pa", f"C2PA: {what}; {how}", strength,
+                   {"claim_generator": generator, "signer": signer, "issuer": sig.get("issuer"),
+                    "validation_state": state, "validation_failures": failures, "actions": actions,
+                    "digital_source_types": sources})
+
+
+# --- the Stable Diffusion watermark ---------------------------------------------------------------------------
+
+def watermark_votes(rgb: np.ndarray, *, max_blocks: int | None = None, scale: int = 36, block: int = 4
+                    ) -> np.ndarray:
+    """Each block's vote (0 or 1) as ``invisible-watermark``'s ``dwtDct`` decoder casts it, in its order.
+
+    As the library: BGR → YUV, a Haar DWT of the U channel (cropped to a multiple of 4), ``block``×``block``
+    blocks of its approximation band in row order; a block votes 1 when its largest non-DC coefficient's magnitude
+    modulo ``scale`` exceeds half of ``scale``. ``max_blocks``: decode only enough top rows of the image for that
+    many blocks (block numbering is unchanged: the rows are full width).
+    """
+    import cv2
+    import pywt
+
+    h, w = rgb.shape[:2]
+    h4, w4 = h // 4 * 4, w // 4 * 4
+    if max_blocks is not None:
+        per_row = w4 // 2 // block  # blocks per row of blocks, each 2 * block image rows high
+        h4 = min(h4, -(-max_blocks // max(per_row, 1)) * 2 * block)
+    # RGB → YUV equals the library's BGR → YUV of the same pixels (same coefficients), without the copy
+    u = cv2.cvtColor(np.ascontiguousarray(rgb[:h4, :w4]), cv2.COLOR_RGB2YUV)[..., 1]
+    band, _ = pywt.dwt2(u, "haar")  # [h4/2, w4/2]
+    rows, cols = band.shape[0] // block, band.shape[1] // block
+    blocks = band[: rows * block, : cols * block].reshape(rows, block, cols, block).transpose(0, 2, 1, 3)
+    blocks = blocks.reshape(rows * cols, block * block)  # row-major block order, as the library walks them
+    pos = np.abs(blocks[:, 1:]).argmax(axis=1) + 1
+    val = np.abs(blocks[np.arange(len(blocks)), pos])
+    return ((val % scale) > 0.5 * scale).astype(np.float64)
+
+
+def bits_from_votes(votes: np.ndarray, length: int) -> np.ndarray:
+    """Block ``n`` votes for bit ``n % length``; a bit is set when more than 127/255 of its votes are (the
+    library's rule)."""
+    which = np.arange(len(votes)) % length
+    share = np.bincount(which, weights=votes, minlength=length) / np.maximum(np.bincount(which, minlength=length), 1)
+    return share * 255 > 127
+
+
+def watermark_bits(rgb: np.ndarray, length: int, *, max_blocks: int | None = None) -> np.ndarray:
+    """The ``length`` bits the library's ``dwtDct`` decoder reads from an RGB ``uint8`` image (``max_blocks``: from
+    its top rows only)."""
+    return bits_from_votes(watermark_votes(rgb, max_blocks=max_blocks), length)
+
+
+#: Blocks decoded per image: 24 votes per bit of the longest message (the rest of a large image adds nothing
+#: to a clean watermark and costs time: the whole of a 512² image is 4,096 blocks).
+WATERMARK_BLOCKS = 24 * 136
+
+
+def read_watermark(rgb: np.ndarray) -> list[Finding]:
+    """The Stable Diffusion watermark, when at least :data:`WATERMARK_MATCH` of its bits are read back."""
+    h, w = rgb.shape[:2]
+    if h * w < WATERMARK_MIN_PIXELS or rgb.ndim != 3:
+        return []
+    votes = watermark_votes(rgb, max_blocks=WATERMARK_BLOCKS)  # one pass, shared by the messages
+    out = []
+    for name, message in SD_WATERMARKS.items():
+        match = float((bits_from_votes(votes, len(message)) == message.astype(bool)).mean())
+        if match >= WATERMARK_MATCH:
+            out.append(Finding("watermark", f"invisible watermark of {name}", "strong",
+                               {"message": name, "bits": len(message), "bits_matched": round(match, 3)}))
+    return out
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]

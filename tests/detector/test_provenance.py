@@ -1,0 +1,179 @@
+"""Provenance evidence: each kind is found in files built here, plain photographs carry none, hostile metadata
+gives a finding or a one-line error (never a crash) and the pixels are still scored, the score never changes."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+
+import numpy as np
+import pytest
+from evidence import (
+    c2pa_signed,
+    evidence_folder,
+    jpeg_bytes,
+    photo,
+    png_bytes,
+    skimage_photo,
+    watermarked,
+    xmp_packet,
+)
+from fakescope.detector.base import load_detector
+from fakescope.detector.provenance import read_provenance, read_watermark, watermark_bits
+from fakescope.detector.scoring import score_paths
+
+from fakescope.core.imageio import decode_image
+
+EXPECTED = {  # file → (kind, strength, words in the finding)
+    "camera_jpeg": ("exif", "info", "camera claimed: Canon EOS 5D"),
+    "a1111_png": ("png-text", "moderate", "PNG parameters chunk"),
+    "comfy_png": ("png-text", "moderate", "PNG prompt chunk"),
+    "xmp_jpeg": ("xmp", "moderate", "XMP digital source type trainedAlgorithmicMedia"),
+    "software_jpeg": ("exif", "moderate", "EXIF Software: Adobe Firefly"),
+    "watermark_png": ("watermark", "strong", "invisible watermark of Stable Diffusion (StableDiffusionV1)"),
+    "c2pa_png": ("c2pa", "moderate", "C2PA: created by TestDiffusion 1.0 (trainedAlgorithmicMedia)"),
+}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return evidence_folder(tmp_path_factory.mktemp("evidence"))
+
+
+@pytest.fixture(scope="module")
+def det():
+    return load_detector()
+
+
+def findings_of(data: bytes):
+    return read_provenance(data, decode_image(data))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_kind_of_evidence_is_found(folder, name):
+    kind, strength, words = EXPECTED[name]
+    found = findings_of(folder[name].read_bytes())
+    assert any(f.kind == kind and f.strength == strength and words in f.found for f in found), found
+
+
+@pytest.mark.parametrize("name", ["plain_png", "plain_jpeg"])
+def test_plain_photographs_carry_no_finding(folder, name):
+    assert findings_of(folder[name].read_bytes()) == []
+
+
+def test_a_photograph_re_encoded_many_ways_carries_no_finding():
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        image = skimage_photo(name)
+        for data in (png_bytes(image), jpeg_bytes(image, quality=75), jpeg_bytes(image[::2, ::2], quality=95)):
+            assert findings_of(data) == [], name
+
+
+def test_c2pa_reports_the_signer_as_untrusted_never_as_proof(folder):
+    (f,) = [f for f in findings_of(folder["c2pa_png"].read_bytes()) if f.kind == "c2pa"]
+    assert "signer not on a trust list" in f.found and f.strength != "strong"
+    assert f.detail["validation_state"] == "Valid" and f.detail["signer"] == "fakescope test signer"
+    assert f.detail["actions"] == ["c2pa.created"]
+
+
+def test_a_c2pa_manifest_of_a_capture_says_nothing_of_synthesis():
+    data = c2pa_signed(png_bytes(photo(8)), generator="CameraApp", source_type="digitalCapture")
+    (f,) = findings_of(data)
+    assert f.strength == "info" and "CameraApp" in f.found and not f.synthetic
+
+
+def test_altered_pixels_break_the_c2pa_signature():
+    image = photo(12)
+    signed = c2pa_signed(png_bytes(image))
+    start = signed.index(b"caBX") - 4  # the PNG chunk holding the C2PA store, after IHDR
+    assert start == 33
+    chunk = signed[start:start + 12 + int.from_bytes(signed[start:start + 4], "big")]
+    altered = image.copy()
+    altered[0, :10] = 255 - altered[0, :10]
+    plain = png_bytes(altered)
+    tampered = plain[:33] + chunk + plain[33:]  # the same manifest over other pixels
+    (f,) = [f for f in findings_of(tampered) if f.kind == "c2pa"]
+    assert "fails validation" in f.found and f.strength == "weak", f
+    assert f.detail["validation_state"] == "Invalid"
+
+
+def test_watermark_decoder_returns_the_library_bits_exactly():
+    from imwatermark import WatermarkDecoder
+
+    for image in (photo(5, (512, 384)), watermarked(photo(5, (512, 384))), skimage_photo("astronaut")):
+        lib = WatermarkDecoder("bytes", 136).decode(np.ascontiguousarray(image[..., ::-1]), "dwtDct")
+        assert (np.packbits(watermark_bits(image, 136)).tobytes() == lib)
+
+
+def test_the_watermark_is_found_only_where_it_was_embedded():
+    image = photo(11, (512, 512))
+    assert read_watermark(image) == []
+    assert [f.detail["message"] for f in read_watermark(watermarked(image))] == [
+        "Stable Diffusion (StableDiffusionV1)"]
+    assert read_watermark(watermarked(image, b"SomethingElse1234")) == []
+
+
+HOSTILE = {
+    "truncated XMP": lambda: jpeg_bytes(photo(1), xmp=xmp_packet()[:150]),
+    "huge text chunk": lambda: png_bytes(photo(2), {"parameters": "x" * (3 << 20)}),
+    "huge comment": lambda: png_bytes(photo(2), {"Comment": "y" * (5 << 20), "Software": "z" * 10_000}),
+    "manifest that does not parse": lambda: _corrupt_c2pa(c2pa_signed(png_bytes(photo(3)))),
+    "C2PA store pointing outside the file": lambda: c2pa_signed(png_bytes(photo(4)),
+                                                                remote_url="https://example.invalid/m.c2pa"),
+    "malformed EXIF": lambda: jpeg_bytes(photo(5)).replace(b"\xff\xd8", b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00MM"
+                                                           b"\x00*\x00\x00\xff\xff", 1),
+    "JUMBF label only": lambda: png_bytes(photo(6), {"c2pa": "c2pa" * 10}),
+}
+
+
+def _corrupt_c2pa(data: bytes) -> bytes:
+    """Scramble the middle of the C2PA store (the PNG chunk stays well formed: its CRC is recomputed)."""
+    import zlib
+
+    start = data.index(b"caBX") - 4
+    length = int.from_bytes(data[start:start + 4], "big")
+    body = bytearray(data[start + 8:start + 8 + length])
+    body[40:440] = bytes(b ^ 0x5A for b in body[40:440])
+    crc = zlib.crc32(b"caBX" + bytes(body)).to_bytes(4, "big")
+    return data[:start + 8] + bytes(body) + crc + data[start + 12 + length:]
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_metadata_gives_a_finding_or_a_line_and_the_pixels_are_still_scored(tmp_path, det, case):
+    data = HOSTILE[case]()
+    findings = read_provenance(data, None)  # never raises
+    assert all("\n" not in f.found and len(f.found) < 400 for f in findings)
+    if case == "C2PA store pointing outside the file":
+        assert [f.found for f in findings] == ["C2PA manifest stored outside the file (not fetched)"]
+    if case == "truncated XMP":
+        assert any(f.strength == "error" and "XMP" in f.found for f in findings)
+    path = tmp_path / ("x.jpg" if data.startswith(b"\xff\xd8") else "x.png")
+    path.write_bytes(data)
+    (rec,) = score_paths([path], det)
+    assert rec.error is None and rec.score is not None and rec.provenance is not None
+    json.dumps(rec.to_json())
+
+
+def test_evidence_never_changes_the_score(folder, det):
+    paths = sorted(folder.values())
+    with_evidence = score_paths(paths, det, provenance=True)
+    without = score_paths(paths, det, provenance=False)
+    assert [r.score for r in with_evidence] == [r.score for r in without]
+    assert all(r.provenance is None for r in without) and all(r.provenance is not None for r in with_evidence)
+    assert "provenance" not in without[0].to_json()
+
+
+def test_flagged_by_says_why_in_words(folder, det):
+    (rec,) = score_paths([folder["a1111_png"]], det, threshold=0.0)
+    assert rec.flagged_by() == ["PNG parameters chunk", f"detector {rec.score:.2f}"]
+    (rec,) = score_paths([folder["camera_jpeg"]], det, threshold=1.0)
+    assert rec.flagged_by() == [] and rec.score is not None  # a camera claim is scored all the same
+
+
+def test_exactly_one_distribution_provides_cv2():
+    providers = set()
+    for dist in importlib.metadata.distributions():
+        files = dist.files or []
+        if any(str(f).split("/")[0] == "cv2" for f in files):
+            providers.add(dist.metadata["Name"])
+    assert providers == {"opencv-python-headless"}, providers
+    assert importlib.metadata.version("invisible-watermark")
