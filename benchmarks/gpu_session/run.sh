@@ -101,16 +101,19 @@ EOF
   done
 }
 
+want() { [[ " ${SKIP:-} " != *" $1 "* ]] && [ "$(left)" -gt 20 ]; }  # not in SKIP, and time left
+upto() { local n; n=$(left); echo $(( n < $1 ? n : $1 )); }
 bench() {
   local marker; marker=$(mktemp); sleep 1
-  local n
-  n=$(left); [ "$n" -gt 20 ] && stage bench-scoring $(( n < 60 ? n : 60 )) $PY benchmarks/scoring_throughput/run.py \
-    --device "$DEVICE" --images 1000 --repeats 2
-  n=$(left); [ "$n" -gt 20 ] && stage bench-progan $(( n < 70 ? n : 70 )) $PY benchmarks/progan_gpu/run.py \
+  want distributed && stage bench-distributed "$(upto 160)" $PY benchmarks/distributed/run.py --skip-cpu \
+    --out benchmarks/distributed/results-gpu.json
+  want progan && stage bench-progan "$(upto 70)" $PY benchmarks/progan_gpu/run.py \
     --device "$DEVICE" --steps 100 --fade-steps 20 --sample 5000
-  n=$(left); [ "$n" -gt 20 ] && stage bench-cyclegan $(( n < 60 ? n : 60 )) $PY benchmarks/cyclegan_gpu/run.py \
+  want scoring && stage bench-scoring "$(upto 100)" $PY benchmarks/scoring_throughput/run.py \
+    --device "$DEVICE" --images 500 --repeats 2
+  want cyclegan && stage bench-cyclegan "$(upto 60)" $PY benchmarks/cyclegan_gpu/run.py \
     --device "$DEVICE" --steps 100 --translate 2000
-  n=$(left); [ "$n" -gt 20 ] && stage bench-corpus $(( n < 60 ? n : 60 )) $PY benchmarks/corpus_throughput/run.py \
+  want corpus && stage bench-corpus "$(upto 60)" $PY benchmarks/corpus_throughput/run.py \
     --device "$DEVICE" --count 2048 --repeat 1 --workers 8
   find benchmarks -newer "$marker" -type f \( -name '*.json*' -o -name '*.md' \) -print0 \
     | tar -cf "$OUT/bench-results.tar" --null -T - 2>>"$OUT/log.txt"
