@@ -43,15 +43,16 @@ from fakescope.core.config import with_overrides
 from fakescope.core.progress import Progress
 from fakescope.core.registry import Registry
 
+from . import families
 from .calibration import Calibration
 from .data import tile_count, tile_origins, tiles
+from .families import DEFAULT_DETECTOR
 from .records import TileGrid
 
 if TYPE_CHECKING:
     from .data import ImageSet
 
 CHECKPOINT_KIND = "detector"
-DEFAULT_DETECTOR = "npr-bundled"
 
 _STORED_BY_SAVE = ("path", "sha256", "format_version", "fakescope_version", "calibration_method")
 
@@ -167,18 +168,16 @@ class Detector(ABC):
         return save_checkpoint(folder, {**model, **self.calibration.tensors()}, meta, half=False)
 
 
-DETECTORS: Registry[type[Detector]] = Registry("detector family", key="family")
+DETECTORS: Registry[type[Detector]] = Registry("detector family", key="family", modules=families.MODULES)
 
 
 def list_detectors() -> list[str]:
-    """Registered family names (``timm`` takes a variant: ``timm:<arch>``)."""
-    _import_families()
+    """Registered family names (``timm`` takes a variant: ``timm:<arch>``); nothing is imported."""
     return DETECTORS.names()
 
 
 def family_spec(name: str) -> tuple[type[Detector], dict[str, Any]]:
     """``"timm:resnet18"`` → ``(TimmDetector, {"arch": "resnet18"})``; ``"npr"`` → ``(NPRDetector, {})``."""
-    _import_families()
     family, sep, variant = name.partition(":")
     cls = DETECTORS.get(family)
     if not sep:
@@ -206,7 +205,6 @@ def load_detector(name_or_dir: str | os.PathLike | None = None, *, family: str |
     ``family`` (when given, ``family`` or ``family:variant``) must match the checkpoint's, so a checkpoint of
     another family is refused with a clear :class:`CheckpointError`.
     """
-    _import_families()
     if name_or_dir is None:
         name_or_dir = bundled_root(__package__) / DEFAULT_DETECTOR  # never a folder of that name in the cwd
     folder = resolve_checkpoint(name_or_dir, __package__)
@@ -265,7 +263,3 @@ def _check_settings(folder, meta: dict, calibration: Calibration) -> None:
     if calibration.method == "isotonic" and (len(calibration.x) != len(calibration.y) or len(calibration.x) == 0
                                              or not np.all((calibration.y >= 0) & (calibration.y <= 1))):
         raise CheckpointError(f"{folder}: isotonic calibration arrays of different lengths or outside [0, 1]")
-
-
-def _import_families() -> None:
-    from . import families  # noqa: F401  (registers every family)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from fakescope.core.config import settings, unknown_settings
 
@@ -171,24 +170,92 @@ def progress_bar(description: str, total: int | None, *, enabled: bool = True) -
         yield update
 
 
+METRIC_HEADERS = {"n": "images", "ap": "AP", "roc_auc": "ROC-AUC", "accuracy": "acc.", "real_accuracy": "real acc.",
+                  "fake_accuracy": "fake acc.", "ece": "ECE", "threshold": "threshold", "eer": "EER"}
+
+
+def printable(text: object) -> str:
+    """``text`` on one line: control characters (a newline in a file name, an escape sequence) written as
+    escapes, so one input is one row and nothing reaches the terminal raw."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+@dataclass
+class Grid:
+    """A table for people: cells are plain text (escaped by :func:`printable`); the ``keep`` columns (names, paths,
+    what people type) are never cut. On a terminal it is a rich table (the other columns wrap); in a pipe or a
+    file, aligned plain columns as wide as their content, one line per row."""
+
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    title: str = ""
+    keep: tuple[str, ...] = ()  # headers of the columns never cut
+    right: tuple[str, ...] = ()  # headers of right-aligned (numeric) columns
+    styles: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) → rich style, terminal only
+
+    def add_row(self, *cells: object, styles: dict[int, str] | None = None) -> None:
+        for col, style in (styles or {}).items():
+            self.styles[(len(self.rows), col)] = style
+        self.rows.append([printable(c) for c in cells])
+
+    def plain(self) -> str:
+        widths = [max([len(h), *(len(r[i]) for r in self.rows)]) for i, h in enumerate(self.headers)]
+
+        def line(cells: list[str]) -> str:
+            return "  ".join(c.rjust(w) if h in self.right else c.ljust(w)
+                             for c, w, h in zip(cells, widths, self.headers, strict=True)).rstrip()
+
+        lines = [self.title] if self.title else []
+        lines += [line(self.headers), *(line(r) for r in self.rows)]
+        return "\n".join(lines) + "\n"
+
+    def rich(self):
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title=escape(self.title) if self.title else None)
+        for i, h in enumerate(self.headers):
+            if h in self.keep:
+                longest = max([len(h), *(len(r[i]) for r in self.rows)])
+                table.add_column(h, no_wrap=True, min_width=longest, overflow="fold")
+            else:
+                table.add_column(h, justify="right" if h in self.right else "left", overflow="fold")
+        for r, row in enumerate(self.rows):
+            cells = [escape(c) for c in row]
+            table.add_row(*(f"[{self.styles[(r, c)]}]{x}[/]" if (r, c) in self.styles else x
+                            for c, x in enumerate(cells)))
+        return table
+
+
+def show(grid: Grid, console: Console | None = None) -> None:
+    """Print ``grid``: a rich table on a terminal, plain columns in a pipe (nothing cut, one line per row)."""
+    console = console or out
+    if console.is_terminal:
+        table = grid.rich()
+        needed = console.measure(table).minimum  # the kept columns at full width: wider than the terminal, the
+        console.print(table, width=max(console.width, needed))  # lines wrap rather than names being cut
+    else:
+        console.file.write(grid.plain())
+        console.file.flush()
+
+
 def metrics_table(title: str, rows: dict[str, dict], columns: tuple[str, ...] = (
         "n", "ap", "roc_auc", "accuracy", "real_accuracy", "fake_accuracy"),
-        headers: tuple[str, ...] | None = None) -> Table:
-    """A table with one row per named metrics dict; ``headers`` names the columns (default: the keys)."""
-    table = Table(title=title)
-    table.add_column("")
-    for h in headers or columns:
-        table.add_column(h, justify="right", no_wrap=True)
+        headers: tuple[str, ...] | None = None, first: str = "") -> Grid:
+    """One row per named metrics dict; ``headers`` names the columns (default: words for the keys)."""
+    headers = headers or tuple(METRIC_HEADERS.get(c, c) for c in columns)
+    grid = Grid([first, *headers], title=title, keep=(first,), right=headers)
     for name, m in rows.items():
-        table.add_row(name, *(_fmt(m.get(c)) for c in columns))
-    return table
+        grid.add_row(name, *(_fmt(m.get(c)) for c in columns))
+    return grid
 
 
-def table_text(table: Table) -> str:
-    """A rich table as plain text, 160 columns wide (for ``--output`` files)."""
-    console = Console(file=io.StringIO(), width=160, color_system=None, force_terminal=False)
-    console.print(table)
-    return console.file.getvalue()
+def table_text(grid: Grid) -> str:
+    """A table as plain text (for ``--output`` files): nothing cut, one line per row."""
+    return grid.plain()
 
 
 def _fmt(v) -> str:
@@ -210,6 +277,16 @@ class Format(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+class TableOrJson(str, Enum):
+    """For commands whose output is one record, not rows: CSV is not offered."""
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (for people), json or csv.")]
+TableOrJsonOpt = Annotated[TableOrJson, typer.Option("--format", "-f", help="table (for people) or json.")]
 
 
 def command_line(ctx: typer.Context) -> str:

@@ -41,6 +41,8 @@ from fakescope.core.checkpoint import (
 from fakescope.core.config import with_overrides
 from fakescope.core.registry import Registry
 
+from . import families
+
 if TYPE_CHECKING:
     from .corpus.batches import FakeRequest
     from .recipes import FakeEntry
@@ -132,17 +134,16 @@ class GANFamily(ABC):
         return save_checkpoint(folder, tensors, info, half=half)
 
 
-GANS: Registry[type[GANFamily]] = Registry("GAN family")
+GANS: Registry[type[GANFamily]] = Registry("GAN family", modules=families.MODULES)
 
 
 def list_gans() -> list[str]:
-    _import_families()
+    """The GAN family names; nothing is imported."""
     return GANS.names()
 
 
 def create_gan(name: str, *, seed: int = 0, preset: str | None = None, **overrides: Any) -> GANFamily:
     """A fresh (untrained) GAN of family ``name``: its config from ``preset`` (if given), then ``overrides``."""
-    _import_families()
     family = GANS.get(name)
     values = {**preset_overrides(name, preset), **overrides} if preset else overrides
     config = with_overrides(family.Config(), values, what=name)
@@ -204,7 +205,6 @@ def _check_value(name: str, value: Any, default: Any) -> None:
 
 def preset_overrides(name: str, preset: str) -> dict[str, Any]:
     """The config overrides of family ``name``'s preset ``preset``; an unknown preset names the known ones."""
-    _import_families()
     presets = GANS.get(name).presets
     if preset not in presets:
         known = ", ".join(sorted(presets)) or "none"
@@ -214,7 +214,6 @@ def preset_overrides(name: str, preset: str) -> dict[str, Any]:
 
 def load_gan(name_or_dir: str | os.PathLike, *, device: torch.device | str = "cpu") -> tuple[GANFamily, dict]:
     """A GAN from a bundled name or checkpoint folder, in eval mode on ``device``; returns ``(gan, meta)``."""
-    _import_families()
     folder = checkpoint_folder(name_or_dir)
     tensors, meta = load_checkpoint(folder, kind=CHECKPOINT_KIND)
     family = GANS.get(meta["family"])
@@ -234,7 +233,3 @@ def load_gan(name_or_dir: str | os.PathLike, *, device: torch.device | str = "cp
 def checkpoint_folder(name_or_dir: str | os.PathLike) -> Path:
     """A GAN checkpoint folder from a bundled name (``vanilla-digits``) or a path."""
     return resolve_checkpoint(name_or_dir, __package__)
-
-
-def _import_families() -> None:
-    from . import families  # noqa: F401  (registers every family)

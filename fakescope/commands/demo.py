@@ -15,6 +15,7 @@ from ..console import (
     out,
     progress_bar,
     resolve_device,
+    show,
 )
 
 app = typer.Typer()  # top-level commands: merged into the main app
@@ -36,9 +37,9 @@ def demo(
     with progress_bar("demo", None) as update:
         report = run_demo(out_dir, count=count, seed=seed, device=resolve_device(device),
                           progress=update)
-    out.print(metrics_table(
+    show(metrics_table(
         f"fakescope demo: {report['detector']} (threshold {report['threshold']:.3f}) on {report['window']} px windows "
         f"of real photographs and fakes of every bundled generator", report["table"],
         columns=("n", "ap", "roc_auc", "real_accuracy", "fake_accuracy"),
-        headers=("images", "AP", "ROC-AUC", "real acc.", "fake acc.")))
+        headers=("images", "AP", "ROC-AUC", "real acc.", "fake acc."), first="origin"))
     out.print(f"report: {out_dir}/ (scores.json, grid.png)", highlight=False)

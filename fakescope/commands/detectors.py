@@ -9,9 +9,11 @@ import typer
 
 from ..console import (
     DeviceOpt,
-    Format,
+    Grid,
     SeedOpt,
     SetOpt,
+    TableOrJson,
+    TableOrJsonOpt,
     check_output_folder,
     command_line,
     fail,
@@ -23,6 +25,7 @@ from ..console import (
     parse_overrides,
     progress_bar,
     resolve_device,
+    show,
 )
 
 app = typer.Typer()  # top-level commands: merged into the main app
@@ -123,30 +126,22 @@ def train_detector(
     rows = info["training"]["metrics"]
     title = (f"{det.name}: {spec.method} calibration, threshold {det.threshold:.4f} "
              f"({'FPR <= ' + format(spec.target_fpr, 'g') if spec.threshold_rule == 'fpr' else 'balanced'} on val)")
-    out.print(metrics_table(title, rows, columns=("n", "ap", "roc_auc", "accuracy", "real_accuracy",
-                                                  "fake_accuracy", "ece")))
+    show(metrics_table(title, rows, columns=("n", "ap", "roc_auc", "accuracy", "real_accuracy", "fake_accuracy",
+                                             "ece"), first="split"))
     out.print(f"checkpoint: {out_dir}", highlight=False)
 
 
 @detectors_app.command("list")
-def detectors_list(
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-) -> None:
+def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
     """Detector families and bundled detector checkpoints with their training corpora and metrics."""
     import json
     import sys
 
-    from rich.table import Table
-
     from fakescope.core.checkpoint import bundled_root, list_bundled, read_meta
-    from fakescope.detector.base import DEFAULT_DETECTOR, DETECTORS, list_detectors
+    from fakescope.detector.families import DEFAULT_DETECTOR, MODULES, USAGE, about
 
-    families = []
-    for name in list_detectors():
-        cls = DETECTORS.get(name)
-        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-        shown = f"{name}:<{cls.variant_field}>" if cls.variant_field and cls.default_variant is None else name
-        families.append({"family": shown, "about": doc[0].split(": ", 1)[-1] if doc else ""})
+    # read from the family table and the bundled config.json files: nothing imports torch
+    families = [{"family": USAGE.get(name, name), "about": about(name)} for name in sorted(MODULES)]
     bundled = []
     for name in list_bundled("fakescope.detector"):
         meta = read_meta(bundled_root("fakescope.detector") / name)
@@ -160,22 +155,20 @@ def detectors_list(
                         "calibration": meta.get("calibration_method", "none"),
                         "corpora": corpora, "val": metrics.get("val", {}), "test": metrics.get("test", {}),
                         "command": training.get("command"), "default": name == DEFAULT_DETECTOR})
-    if format != Format.table:
+    if format == TableOrJson.json:
         sys.stdout.write(json.dumps({"families": families, "bundled": bundled}, indent=2) + "\n")
         return
-    table = Table(title="detector families")
-    table.add_column("family")
-    table.add_column("what")
+    grid = Grid(["family", "what"], title="detector families", keep=("family",))
     for f in families:
-        table.add_row(f["family"], f["about"])
-    out.print(table)
-    table = Table(title="bundled detectors")
-    for col in ("name", "family", "calibration", "threshold", "trained on", "test AP", "test ECE", "default"):
-        table.add_column(col, justify="right" if col in ("threshold", "test AP", "test ECE") else "left")
+        grid.add_row(f["family"], f["about"])
+    show(grid)
+    out.print()
+    grid = Grid(["name", "family", "calibration", "threshold", "trained on", "test AP", "test ECE", "default"],
+                title="bundled detectors", keep=("name", "family"), right=("threshold", "test AP", "test ECE"))
     for b in bundled:
-        table.add_row(b["name"], b["family"], b["calibration"], f"{b['threshold']:.4f}", ", ".join(b["corpora"]),
-                      _num(b["test"].get("ap")), _num(b["test"].get("ece")), "yes" if b["default"] else "")
-    out.print(table)
+        grid.add_row(b["name"], b["family"], b["calibration"], f"{b['threshold']:.4f}", ", ".join(b["corpora"]),
+                     _num(b["test"].get("ap")), _num(b["test"].get("ece")), "yes" if b["default"] else "")
+    show(grid)
 
 
 def _num(v) -> str:

@@ -9,8 +9,11 @@ import typer
 
 from ..console import (
     DeviceOpt,
+    Grid,
     SeedOpt,
     SetOpt,
+    TableOrJson,
+    TableOrJsonOpt,
     check_writable_folder,
     command_line,
     err,
@@ -22,29 +25,40 @@ from ..console import (
     parse_overrides,
     progress_bar,
     resolve_device,
+    show,
 )
 
 gan_app = typer.Typer(no_args_is_help=True, help="GAN families: list, train, sample.")
 
 @gan_app.command("list")
-def gan_list() -> None:
-    """GAN families and bundled GAN checkpoints."""
+def gan_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
+    """GAN families and bundled GAN checkpoints (what each was trained on, and the command that made it)."""
+    import json
+    import sys
+
     from fakescope.core.checkpoint import bundled_root, list_bundled, read_meta
-    from fakescope.generators.gan import list_gans
+    from fakescope.generators.families import MODULES
 
-    out.print("families: " + ", ".join(list_gans()), highlight=False)
-    from rich.table import Table
-
-    table = Table(title="bundled checkpoints")
-    for col in ("name", "family", "image", "trained on", "command"):
-        table.add_column(col)
+    # read from the family table and the bundled config.json files: nothing imports torch
+    bundled = []
     for name in list_bundled("fakescope.generators"):
         meta = read_meta(bundled_root("fakescope.generators") / name)
         im = meta.get("image", {})
         training = meta.get("training", {})
-        table.add_row(name, meta.get("family", "?"), f"{im.get('height')}x{im.get('width')}x{im.get('channels')}",
-                      str(training.get("data", "?")), str(training.get("command", "")))
-    out.print(table)
+        bundled.append({"name": name, "family": meta.get("family", "?"),
+                        "image": {k: im.get(k) for k in ("height", "width", "channels")},
+                        "trained_on": training.get("data"), "command": training.get("command")})
+    if format == TableOrJson.json:
+        sys.stdout.write(json.dumps({"families": sorted(MODULES), "bundled": bundled}, indent=2) + "\n")
+        return
+    out.print("families: " + ", ".join(sorted(MODULES)), highlight=False)
+    grid = Grid(["name", "family", "image", "trained on", "command"], title="bundled checkpoints",
+                keep=("name", "family"))
+    for b in bundled:
+        im = b["image"]
+        grid.add_row(b["name"], b["family"], f"{im['height']}x{im['width']}x{im['channels']}",
+                     "?" if b["trained_on"] is None else b["trained_on"], b["command"] or "")
+    show(grid)
 
 
 @gan_app.command("train")

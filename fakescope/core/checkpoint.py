@@ -14,16 +14,15 @@ import json
 import os
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
-
-import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from fakescope.core.safety import UnsafeFileError, check_regular_file, config_digest, read_json_object
 
 from .imageio import sha256_bytes, write_bytes_atomic
 from .version import fakescope_version
+
+if TYPE_CHECKING:  # torch and safetensors load when weights are read or written, never to list checkpoints
+    import torch
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -75,6 +74,8 @@ def save_checkpoint(
 
     ``half`` stores floating-point tensors as fp16 (loaders upcast to the model's dtype).
     """
+    from safetensors.torch import save as save_safetensors
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     prepared = {}
@@ -123,6 +124,8 @@ def check_config_hash(folder: str | os.PathLike, meta: dict) -> None:
 
 def load_checkpoint(folder: str | os.PathLike, *, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """Load ``(tensors, meta)``; checks the content hash and, when given, the checkpoint ``kind``."""
+    from safetensors.torch import load as load_safetensors
+
     folder = Path(folder)
     meta = read_meta(folder)
     if kind is not None and meta.get("kind") != kind:

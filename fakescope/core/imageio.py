@@ -19,13 +19,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fakescope.core.formats import IMAGE_FORMATS, jpeg_data_shortfall
 from fakescope.core.safety import UnsafeFileError, check_regular_file
+
+if TYPE_CHECKING:  # torch loads with the first tensor: listing and hashing files never need it
+    import torch
 
 #: Images with more pixels than this are refused before they are decoded (about 8K × 8K).
 MAX_PIXELS = 64_000_000
@@ -177,11 +181,15 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     """``uint8 [H, W, C]`` (or ``[H, W]``) → float tensor ``[C, H, W]`` in [-1, 1]."""
     if image.ndim == 2:
         image = image[..., None]
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div(127.5).sub(1.0)
 
 
 def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     """Float tensor ``[C, H, W]`` in [-1, 1] → ``uint8 [H, W, C]`` (rounded, clipped)."""
+    import torch
+
     arr = tensor.detach().float().cpu().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
     return arr.permute(1, 2, 0).numpy()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -20,11 +21,16 @@ class Registry(Generic[T]):
 
     Classes carry their own name (the attribute ``key``, ``name`` by default): ``@GANS.register`` files a class
     under it, so the name is written once, in the class.
+
+    ``modules`` (name → module) makes the registry lazy: a name is known without importing anything, and its
+    module, which registers it, is imported on first :meth:`get`. Listing names then never loads torch; a test
+    checks the mapping against what the modules register.
     """
 
-    def __init__(self, kind: str, *, key: str = "name") -> None:
+    def __init__(self, kind: str, *, key: str = "name", modules: Mapping[str, str] | None = None) -> None:
         self.kind = kind
         self.key = key
+        self.modules = dict(modules or {})
         self._entries: dict[str, T] = {}
 
     def add(self, name: str, entry: T) -> T:
@@ -38,17 +44,24 @@ class Registry(Generic[T]):
         return self.add(getattr(entry, self.key), entry)
 
     def get(self, name: str) -> T:
+        if name not in self._entries and name in self.modules:
+            importlib.import_module(self.modules[name])  # registers it
         try:
             return self._entries[name]
         except KeyError:
-            known = ", ".join(sorted(self._entries)) or "none"
+            known = ", ".join(self.names()) or "none"
             raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
+    def load_all(self) -> None:
+        """Import every lazily known module (each registers its entries)."""
+        for module in self.modules.values():
+            importlib.import_module(module)
+
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(set(self._entries) | set(self.modules))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self.modules
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

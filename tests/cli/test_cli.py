@@ -139,3 +139,26 @@ def test_help_and_version_never_load_torch():
             "print([x.exit_code for x in r], 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "[0, 0, 0, 0] False", proc.stdout + proc.stderr
+
+
+def test_list_commands_and_usage_errors_never_load_torch():
+    commands = [["gan", "list"], ["gan", "list", "-f", "json"], ["detectors", "list"], ["detectors", "list", "-f", "json"],
+                ["score", "--bogus"], ["bench", "--format", "xml"], ["gan", "sample"]]
+    code = ("import sys; from typer.testing import CliRunner; from fakescope.cli import app; "
+            f"r = [CliRunner().invoke(app, a) for a in {commands!r}]; "
+            "print([x.exit_code for x in r], 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "[0, 0, 0, 0, 2, 2, 2] False", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("command", [["gan", "list"], ["detectors", "list"]])
+def test_list_commands_speak_json(command):
+    data = json.loads(invoke(*command, "--format", "json").output)
+    assert data["families"] and data["bundled"]
+    names = [b["name"] for b in data["bundled"]]
+    assert names == sorted(names) and all(name in invoke(*command).output for name in names)
+
+
+def test_csv_is_not_offered_where_it_would_not_be_honoured():
+    result = invoke("detectors", "list", "--format", "csv")
+    assert result.exit_code == 2 and "--format" in result.output
