@@ -142,8 +142,9 @@ def test_help_and_version_never_load_torch():
 
 
 def test_list_commands_and_usage_errors_never_load_torch():
-    commands = [["gan", "list"], ["gan", "list", "-f", "json"], ["detectors", "list"], ["detectors", "list", "-f", "json"],
-                ["score", "--bogus"], ["bench", "--format", "xml"], ["gan", "sample"]]
+    commands = [["gan", "list"], ["gan", "list", "-f", "json"], ["detectors", "list"],
+                ["detectors", "list", "-f", "json"], ["score", "--bogus"],
+                ["bench", "--format", "xml"], ["gan", "sample"]]
     code = ("import sys; from typer.testing import CliRunner; from fakescope.cli import app; "
             f"r = [CliRunner().invoke(app, a) for a in {commands!r}]; "
             "print([x.exit_code for x in r], 'torch' in sys.modules)")
