@@ -24,9 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_curve
 
 METHODS = ("platt", "isotonic", "none")
 THRESHOLD_RULES = ("fpr", "balanced")
@@ -91,9 +88,13 @@ def fit_calibration(raw: np.ndarray, labels: np.ndarray, method: str = "platt") 
         target = np.where(labels == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
         x = np.concatenate([_logit(raw), _logit(raw)])[:, None]
         y = np.concatenate([np.ones_like(labels), np.zeros_like(labels)])
+        from sklearn.linear_model import LogisticRegression  # here: scoring never fits, and never loads sklearn
+
         lr = LogisticRegression(C=1e6, solver="lbfgs", max_iter=1000)
         lr.fit(x, y, sample_weight=np.concatenate([target, 1.0 - target]))
         return Calibration("platt", params=np.array([lr.coef_[0, 0], lr.intercept_[0]], dtype=np.float64))
+    from sklearn.isotonic import IsotonicRegression
+
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(raw, labels)
     return Calibration("isotonic", x=np.asarray(iso.X_thresholds_, dtype=np.float64),
                        y=np.asarray(iso.y_thresholds_, dtype=np.float64))
@@ -112,6 +113,8 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray, rule: str = "fpr", 
     scores = np.asarray(scores, dtype=np.float64)
     if len(np.unique(labels)) < 2:
         return 0.5
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
     # thresholds are the distinct scores, descending (thresholds[0] = +inf); point i flags scores >= thresholds[i]
     if rule == "fpr":  # the most fakes caught within the FPR budget, and of those points the fewest reals flagged

@@ -38,7 +38,6 @@ from fakescope.core.seeding import numpy_rng
 
 from .base import Detector
 from .data import Augment, ImageSet, center_crop, random_crop, sample_crops
-from .metrics import summarize
 
 
 def to_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -199,6 +198,8 @@ class NeuralDetector(Detector):
             if ranks.active:  # the last batch's loss over the whole global batch, as one process reports it
                 loss = distributed.all_reduce_sum(loss.detach() * (hi - lo)) / len(idx)
             self._precise_bn(train, device=device, seed=seed)
+            from .metrics import summarize  # here: scoring never loads scikit-learn
+
             ap = summarize(val.labels, self.raw_scores(val.images, device=device))["ap"]
             history.append({"epoch": epoch + 1, "loss": round(loss.item(), 5), "val_ap": round(ap, 5)})
             if ap > best_ap:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from ..base import DETECTORS
 from ..neural import NeuralConfig, NeuralDetector
@@ -47,6 +46,53 @@ class NPRConfig(NeuralConfig):  # crop, epochs, batch_size, lr, patience, augmen
 LAYOUTS = ("fakescope", "official")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class BasicBlock(nn.Module):
+    """torchvision's ResNet basic block, parameter for parameter (same names: its checkpoints load); written here
+    so that scoring never imports torchvision's model zoo. ``[N, c_in, H, W]`` → ``[N, planes, H/stride, W/stride]``."""
+
+    expansion = 1
+
+    def __init__(self, c_in: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + identity)
+
+
+class Bottleneck(nn.Module):
+    """torchvision's ResNet bottleneck (v1.5: the stride on the 3×3 convolution), parameter for parameter.
+    ``[N, c_in, H, W]`` → ``[N, 4 planes, H/stride, W/stride]``."""
+
+    expansion = 4
+
+    def __init__(self, c_in: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)) + identity)
 
 
 def npr_residual(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
