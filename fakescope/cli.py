@@ -6,14 +6,43 @@ Each command group lives in its own module under ``fakescope/commands``; this fi
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Annotated
 
 import typer
+from typer._click import exceptions as click  # the click that typer runs on (typer carries its own copy)
+from typer.core import TyperGroup
 
 from .commands import bench, corpus, demo, detectors, gan, score
-from .console import fail
+from .console import error_line, fail
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (an unknown option, a bad value, a missing argument) as the tool's own errors are: one line,
+    ``error: ...`` naming the option, exit status 2, instead of click's multi-line box."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.NoArgsIsHelpError as exc:  # a bare group: its help, as before
+            exc.show()
+            code = exc.exit_code
+        except click.UsageError as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            error_line(" ".join(exc.format_message().split()) + where)
+            code = exc.exit_code
+        except click.ClickException as exc:  # a bad file argument and the like
+            error_line(" ".join(exc.format_message().split()))
+            code = exc.exit_code
+        except typer.Abort:
+            error_line("aborted")
+            code = 1
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Find synthetic images: bundled GANs, labeled fake corpora, forensic detectors.")
 
@@ -62,4 +91,4 @@ for _typer in (app, gan.gan_app, corpus.corpus_app, detectors.detectors_app):
 
 
 def main() -> None:
-    app()
+    app(prog_name="fakescope")  # also under `python -m fakescope` and torchrun: one name, one completion variable

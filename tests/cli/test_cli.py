@@ -163,3 +163,30 @@ def test_list_commands_speak_json(command):
 def test_csv_is_not_offered_where_it_would_not_be_honoured():
     result = invoke("detectors", "list", "--format", "csv")
     assert result.exit_code == 2 and "--format" in result.output
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["score", "--bogus", "x.png"], "--bogus"),
+    (["score", "x.png", "--frames", "0"], "--frames"),
+    (["bench", "--format", "xml"], "--format"),
+    (["gan", "sample"], "model"),
+    (["nope"], "nope"),
+])
+def test_usage_errors_are_one_line_naming_the_option(args, named):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], result.output
+
+
+def test_shell_completion_is_offered_without_touching_shell_files(tmp_path):
+    import os
+
+    env = {**os.environ, "HOME": str(tmp_path)}  # whatever happens, no real shell file is read or written
+    proc = subprocess.run([sys.executable, "-m", "fakescope", "--show-completion", "bash"], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and "_FAKESCOPE_COMPLETE" in proc.stdout.upper()
+    env.update(_FAKESCOPE_COMPLETE="complete_bash", COMP_WORDS="fakescope sc", COMP_CWORD="1")
+    proc = subprocess.run([sys.executable, "-m", "fakescope"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and proc.stdout.split() == ["score"]
+    assert list(tmp_path.iterdir()) == []
