@@ -88,6 +88,8 @@ class ScoreRecord:
     # videos that could be opened: the timeline and how it was aggregated
     frames: list[FrameEntry] | None = None
     aggregate: str | None = None  # mean | max | topk | vote
+    vote_share: float | None = None  # aggregate vote: the share of frames at or above the threshold (the label's
+    # ground); the score stays a probability (the frames' mean)
     top_k: int | None = None  # frames averaged by topk
     threshold: float | None = None
     fps: float | None = None
@@ -113,9 +115,10 @@ class ScoreRecord:
 
     def to_json(self) -> dict:
         """The record as documented: ``path, kind, score, label, error``, then ``face`` for images scored with
-        faces, then for videos ``aggregate, [top_k], threshold, fps, frame_count, frames_decoded, frames``, and
-        ``note`` when there is one (an image too small or too flat to judge, a video of flat frames), then
-        ``provenance`` (a list of findings) when evidence was read, and ``tiles`` when tile detail was asked for."""
+        faces, then for videos ``aggregate, [top_k | vote_share], threshold, fps, frame_count, frames_decoded,
+        frames``, and ``note`` when there is one (an image too small or too flat to judge, a video of flat frames),
+        then ``provenance`` (a list of findings) when evidence was read, and ``tiles`` when tile detail was
+        asked for."""
         out: dict = {"path": self.path, "kind": self.kind, "score": self.score, "label": self.label,
                      "error": self.error}
         if self.face_searched:
@@ -124,6 +127,8 @@ class ScoreRecord:
             out["aggregate"] = self.aggregate
             if self.aggregate == "topk":
                 out["top_k"] = self.top_k
+            if self.aggregate == "vote":
+                out["vote_share"] = self.vote_share
             out.update(threshold=self.threshold, fps=self.fps, frame_count=self.frame_count,
                        frames_decoded=self.frames_decoded, frames=[f.to_json() for f in self.frames])
         if self.note is not None:

@@ -33,7 +33,7 @@ from .base import Detector
 from .decoding import Background, Budget, Crop, DecodeOptions, Pending, Started, decode
 from .inputs import Input, collect_inputs
 from .records import ScoreRecord
-from .video import AGGREGATES, FaceFinder, FrameSampling
+from .video import AGGREGATES, FaceFinder, FrameSampling, vote_share
 from .video import aggregate as aggregate_scores
 
 __all__ = ["Input", "collect_inputs", "iter_scores", "score_image", "score_paths", "score_video"]
@@ -92,6 +92,8 @@ def iter_scores(
         errors = [rec.error] if rec.error else []
         if scores:
             rec.score, rec.label = aggregate_scores(scores, aggregate, threshold, top_k)
+            if aggregate == "vote":
+                rec.vote_share = vote_share(scores, threshold)
         elif not errors and faces:
             errors.append(f"no face found in any of the {len(rec.frames)} sampled frames")
         elif not errors:

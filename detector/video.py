@@ -292,7 +292,8 @@ def aggregate(scores: Sequence[float], method: str, threshold: float, top_k: int
     """One video score and label from its frame scores.
 
     ``mean``, ``max``, ``topk`` (mean of the ``top_k`` highest) give a probability labelled at ``threshold``;
-    ``vote`` gives the fraction of frames at or above ``threshold``, labelled fake when more than half are.
+    ``vote`` labels the video fake when more than half of its frames are at or above ``threshold`` (that share is
+    :func:`vote_share`); its score stays a probability, the mean of the frames'.
     """
     if len(scores) == 0:
         raise ValueError("no frame scores to aggregate")
@@ -304,11 +305,15 @@ def aggregate(scores: Sequence[float], method: str, threshold: float, top_k: int
     elif method == "topk":
         value = float(s[: max(1, top_k)].mean())
     elif method == "vote":
-        value = float((s >= threshold).mean())
-        return value, "fake" if value > 0.5 else "real"
+        return float(s.mean()), "fake" if vote_share(s, threshold) > 0.5 else "real"
     else:
         raise ValueError(f"unknown aggregate {method!r}; use one of {', '.join(AGGREGATES)}")
     return value, "fake" if value >= threshold else "real"
+
+
+def vote_share(scores: Sequence[float], threshold: float) -> float:
+    """The share of frames at or above ``threshold``: what ``vote`` decides on."""
+    return float((np.asarray(scores, dtype=np.float64) >= threshold).mean())
 
 
 # --- timeline plot -----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import typer
 from ..console import (
     DeviceOpt,
     Format,
+    Grid,
     SeedOpt,
     check_output,
     check_output_folder,
@@ -22,9 +23,9 @@ from ..console import (
     err,
     error_line,
     fail,
-    out,
     progress_bar,
     resolve_device,
+    show,
     table_text,
 )
 
@@ -182,7 +183,7 @@ def bench_command(
 
         write_bytes_atomic(output, render(report, format).encode())
     elif format == Format.table:
-        out.print(bench_table(result.rows))
+        show(bench_table(result.rows))
     else:
         sys.stdout.write(render(report, format))
     if errors:
@@ -229,25 +230,21 @@ def render(report: dict, format: Format) -> str:
     return table_text(bench_table(report["results"]))
 
 
-def bench_table(rows: list[dict]):
-    from rich.table import Table
-
+def bench_table(rows: list[dict]) -> Grid:
     from fakescope.detector.bench import TABLE_METRICS as METRICS
 
-    table = Table(title="AP, ROC-AUC: each generator's fakes against every real image; share of fakes caught "
-                        "and of reals passed at the detector's threshold")
-    for col in ("detector", "perturbation", "generator", "fakes", "reals", "AP", "AUC", "caught", "passed"):
-        if col in ("detector", "perturbation", "generator"):
-            table.add_column(col, overflow="fold")  # whole names, wrapped, rather than cut short
-        else:
-            table.add_column(col, justify="right", no_wrap=True)
+    grid = Grid(["detector", "perturbation", "generator", "fakes", "reals", "AP", "ROC-AUC", "caught", "passed"],
+                title="AP, ROC-AUC: each generator's fakes against every real image; share of fakes caught and of "
+                      "reals passed at the detector's threshold",
+                keep=("detector", "perturbation", "generator"),  # whole names, never cut or split
+                right=("fakes", "reals", "AP", "ROC-AUC", "caught", "passed"))
     previous = None
     for r in rows:
         first = (r["detector"], r["perturbation"]) != previous
         previous = (r["detector"], r["perturbation"])
-        table.add_row(r["detector"] if first else "", r["perturbation"] if first else "", r["generator"],
-                      str(r["fakes"]), str(r["reals"]), *(_num(r[k]) for k in METRICS))
-    return table
+        grid.add_row(r["detector"] if first else "", r["perturbation"] if first else "", r["generator"],
+                     str(r["fakes"]), str(r["reals"]), *(_num(r[k]) for k in METRICS))
+    return grid
 
 
 def _num(v: float | None) -> str:

@@ -18,15 +18,16 @@ from fakescope.detector.records import ScoreRecord
 from ..console import (
     DeviceOpt,
     Format,
+    Grid,
     check_output,
     check_output_folder,
     err,
     fail,
     is_main_rank,
     join_ranks,
-    out,
     progress_bar,
     resolve_device,
+    show,
     table_text,
 )
 
@@ -34,7 +35,7 @@ app = typer.Typer()  # top-level commands: merged into the main app
 
 PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
 CSV_COLUMNS = ["path", "kind", "score", "label", "error", "aggregate", "frames_scored", "frames_sampled", "face",
-               "note", "flagged_by", "provenance"]
+               "note", "flagged_by", "provenance", "vote_share"]
 
 
 class Aggregate(str, Enum):
@@ -173,7 +174,7 @@ def score(
     if output is not None:
         _write(text if text is not None else table_text(records_table(records)), output)
     elif text is None:
-        out.print(records_table(records))
+        show(records_table(records))
     else:
         sys.stdout.write(text)
     thr = det.threshold if threshold is None else threshold
@@ -242,35 +243,35 @@ def render_records(records: list[ScoreRecord], format: Format) -> str:
                          r.error or "", r.aggregate if video else "",
                          scored if video else "", sampled if video else "",
                          " ".join(map(str, r.face)) if r.face else "", r.note or "",
-                         "; ".join(r.flagged_by()), " | ".join(f"{f.strength}: {f.found}" for f in r.provenance or [])])
+                         "; ".join(r.flagged_by()), " | ".join(f"{f.strength}: {f.found}" for f in r.provenance or []),
+                         "" if r.vote_share is None else f"{r.vote_share:.6f}"])
     return buf.getvalue()
 
 
-def records_table(records: list[ScoreRecord]):
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table()
+def records_table(records: list[ScoreRecord]) -> Grid:
+    """One row per input: path (never cut, control characters escaped), kind, score (a probability), label, then
+    the share of fake frames when videos were decided by vote, what flagged the input, and notes."""
     flagging = any(r.flagged_by() for r in records)  # the column is there when something is flagged
-    for col in ("path", "kind", "score", "label", "flagged by", "note"):
-        if col != "flagged by" or flagging:
-            table.add_column(col, justify="right" if col == "score" else "left", overflow="fold")
+    voting = any(r.vote_share is not None for r in records)
+    headers = ["path", "kind", "score", "label", *(["fake frames"] if voting else []),
+               *(["flagged by"] if flagging else []), "note"]
+    grid = Grid(headers, keep=("path",), right=("score", "fake frames"))
     for r in records:
         label = r.label or ""
-        style = {"fake": "red", "real": "green"}.get(label, "")
         notes = []
         if r.has_timeline:
             scored, sampled = r.frames_summary()
             notes.append(f"{r.aggregate} of {scored}/{sampled} frames")
         if r.error:
-            notes.append(f"[yellow]{escape(r.error)}[/yellow]")
+            notes.append(r.error)
         if r.note:
-            notes.append(escape(r.note))
-        notes += [f"[dim]{escape(f.found)}[/dim]" for f in r.provenance or [] if f.strength == "error"]
-        flagged = "; ".join(escape(x) for x in r.flagged_by())
-        cells = [escape(r.path), r.kind, "-" if r.score is None else f"{r.score:.4f}",
-                 f"[{style}]{label}[/{style}]" if style else label, flagged, "; ".join(notes)]
-        table.add_row(*(cells if flagging else cells[:4] + cells[5:]))
-    return table
-
-
+            notes.append(r.note)
+        notes += [f.found for f in r.provenance or [] if f.strength == "error"]
+        cells = [r.path, r.kind, "-" if r.score is None else f"{r.score:.4f}", label]
+        if voting:
+            cells.append("" if r.vote_share is None else f"{r.vote_share:.0%}")
+        if flagging:
+            cells.append("; ".join(r.flagged_by()))
+        style = {"fake": "red", "real": "green"}.get(label)
+        grid.add_row(*cells, "; ".join(notes), styles={3: style} if style else None)
+    return grid

@@ -122,8 +122,14 @@ def test_aggregate_option(tmp_path, det, method):
     rec = score_video(clip, det, every=2, aggregate=method, top_k=2, threshold=0.5)
     scores = np.array([f.score for f in rec.frames])
     expected = {"mean": scores.mean(), "max": scores.max(), "topk": np.sort(scores)[-2:].mean(),
-                "vote": (scores >= 0.5).mean()}[method]
+                "vote": scores.mean()}[method]  # vote: the score stays a probability, the share is apart
     assert len(scores) == 5 and rec.aggregate == method and rec.score == pytest.approx(expected)
+    if method == "vote":
+        share = (scores >= 0.5).mean()
+        assert rec.vote_share == pytest.approx(share) and rec.to_json()["vote_share"] == pytest.approx(share)
+        assert rec.label == ("fake" if share > 0.5 else "real")
+    else:
+        assert rec.vote_share is None and "vote_share" not in rec.to_json()
 
 
 def test_faces_in_images_and_frames(tmp_path, det):

@@ -18,6 +18,7 @@ from fakescope.detector.video import (
     aggregate,
     plot_timelines,
     square_box,
+    vote_share,
 )
 from skimage import data as skdata
 
@@ -248,8 +249,9 @@ def test_aggregates():
     assert aggregate(scores, "max", 0.95) == (0.9, "real")
     assert aggregate(scores, "topk", 0.5, top_k=2) == (pytest.approx(0.8), "fake")
     assert aggregate(scores, "topk", 0.5, top_k=99) == (pytest.approx(0.5), "fake")
-    assert aggregate(scores, "vote", 0.5) == (pytest.approx(0.6), "fake")
-    assert aggregate(scores, "vote", 0.65) == (pytest.approx(0.4), "real")
+    assert aggregate(scores, "vote", 0.5) == (pytest.approx(np.mean(scores)), "fake")  # the score: a probability
+    assert aggregate(scores, "vote", 0.65) == (pytest.approx(np.mean(scores)), "real")
+    assert vote_share(scores, 0.5) == pytest.approx(0.6) and vote_share(scores, 0.65) == pytest.approx(0.4)
     with pytest.raises(ValueError):
         aggregate(scores, "median", 0.5)
     with pytest.raises(ValueError):
