@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from io import StringIO
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -211,6 +212,16 @@ class Grid:
         lines = [self.title] if self.title else []
         lines += [line(self.headers), *(line(r) for r in self.rows)]
         return "\n".join(lines) + "\n"
+
+    def csv(self) -> str:
+        """The rows as CSV under the same headers (for ``--format csv``)."""
+        import csv
+
+        buf = StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(self.headers)
+        writer.writerows(self.rows)
+        return buf.getvalue()
 
     def rich(self):
         from rich.markup import escape

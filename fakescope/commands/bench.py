@@ -15,6 +15,7 @@ import typer
 from ..console import (
     DeviceOpt,
     Format,
+    FormatOpt,
     Grid,
     SeedOpt,
     check_output,
@@ -48,9 +49,9 @@ def bench_command(
         "--fake", help="A plain folder of one generator's images, NAME=DIR (repeatable).",
     )] = None,
     detector: Annotated[list[str] | None, typer.Option(
-        "--detector", help="Bundled detector name, checkpoint folder, or FAMILY=FILE for a third-party weights file "
-                           "(npr:official=NPR.pth, timm:resnet50=CNNDetection.pth) (repeatable; default: every "
-                           "bundled one).",
+        "--detector", "-d", help="Bundled detector name, checkpoint folder, or FAMILY=FILE for a third-party weights "
+                                 "file (npr:official=NPR.pth, timm:resnet50=CNNDetection.pth) (repeatable; default: "
+                                 "every bundled one).",
     )] = None,
     perturb: Annotated[list[str] | None, typer.Option(
         "--perturb", help="none, jpeg:Q, blur:SIGMA, noise:SIGMA, resize:F, resample:F, crop:F, a chain "
@@ -63,7 +64,7 @@ def bench_command(
     split: Annotated[str, typer.Option(help="Corpus split to score: test, val or train.")] = "test",
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many images per generator (and as many "
                                                           "reals as all generators), drawn by --seed.")] = None,
-    format: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
+    format: FormatOpt = Format.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     report_dir: Annotated[Path | None, typer.Option(
         "--report", help="Write a self-contained HTML report (index.html) and the raw results (JSON, CSV) here "

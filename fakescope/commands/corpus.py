@@ -13,6 +13,10 @@ import typer
 from ..console import (
     DeviceOpt,
     Format,
+    FormatOpt,
+    Grid,
+    TableOrJson,
+    TableOrJsonOpt,
     check_writable_folder,
     error_line,
     fail,
@@ -22,6 +26,7 @@ from ..console import (
     out,
     progress_bar,
     resolve_device,
+    show,
 )
 
 corpus_app = typer.Typer(no_args_is_help=True,
@@ -66,8 +71,8 @@ def corpus_build(
                                                 help="On CUDA, enforce deterministic algorithms (recorded in "
                                                      "corpus.json).")] = True,
     device: DeviceOpt = "auto",
-    format: Annotated[Format, typer.Option("--format", "-f", help="table or json (corpus.json's record).")
-                      ] = Format.table,
+    format: Annotated[TableOrJson, typer.Option("--format", "-f", help="table (for people) or json (corpus.json's "
+                                                                        "record).")] = TableOrJson.table,
 ) -> None:
     """Build a labeled corpus from a recipe: byte-identical on the CPU whatever the batch, workers or shards.
 
@@ -111,7 +116,7 @@ def corpus_build(
         if ranks.active:
             part = Shard(ranks.rank, ranks.size)  # what rank 0's progress bar counts
         with progress_bar(f"building {plan.name}", planned_count(plan, part),
-                          enabled=format != Format.json) as update:
+                          enabled=format != TableOrJson.json) as update:
             if threads is None and dev.type == "cpu":  # the cores left by the writers, shared by this node's ranks
                 threads = max(1, ((os.cpu_count() or 1) - workers * ranks.local_size) // ranks.local_size)
             options = dict(device=dev, batch_size=batch_size, workers=workers, resume=resume, threads=threads,
@@ -124,7 +129,7 @@ def corpus_build(
         raise fail_on(exc) from None
     if not is_main_rank():
         return
-    if format == Format.json:
+    if format == TableOrJson.json:
         sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
         return
     counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())
@@ -154,8 +159,8 @@ def corpus_import(
         "--match-format", help="Re-encode both classes alike: png or jpeg:QUALITY (default: files kept as found, "
                                "and a difference in formats is reported).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
-    format: Annotated[Format, typer.Option("--format", "-f", help="table or json (corpus.json's record).")
-                      ] = Format.table,
+    format: Annotated[TableOrJson, typer.Option("--format", "-f", help="table (for people) or json (corpus.json's "
+                                                                        "record).")] = TableOrJson.table,
 ) -> None:
     """Images made elsewhere become a labeled corpus: every file walked, checked, hashed and stored in the standard
     layout with a manifest row naming its origin and source file. Duplicates (same content) are kept once and
@@ -187,12 +192,12 @@ def corpus_import(
         error_line(message)
 
     try:
-        with progress_bar("importing", None, enabled=format != Format.json) as update:
+        with progress_bar("importing", None, enabled=format != TableOrJson.json) as update:
             record = import_corpus(folders, out_dir, shares=shares, seed=seed, match_format=matched,
                                    on_error=problem, progress=update)
     except _errors() as exc:
         raise fail_on(exc) from None
-    if format == Format.json:
+    if format == TableOrJson.json:
         sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
     else:
         counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items()
@@ -211,7 +216,7 @@ def corpus_import(
 @corpus_app.command("verify")
 def corpus_verify(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder.")],
-    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    format: TableOrJsonOpt = TableOrJson.table,
 ) -> None:
     """Recheck every file's sha256 and the counts; exit 1 on any missing, changed, extra or duplicate file."""
     from fakescope.core.corpus import verify_corpus
@@ -220,7 +225,7 @@ def corpus_verify(
         report = verify_corpus(corpus)
     except _errors() as exc:
         raise fail_on(exc) from None
-    if format == Format.json:
+    if format == TableOrJson.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         out.print(f"{corpus}: {report['checked']} files checked, {len(report['missing'])} missing, "
@@ -240,11 +245,9 @@ def corpus_verify(
 @corpus_app.command("stats")
 def corpus_stats(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder.")],
-    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    format: FormatOpt = Format.table,
 ) -> None:
     """Counts per split, label and origin (real source or generator), image sizes."""
-    from rich.table import Table
-
     from fakescope.core.corpus import SPLITS
     from fakescope.core.corpus import corpus_stats as stats_of
 
@@ -255,15 +258,17 @@ def corpus_stats(
     if format == Format.json:
         sys.stdout.write(json.dumps(stats, indent=2) + "\n")
         return
-    table = Table(title=f"{corpus}: {stats['images']} images, {stats['bytes']:,} bytes")
-    for col in ("origin", "label", "kind", *SPLITS, "total"):
-        table.add_column(col, justify="right" if col in (*SPLITS, "total") else "left")
+    grid = Grid(["origin", "label", "kind", *SPLITS, "total"], keep=("origin",), right=(*SPLITS, "total"),
+                title=f"{corpus}: {stats['images']} images, {stats['bytes']:,} bytes")
     for name, o in stats["origins"].items():
-        table.add_row(name, o["label"], o["kind"], *(str(o.get(s, 0)) for s in SPLITS), str(o["total"]))
+        grid.add_row(name, o["label"], o["kind"], *(str(o.get(s, 0)) for s in SPLITS), str(o["total"]))
     for label in ("real", "fake"):
-        table.add_row(f"all {label}", label, "", *(str(stats["counts"].get(s, {}).get(label, 0)) for s in SPLITS),
-                      str(sum(c.get(label, 0) for c in stats["counts"].values())))
-    out.print(table)
+        grid.add_row(f"all {label}", label, "", *(str(stats["counts"].get(s, {}).get(label, 0)) for s in SPLITS),
+                     str(sum(c.get(label, 0) for c in stats["counts"].values())))
+    if format == Format.csv:
+        sys.stdout.write(grid.csv())
+        return
+    show(grid)
     sizes = ", ".join(f"{k} ({v})" for k, v in stats["sizes"].items())
     out.print(f"sizes: {sizes}; channels: {stats['channels']}; format: {stats['format']}", highlight=False,
               soft_wrap=True)
@@ -290,12 +295,8 @@ def corpus_merge(
 
 
 @corpus_app.command("recipes")
-def corpus_recipes(
-    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
-) -> None:
+def corpus_recipes(format: FormatOpt = Format.table) -> None:
     """The recipes in datasets/: name, images, generators, and whether their checkpoints are here."""
-    from rich.table import Table
-
     from fakescope.generators.recipes import list_recipes, load_recipe
 
     rows = []
@@ -311,13 +312,15 @@ def corpus_recipes(
     if format == Format.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    table = Table(title="corpus recipes")
-    for col in ("name", "images", "real", "fake", "description"):
-        table.add_column(col)
+    grid = Grid(["name", "images", "real", "fake", "description"], title="corpus recipes", keep=("name",),
+                right=("images",))
     for r in rows:
         if r["error"]:
-            table.add_row(r["name"], "-", "-", "-", f"[red]{r['error']}[/red]")
+            grid.add_row(r["name"], "-", "-", "-", f"error: {r['error']}", styles={4: "red"})
         else:
-            table.add_row(r["name"], str(r["images"]), ", ".join(r["sources"]), ", ".join(r["generators"]),
-                          r["description"])
-    out.print(table)
+            grid.add_row(r["name"], str(r["images"]), ", ".join(r["sources"]), ", ".join(r["generators"]),
+                         r["description"])
+    if format == Format.csv:
+        sys.stdout.write(grid.csv())
+        return
+    show(grid)

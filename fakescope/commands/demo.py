@@ -23,9 +23,12 @@ app = typer.Typer()  # top-level commands: merged into the main app
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("fakescope-demo"),
-    count: Annotated[int, typer.Option(
-        min=4, help="Real photograph windows; each bundled generator gives a quarter as many fakes (at least 4).",
+    real_images: Annotated[int, typer.Option(
+        "--real-images", min=4,
+        help="Real photograph windows; each bundled generator gives a quarter as many fakes (at least 4).",
     )] = 64,
+    count: Annotated[int | None, typer.Option("--count", min=4, hidden=True, help="Old name of --real-images.")]
+    = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -35,8 +38,8 @@ def demo(
 
     check_writable_folder(out_dir)  # before the models are loaded and the images drawn
     with progress_bar("demo", None) as update:
-        report = run_demo(out_dir, count=count, seed=seed, device=resolve_device(device),
-                          progress=update)
+        report = run_demo(out_dir, count=real_images if count is None else count, seed=seed,
+                          device=resolve_device(device), progress=update)
     show(metrics_table(
         f"fakescope demo: {report['detector']} (threshold {report['threshold']:.3f}) on {report['window']} px windows "
         f"of real photographs and fakes of every bundled generator", report["table"],

@@ -28,7 +28,7 @@ from ..console import (
     show,
 )
 
-gan_app = typer.Typer(no_args_is_help=True, help="GAN families: list, train, sample.")
+gan_app = typer.Typer(no_args_is_help=True, help="GAN families: list, train, sample, translate, export.")
 
 @gan_app.command("list")
 def gan_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
@@ -71,7 +71,9 @@ def gan_train(
         "--domain-a", help="Image-to-image families (cyclegan): domain A's source: photos, folder:PATH, ...")] = None,
     domain_b: Annotated[str | None, typer.Option(
         "--domain-b", help="Image-to-image families (cyclegan): domain B's source, e.g. paintings.")] = None,
-    count: Annotated[int | None, typer.Option(help="Real images to draw (default: the whole train split).")] = None,
+    real_images: Annotated[int | None, typer.Option(
+        "--real-images", help="Real images to train on (default: the whole train split).")] = None,
+    count: Annotated[int | None, typer.Option("--count", hidden=True, help="Old name of --real-images.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training length (family-specific meaning).")] = None,
     size: Annotated[int | None, typer.Option(help="Image side in pixels.")] = None,
     channels: Annotated[int | None, typer.Option(help="1 (gray) or 3 (RGB).")] = None,
@@ -92,8 +94,11 @@ def gan_train(
 
     if name not in list_gans():
         raise fail(f"unknown GAN family {name!r}; known: {', '.join(list_gans())}")
+    if count is not None and real_images is not None:
+        raise fail("use --real-images (--count is its old name), not both")
+    count = real_images if real_images is not None else count
     if count is not None and count < 1:
-        raise fail(f"--count must be at least 1, got {count}")
+        raise fail(f"--real-images must be at least 1, got {count}")
     config_cls = GANS.get(name).Config
     overrides = parse_overrides(set_, config_cls)
     for key, value, opt in (("epochs", epochs, "--epochs"), ("image_size", size, "--size"),
@@ -141,10 +146,11 @@ def gan_train(
 def gan_sample(
     model: Annotated[str, typer.Argument(help="Bundled GAN checkpoint name or checkpoint folder.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")],
-    count: Annotated[int, typer.Option(min=1)] = 64,
+    count: Annotated[int, typer.Option(min=1, help="Images to generate.")] = 64,
     seed: SeedOpt = 0,
     start: Annotated[int, typer.Option(min=0, help="Index of the first image (to regenerate a slice).")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass (the images do not depend on "
+                                                        "it).")] = 256,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous sample in --out (never "
                                                                 "anything else).")] = False,
     device: DeviceOpt = "auto",
