@@ -63,6 +63,9 @@ class GANFamily(ABC):
     quality_metrics: ClassVar[bool] = False
     #: Named sets of config overrides (``--preset NAME``), e.g. ``{"cpu": {...}, "gpu": {...}}``.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Config fields that only lengthen the training schedule: a run may be resumed with a larger value of these
+    #: (``gan train --resume --epochs N``: a finished run extended); every other field must match.
+    schedule_fields: ClassVar[tuple[str, ...]] = ("epochs",)
 
     def __init__(self, config: Any, *, seed: int = 0) -> None:
         self.config = config

@@ -204,18 +204,21 @@ def train_gan(
     if state_path.exists() or state_path.is_symlink():
         if not resume:
             raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it")
-        _check_same_run(out, record, gan.name)
+        record = _check_same_run(out, record, gan)
         state = _read_state(state_path, device)
         try:
             start = trainer.load_state_dict(state)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
             raise DamagedRunError(f"{state_path}: does not fit this run ({_first_line(exc)}); start a new run "
                                   "in another folder") from None
+        if start > trainer.total_steps:
+            raise RunFolderError(f"{out} has already trained {start} steps, more than the {trainer.total_steps} "
+                                 "of this schedule; a run can be extended, not shortened")
         _drop_metrics_after(out / "metrics.jsonl", start)
     elif resume:
         if not (out / OPTIONS_FILE).exists():
             raise DamagedRunError(f"{out}: no training run to resume (no {OPTIONS_FILE}); start one without --resume")
-        _check_same_run(out, record, gan.name)  # killed before the first checkpoint: starts again from step 0
+        record = _check_same_run(out, record, gan)  # killed before the first checkpoint: starts again from step 0
     elif out.exists() and any(out.iterdir()):
         raise RunFolderError(f"{out} is not empty; choose a new folder")
     distributed.barrier()  # every rank has checked the folder before rank 0 writes to it
@@ -274,15 +277,28 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _check_same_run(out: Path, record: dict, family: str) -> None:
-    """The run in ``out`` has a readable options.json of the same family and config, else an error."""
+def _check_same_run(out: Path, record: dict, gan: GANFamily) -> dict:
+    """The run in ``out`` has a readable options.json of the same family and config, else an error. Only the
+    family's ``schedule_fields`` (``epochs``) may differ: the run is extended, and the record returned (to be
+    written) lists the schedules it had before under ``extended_from``."""
     path = out / OPTIONS_FILE
     try:
         previous = read_json_object(path, 16 << 20)
     except ValueError as exc:  # UnsafeFileError included
         raise DamagedRunError(f"{path}: {exc}; cannot resume this run") from None
-    if previous.get("config") != record["config"] or previous.get("family") != family:
-        raise RunFolderError(f"{out} holds a run with a different family or config; use another --out")
+    before, now = previous.get("config"), record["config"]
+    if previous.get("family") != gan.name or not isinstance(before, dict):
+        raise RunFolderError(f"{out} holds a run of another family; use another --out")
+    differ = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    fixed = [k for k in differ if k not in gan.schedule_fields]
+    if fixed:
+        raise RunFolderError(f"{out} holds a run with a different config ({', '.join(fixed)}); only "
+                             f"{', '.join(gan.schedule_fields)} may change on --resume; use another --out")
+    if not differ:
+        return {**record, **({"extended_from": previous["extended_from"]} if "extended_from" in previous else {})}
+    history = [*previous.get("extended_from", []),
+               {"total_steps": previous.get("total_steps"), **{k: before.get(k) for k in differ}}]
+    return {**record, "extended_from": history}
 
 
 def _read_state(path: Path, device: torch.device) -> dict:

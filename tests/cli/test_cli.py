@@ -35,6 +35,12 @@ def test_gan_train_then_resume_then_sample(tmp_path):
     assert invoke(*common, "--epochs", "1").exit_code == 0
     again = invoke(*common, "--epochs", "1")
     assert again.exit_code == 2 and "--resume" in again.output
+    extended = invoke(*common, "--epochs", "2", "--resume")  # a finished run extended: one more epoch
+    assert extended.exit_code == 0, extended.output
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and rows[1]["step"] == 2 * rows[0]["step"]
+    other = invoke(*common[:-4], "--out", run, "--epochs", "3", "--resume", "--set", "batch_size=100")
+    assert other.exit_code == 2 and "batch_size" in other.output
     assert (run / "checkpoint" / "config.json").is_file()
     cfg = json.loads((run / "checkpoint" / "config.json").read_text())
     assert cfg["config"]["image_size"] == 8 and cfg["training"]["command"].startswith("fakescope gan train vanilla")
@@ -182,10 +188,11 @@ def test_usage_errors_are_one_line_naming_the_option(args, named):
 def test_shell_completion_is_offered_without_touching_shell_files(tmp_path):
     import os
 
-    env = {**os.environ, "HOME": str(tmp_path)}  # whatever happens, no real shell file is read or written
+    env = {**os.environ, "HOME": str(tmp_path),  # whatever happens, no real shell file is read or written
+           "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}  # the shell named, not guessed from the parent
     proc = subprocess.run([sys.executable, "-m", "fakescope", "--show-completion", "bash"], capture_output=True,
                           text=True, timeout=120, env=env)
-    assert proc.returncode == 0 and "_FAKESCOPE_COMPLETE" in proc.stdout.upper()
+    assert proc.returncode == 0 and "_FAKESCOPE_COMPLETE=complete_bash" in proc.stdout
     env.update(_FAKESCOPE_COMPLETE="complete_bash", COMP_WORDS="fakescope sc", COMP_CWORD="1")
     proc = subprocess.run([sys.executable, "-m", "fakescope"], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0 and proc.stdout.split() == ["score"]

@@ -21,7 +21,7 @@ def test_train_calibrates_on_val_and_score_uses_that_threshold(tmp_path, tiny_co
     result = invoke("train", "spectrum", "--corpus", tiny_corpus, "--calibration", "isotonic",
                     "--threshold-rule", "balanced", "--jpeg-prob", "0.3", "--device", "cpu", "--out", ckpt)
     assert result.exit_code == 0, result.output
-    assert "ece" in result.output and "isotonic calibration" in result.output
+    assert "ECE" in result.output and "isotonic calibration" in result.output
     meta = json.loads((ckpt / "config.json").read_text())
     assert meta["calibration_method"] == "isotonic" and meta["calibration"]["fit_on"] == "val"
     assert meta["config"]["augment"]["jpeg_prob"] == 0.3

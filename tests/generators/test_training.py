@@ -40,9 +40,33 @@ def test_existing_run_needs_resume_and_same_config(tmp_path):
     train_gan(create_gan("vanilla", image_size=8, epochs=1, batch_size=50), _data(), tmp_path / "r", seed=0)
     with pytest.raises(RunFolderError, match="--resume"):
         train_gan(create_gan("vanilla", image_size=8, epochs=1, batch_size=50), _data(), tmp_path / "r", seed=0)
-    with pytest.raises(RunFolderError, match="different family or config"):
-        train_gan(create_gan("vanilla", image_size=8, epochs=5, batch_size=50), _data(), tmp_path / "r",
+    with pytest.raises(RunFolderError, match=r"different config \(batch_size\); only epochs may change"):
+        train_gan(create_gan("vanilla", image_size=8, epochs=5, batch_size=25), _data(), tmp_path / "r",
                   seed=0, resume=True)
+    with pytest.raises(RunFolderError, match="extended, not shortened"):
+        train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), tmp_path / "r",
+                  seed=0, resume=True)  # extending works (below); from 2 epochs back to 1 does not
+        train_gan(create_gan("vanilla", image_size=8, epochs=1, batch_size=50), _data(), tmp_path / "r",
+                  seed=0, resume=True)
+
+
+def test_a_finished_run_extended_trains_exactly_the_added_epochs(tmp_path):
+    """A 1-epoch run resumed with 2 epochs trains one more epoch: the same networks as a 2-epoch run."""
+    train_gan(create_gan("vanilla", image_size=8, epochs=1, batch_size=50, seed=1), _data(), tmp_path / "r", seed=0)
+    extended = create_gan("vanilla", image_size=8, epochs=2, batch_size=50, seed=2)
+    train_gan(extended, _data(), tmp_path / "r", seed=0, resume=True)
+    full = create_gan("vanilla", image_size=8, epochs=2, batch_size=50, seed=1)
+    train_gan(full, _data(), tmp_path / "full", seed=0)
+    def steps_of(run):
+        return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    steps = steps_of(tmp_path / "r")
+    assert steps == steps_of(tmp_path / "full")
+    assert len(steps) == 2 and steps[1] == 2 * steps[0]
+    for k, v in full.nets.state_dict().items():
+        assert torch.equal(v, extended.nets.state_dict()[k]), k
+    options = json.loads((tmp_path / "r" / "options.json").read_text())
+    assert options["config"]["epochs"] == 2 and options["extended_from"] == [{"total_steps": steps[0], "epochs": 1}]
 
 
 @pytest.mark.parametrize("half", [False, True])
