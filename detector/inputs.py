@@ -23,6 +23,7 @@ class Input:
     path: str
     kind: str  # image | video | folder
     error: str | None = None
+    via_link: bool = False  # found in a folder walk through a symbolic link
 
 
 def kind_of(path: str) -> str:
@@ -44,18 +45,20 @@ def kind_of(path: str) -> str:
     return "video" if looks_like_video(head) else "image"
 
 
-def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] | None = None) -> list[Input]:
+def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] | None = None, *,
+                   follow_links: bool = True) -> list[Input]:
     """Files as given; folders walked recursively; shell patterns (``*``, ``?``, ``[...]``, ``**``) expanded.
 
     Folder walks keep images and videos (by suffix) by the rules of :mod:`fakescope.core.walk` (sorted, hidden
     names skipped, links to folders followed, loops and unlistable folders reported as ``folder`` inputs with an
     error). A path that does not exist stays, to be reported as missing. A folder given (or matched) that holds
-    no image or video is appended to ``empty`` when a list is given.
+    no image or video is appended to ``empty`` when a list is given. ``follow_links=False``: folder walks leave
+    out symbolic links (paths given by name are kept as given).
     """
     out: list[Input] = []
 
     def walked(folder: str) -> list[Input]:
-        found = _walked(folder)
+        found = _walked(folder, follow_links)
         if not found and empty is not None:
             empty.append(folder)
         return found
@@ -77,11 +80,11 @@ def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] 
     return out
 
 
-def _walked(folder: str) -> list[Input]:
+def _walked(folder: str, follow_links: bool = True) -> list[Input]:
     found = []
-    for f in walk(folder, IMAGE_SUFFIXES | VIDEO_SUFFIXES):
+    for f in walk(folder, IMAGE_SUFFIXES | VIDEO_SUFFIXES, follow_links=follow_links):
         kind = "folder" if f.folder else "video" if Path(f.path).suffix.lower() in VIDEO_SUFFIXES else "image"
-        found.append(Input(f.path, kind, f.error))
+        found.append(Input(f.path, kind, f.error, f.via_link))
     return found
 
 

@@ -79,6 +79,10 @@ def score(
                                                 "(index.html) into this new folder.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous --heatmap folder or "
                                             "--report.")] = False,
+    follow_links: Annotated[bool, typer.Option(
+        "--follow-links/--no-follow-links", help="In folders, follow symbolic links to files and folders (how many "
+                                                 "inputs came through links is said on stderr), or leave them out.")]
+    = True,
     device: DeviceOpt = "auto",
 ) -> None:
     """Score images and videos: the probability that each is synthetic.
@@ -124,7 +128,11 @@ def score(
     ranks = join_ranks(dev, tensors=False)
     main = is_main_rank()
     empty: list[str] = []
-    inputs = collect_inputs(paths, empty=empty)
+    inputs = collect_inputs(paths, empty=empty, follow_links=follow_links)
+    linked = sum(i.via_link for i in inputs)
+    if linked and main:
+        err.print(f"{linked} of {len(inputs)} input(s) came through symbolic links (--no-follow-links leaves them "
+                  "out)", highlight=False, markup=False, soft_wrap=True)
     for folder in empty if main else []:
         err.print(f"{folder}: no images or videos in this folder", highlight=False, markup=False, soft_wrap=True)
     if not inputs:

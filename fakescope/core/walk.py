@@ -1,10 +1,11 @@
 """The one folder walker: which files below a folder are inputs, by one rule set for every command.
 
 Used by ``fakescope score`` (images and videos), ``fakescope gan translate`` and ``folder:PATH`` real sources.
-Rules: depth first, entries in name order; hidden names (a leading ``.``) skipped; symbolic links to folders
-followed; a link that leads back to a folder being walked (a loop) and a folder that cannot be listed are
-reported rather than walked; a file is kept when its suffix (any case) is wanted, and a looping link among the
-files is reported.
+Rules: depth first, entries in name order; hidden names (a leading ``.``) skipped; symbolic links (to folders
+and files) followed, each input found through one marked ``via_link``, or all left out with ``follow_links=False``
+(``score --no-follow-links``: a link to ``/usr/share`` does not pull in system files); a link that leads back to a
+folder being walked (a loop) and a folder that cannot be listed are reported rather than walked; a file is kept
+when its suffix (any case) is wanted, and a looping link among the files is reported.
 
 :func:`holdings` is the other rule set, for checking what a folder holds (``corpus verify``): every entry that
 is not a real folder, hidden names included, symbolic links listed and never followed (a link cannot lead the
@@ -29,11 +30,13 @@ class Found:
     path: str  # the folder joined with the names walked (links are not resolved)
     error: str | None = None  # a one-line reason: a link loop, a folder that cannot be listed
     folder: bool = False  # the error is about a folder
+    via_link: bool = False  # reached through a symbolic link (the file, or a folder on the way, is a link)
 
 
-def walk(folder: str | os.PathLike, suffixes: Collection[str]) -> Iterator[Found]:
-    """Files below ``folder`` whose lower-case suffix is in ``suffixes``, and the problems met, in walk order."""
-    yield from _walk(os.fspath(folder), {}, {s.lower() for s in suffixes})
+def walk(folder: str | os.PathLike, suffixes: Collection[str], *, follow_links: bool = True) -> Iterator[Found]:
+    """Files below ``folder`` whose lower-case suffix is in ``suffixes``, and the problems met, in walk order;
+    ``follow_links=False`` leaves out every symbolic link below ``folder`` (to a file or a folder)."""
+    yield from _walk(os.fspath(folder), {}, {s.lower() for s in suffixes}, follow_links, False)
 
 
 def holdings(folder: str | os.PathLike) -> Iterator[str]:
@@ -49,7 +52,8 @@ def holdings(folder: str | os.PathLike) -> Iterator[str]:
             yield Path(os.path.relpath(path, root)).as_posix()
 
 
-def _walk(folder: str, ancestors: dict[tuple[int, int], str], suffixes: set[str]) -> Iterator[Found]:
+def _walk(folder: str, ancestors: dict[tuple[int, int], str], suffixes: set[str], follow_links: bool,
+          via_link: bool) -> Iterator[Found]:
     try:
         st = os.stat(folder)
         with os.scandir(folder) as it:
@@ -60,6 +64,9 @@ def _walk(folder: str, ancestors: dict[tuple[int, int], str], suffixes: set[str]
     ancestors = {**ancestors, (st.st_dev, st.st_ino): folder}
     for entry in entries:
         if entry.name.startswith("."):
+            continue
+        link = entry.is_symlink()
+        if link and not follow_links:
             continue
         try:
             is_dir = entry.is_dir()  # follows symbolic links
@@ -75,10 +82,10 @@ def _walk(folder: str, ancestors: dict[tuple[int, int], str], suffixes: set[str]
             if back is not None:
                 yield Found(entry.path, f"symbolic link loop: leads back to {back}", folder=True)
             else:
-                yield from _walk(entry.path, ancestors, suffixes)
+                yield from _walk(entry.path, ancestors, suffixes, follow_links, via_link or link)
         elif Path(entry.name).suffix.lower() in suffixes:
-            yield Found(entry.path)
-        elif entry.is_symlink() and _loops(entry.path):
+            yield Found(entry.path, via_link=via_link or link)
+        elif link and _loops(entry.path):
             yield Found(entry.path, "symbolic link loop")
 
 

@@ -128,3 +128,52 @@ def test_nothing_to_score_is_exit_1(tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke("score", tmp_path / "empty")
     assert result.exit_code == 1 and "no images or videos found" in result.output
+
+
+def test_links_are_followed_and_counted_or_left_out(tmp_path):
+    outside, scored = tmp_path / "outside", tmp_path / "scored"
+    outside.mkdir()
+    scored.mkdir()
+    for folder, name in ((outside, "system.png"), (scored, "own.png")):
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / name)
+    (scored / "share").symlink_to(outside, target_is_directory=True)
+    (scored / "linked.png").symlink_to(outside / "system.png")
+    followed = runner.invoke(app, ["score", str(scored), "-f", "json", "--device", "cpu"])
+    assert followed.exit_code == 0, followed.output
+    assert len(json.loads(followed.stdout)) == 3
+    assert "2 of 3 input(s) came through symbolic links" in followed.stderr
+    kept = runner.invoke(app, ["score", str(scored), "-f", "json", "--device", "cpu", "--no-follow-links"])
+    assert kept.exit_code == 0 and [r["path"] for r in json.loads(kept.stdout)] == [str(scored / "own.png")]
+    assert "symbolic links" not in kept.stderr
+
+
+def test_table_in_a_pipe_never_cuts_a_path_and_keeps_one_row_per_input(tmp_path):
+    folder = tmp_path / ("a-rather-long-folder-name-that-a-narrow-terminal-would-cut-" * 2)
+    folder.mkdir()
+    astro = skdata.astronaut()
+    names = ["plain.png", "two\nlines.png"]
+    for name in names:
+        Image.fromarray(cv2.resize(astro[:128, :128], (40, 40))).save(folder / name)
+    result = invoke("score", folder, "--device", "cpu")  # CliRunner: not a terminal, like a pipe
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["path", "kind", "score", "label", "note"]
+    assert len(lines) == 3 and str(folder / "plain.png") in lines[1] + lines[2]
+    assert str(folder / "two\\nlines.png") in result.stdout  # the newline escaped: one input, one row
+    assert "…" not in result.stdout
+
+
+def test_vote_keeps_score_a_probability_and_shows_the_share_apart(tmp_path):
+    clip = write_video(tmp_path / "clip.avi", count=6)
+    result = invoke("score", clip, "--aggregate", "vote", "--every", "1", "--device", "cpu", "-f", "json")
+    rec = json.loads(result.stdout)[0]
+    frames = [f["score"] for f in rec["frames"]]
+    assert rec["score"] == pytest.approx(sum(frames) / len(frames))
+    share = sum(f >= rec["threshold"] for f in frames) / len(frames)
+    assert rec["vote_share"] == pytest.approx(share)
+    rows = list(csv.DictReader(io.StringIO(invoke("score", clip, "--aggregate", "vote", "--every", "1",
+                                                  "--device", "cpu", "-f", "csv").stdout)))
+    assert float(rows[0]["vote_share"]) == pytest.approx(share) and float(rows[0]["score"]) == pytest.approx(
+        rec["score"], abs=1e-6)
+    table = invoke("score", clip, "--aggregate", "vote", "--every", "1", "--device", "cpu").stdout
+    assert "fake frames" in table.splitlines()[0] and f"{share:.0%}" in table
