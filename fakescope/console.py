@@ -202,6 +202,16 @@ class Grid:
             self.styles[(len(self.rows), col)] = style
         self.rows.append([printable(c) for c in cells])
 
+    def _longest(self, i: int) -> int:
+        return max([len(self.headers[i]), *(len(r[i]) for r in self.rows)])
+
+    def narrowest(self) -> int:
+        """The narrowest rich table: names and numbers whole, other columns wrapped at their longest word."""
+        widths = [self._longest(i) if h in self.keep or h in self.right else
+                  max([len(w) for c in [h, *(r[i] for r in self.rows)] for w in c.split()] or [1])
+                  for i, h in enumerate(self.headers)]
+        return sum(widths) + 3 * len(widths) + 1  # padding and borders
+
     def plain(self) -> str:
         widths = [max([len(h), *(len(r[i]) for r in self.rows)]) for i, h in enumerate(self.headers)]
 
@@ -229,11 +239,11 @@ class Grid:
 
         table = Table(title=escape(self.title) if self.title else None)
         for i, h in enumerate(self.headers):
-            if h in self.keep:
-                longest = max([len(h), *(len(r[i]) for r in self.rows)])
-                table.add_column(h, no_wrap=True, min_width=longest, overflow="fold")
+            if h in self.keep or h in self.right:  # names and numbers: a fixed width, never collapsed or split
+                table.add_column(h, justify="right" if h in self.right else "left", no_wrap=True,
+                                 width=self._longest(i))
             else:
-                table.add_column(h, justify="right" if h in self.right else "left", overflow="fold")
+                table.add_column(h, overflow="fold")
         for r, row in enumerate(self.rows):
             cells = [escape(c) for c in row]
             table.add_row(*(f"[{self.styles[(r, c)]}]{x}[/]" if (r, c) in self.styles else x
@@ -244,11 +254,9 @@ class Grid:
 def show(grid: Grid, console: Console | None = None) -> None:
     """Print ``grid``: a rich table on a terminal, plain columns in a pipe (nothing cut, one line per row)."""
     console = console or out
-    if console.is_terminal:
-        table = grid.rich()
-        needed = console.measure(table).minimum  # the kept columns at full width: wider than the terminal, the
-        console.print(table, width=max(console.width, needed))  # lines wrap rather than names being cut
-    else:
+    if console.is_terminal and grid.narrowest() <= console.width:
+        console.print(grid.rich())  # names and numbers whole, the other columns wrapped to fit
+    else:  # a pipe, a file, or a terminal too narrow for the names: plain lines the terminal may wrap
         console.file.write(grid.plain())
         console.file.flush()
 

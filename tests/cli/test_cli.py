@@ -197,3 +197,22 @@ def test_shell_completion_is_offered_without_touching_shell_files(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "fakescope"], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0 and proc.stdout.split() == ["score"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("width", [60, 80, 200])
+def test_tables_on_a_terminal_never_cut_names(width):
+    import io
+
+    from rich.console import Console
+
+    from fakescope.console import Grid, show
+
+    grid = Grid(["detector", "generator", "AP", "note"], keep=("detector", "generator"), right=("AP",))
+    grid.add_row("npr-bundled", "cyclegan-photo2painting", "0.953", "some words that may wrap in a narrow column")
+    grid.add_row("discriminator-digits", "resynth-pixelshuffle-s1", "1.000", "")
+    buf = io.StringIO()
+    show(grid, Console(file=buf, force_terminal=True, width=width, color_system=None))
+    text = buf.getvalue()
+    assert "…" not in text and all(name in text for name in ("npr-bundled", "cyclegan-photo2painting",
+                                                               "discriminator-digits", "resynth-pixelshuffle-s1"))
+    assert "AP" in text and "0.953" in text
