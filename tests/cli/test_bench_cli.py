@@ -108,3 +108,10 @@ def test_an_unreadable_image_is_reported_and_left_out(tmp_path, bench_corpora, b
 def test_output_naming_a_folder_is_refused_before_any_work(tmp_path, bench_corpora):
     result = runner.invoke(app, ["bench", "--corpus", str(bench_corpora[0]), "--output", str(tmp_path)])
     assert result.exit_code == 2 and "is a folder" in result.stderr
+
+
+def test_short_options_are_those_of_score(bench_corpora, bench_detector_dir):
+    result = runner.invoke(app, ["bench", "--corpus", str(bench_corpora[0]), "-d", str(bench_detector_dir),
+                                 "--perturb", "none", "-f", "json", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["detectors"] == [str(bench_detector_dir)]

@@ -89,3 +89,17 @@ def test_recipes_lists_the_shipped_recipes():
     result = invoke("corpus", "recipes", "--format", "json")
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["digits-vanilla"]["error"] is None and rows["digits-vanilla"]["images"] == 2800
+
+
+def test_every_format_offered_is_honoured(tiny_corpus):
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(invoke("corpus", "stats", tiny_corpus, "-f", "csv").output)))
+    assert {"origin", "label", "kind", "train", "val", "test", "total"} <= set(rows[0])
+    assert {r["origin"] for r in rows} >= {"all real", "all fake"}
+    recipes = list(csv.DictReader(io.StringIO(invoke("corpus", "recipes", "--format", "csv").output)))
+    assert "digits-vanilla" in {r["name"] for r in recipes}
+    for command in (["verify", tiny_corpus], ["build", "--out", "x"], ["import", "--out", "x"]):
+        result = invoke("corpus", *command, "-f", "csv")
+        assert result.exit_code == 2 and "--format" in result.output and "'csv' is not one of" in result.output
