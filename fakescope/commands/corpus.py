@@ -29,7 +29,7 @@ from ..console import (
     show,
 )
 
-corpus_app = typer.Typer(no_args_is_help=True,
+corpus_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="Labeled real/fake corpora: build from a recipe, import folders, verify, stats, merge "
                               "shards, recipes.")
 

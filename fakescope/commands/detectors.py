@@ -29,7 +29,8 @@ from ..console import (
 )
 
 app = typer.Typer()  # top-level commands: merged into the main app
-detectors_app = typer.Typer(no_args_is_help=True, help="Detector families and bundled checkpoints.")
+detectors_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                            help="Detector families and bundled checkpoints.")
 
 @app.command("train")
 def train_detector(

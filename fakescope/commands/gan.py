@@ -28,7 +28,8 @@ from ..console import (
     show,
 )
 
-gan_app = typer.Typer(no_args_is_help=True, help="GAN families: list, train, sample, translate, export.")
+gan_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                      help="GAN families: list, train, sample, translate, export.")
 
 @gan_app.command("list")
 def gan_list(format: TableOrJsonOpt = TableOrJson.table) -> None:

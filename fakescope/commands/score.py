@@ -54,8 +54,8 @@ def score(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the output to this file.")] = None,
     detector: Annotated[str, typer.Option("--detector", "-d", help="Bundled detector name or checkpoint folder.")] = "",
     threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the detector's).")] = None,
-    frames: Annotated[int | None, typer.Option("--frames", min=1, show_default="32",
-                                               help="Video: sample this many frames evenly.")] = None,
+    frames: Annotated[int | None, typer.Option("--frames", min=1, show_default=False,
+                                               help="Video: sample this many frames evenly (default 32).")] = None,
     every: Annotated[int | None, typer.Option("--every", min=1, help="Video: take every K-th frame instead.")] = None,
     faces: Annotated[bool, typer.Option("--faces", help="Score the largest face of each image and frame "
                                                         "(a square 1.3× the face); frames without one are skipped.")]

@@ -216,3 +216,29 @@ def test_tables_on_a_terminal_never_cut_names(width):
     assert "…" not in text and all(name in text for name in ("npr-bundled", "cyclegan-photo2painting",
                                                                "discriminator-digits", "resynth-pixelshuffle-s1"))
     assert "AP" in text and "0.953" in text
+
+
+def _commands():
+    import typer.main
+
+    def walk(command, path):
+        subs = getattr(command, "commands", None)
+        if subs is None:
+            yield path, command
+        for name, sub in (subs or {}).items():
+            yield from walk(sub, [*path, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+@pytest.mark.parametrize(("path", "command"), _commands(), ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_every_option_and_argument_says_what_it_is(path, command):
+    silent = [p.name for p in command.params if not getattr(p, "hidden", False) and not (getattr(p, "help", "") or "")]
+    assert not silent, f"fakescope {' '.join(path)}: no help for {silent}"
+
+
+def test_help_shows_defaults_and_every_gan_command():
+    assert "(default 32)" in " ".join(invoke("score", "--help").output.split())
+    gan_help = invoke("gan", "--help").output
+    assert all(name in gan_help for name in ("list", "train", "sample", "translate", "export"))
+    assert all(name in gan_help.splitlines()[2] for name in ("list", "train", "sample", "translate", "export"))
