@@ -21,6 +21,7 @@ resolution and its score is the mean of the tile probabilities (:meth:`Detector.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -150,15 +151,52 @@ class NeuralDetector(Detector):
         return {"parameters": params, "macs_per_crop": counter.get_total_flops() // 2, "crop": crop}
 
     # training -------------------------------------------------------------------------------------------------
+    resumable = True  # fit(state=PATH) keeps a training state after each epoch and continues from one
+
     def fit(self, train: ImageSet, val: ImageSet, *, device: torch.device, seed: int,
-            progress: Progress | None = None) -> dict:
+            progress: Progress | None = None, state: str | os.PathLike | None = None) -> dict:
+        """Train for ``config.epochs`` epochs with early stopping on ``val``'s AP. With ``state``, the training
+        state (weights, optimizer, best weights so far, history, torch's random state) is written there after
+        every epoch (atomically, by rank 0), and a state already there is continued from: a killed run resumes
+        at its last finished epoch and ends exactly as an uninterrupted one, with any number of processes."""
         cfg = self.config
         with torch.random.fork_rng(devices=[]):  # every torch draw (init, dropout) comes from ``seed``
             torch.manual_seed(seed)
-            return self._fit(train, val, cfg, device=torch.device(device), seed=seed, progress=progress)
+            return self._fit(train, val, cfg, device=torch.device(device), seed=seed, progress=progress,
+                             state_path=None if state is None else Path(state))
+
+    def _state_key(self, train: ImageSet, val: ImageSet, seed: int) -> str:
+        """What a saved state must match to be continued: everything but the number of epochs."""
+        from fakescope.core.safety import config_digest
+
+        config = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "epochs"}
+        return config_digest({"family": self.family, "config": config, "seed": seed, "init": str(self.init_path),
+                              "train": len(train), "val": len(val)})
+
+    def _load_state(self, path: Path, key: str, opt: torch.optim.Optimizer) -> dict | None:
+        if not path.is_file():
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("key") != key:
+            raise ValueError(f"{path}: a training state of another configuration, seed or data (only --epochs "
+                             "may change on --resume); start over without --resume")
+        self.net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        return state
+
+    def _save_state(self, path: Path, payload: dict) -> None:
+        if distributed.current().rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        distributed.barrier()
 
     def _fit(self, train: ImageSet, val: ImageSet, cfg, *, device: torch.device, seed: int,
-             progress: Progress | None) -> dict:
+             progress: Progress | None, state_path: Path | None = None) -> dict:
         aug: Augment = cfg.augment
         ranks = distributed.current()
         self.net = self.build_net()
@@ -166,6 +204,8 @@ class NeuralDetector(Detector):
             self._load_init(self.init_path)
         self.net.to(device)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        key = self._state_key(train, val, seed) if state_path is not None else ""
+        resumed = self._load_state(state_path, key, opt) if state_path is not None else None
         batch_size = min(cfg.batch_size, len(train))
         if ranks.active and batch_size < ranks.size:
             raise ValueError(f"a global batch of {batch_size} images cannot be shared by {ranks.size} processes")
@@ -173,9 +213,13 @@ class NeuralDetector(Detector):
         steps_per_epoch = max(1, len(train) // batch_size)
         total = cfg.epochs * steps_per_epoch
         best_ap, best_state, best_epoch, history = -1.0, None, 0, []
+        step, first, stopped = 0, 0, False
+        if resumed is not None:
+            best_ap, best_epoch, history = resumed["best_ap"], resumed["best_epoch"], list(resumed["history"])
+            best_state, step, first = resumed["best"] or None, resumed["step"], resumed["epoch"]
+            stopped = resumed["stopped"]  # early stopping ended it: more epochs add nothing
         labels = torch.as_tensor(train.labels, dtype=torch.float32)
-        step = 0
-        for epoch in range(cfg.epochs):
+        for epoch in range(first, 0 if stopped else cfg.epochs):
             order = numpy_rng(seed, "order", epoch).permutation(len(train))
             model.train()
             for b in range(steps_per_epoch):
@@ -205,7 +249,14 @@ class NeuralDetector(Detector):
             if ap > best_ap:
                 best_ap, best_epoch = ap, epoch + 1
                 best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            elif epoch + 1 - best_epoch >= cfg.patience:
+            stopped = epoch + 1 - best_epoch >= cfg.patience
+            if state_path is not None:
+                self._save_state(state_path, {
+                    "key": key, "epoch": epoch + 1, "step": step, "stopped": stopped, "history": history,
+                    "best_ap": best_ap, "best_epoch": best_epoch, "best": best_state or {},
+                    "net": self.net.state_dict(), "opt": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                    **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {})})
+            if stopped:
                 break
         if ranks.active:
             distributed.unsync_batchnorm(self.net)

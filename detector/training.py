@@ -59,14 +59,17 @@ def fit_and_calibrate(
     half: bool = False,
     init: str | os.PathLike | None = None,
     progress: Progress | None = None,
+    state: str | os.PathLike | None = None,
 ) -> tuple[dict, dict]:
     """Fit on ``train`` (``val`` for early stopping), calibrate on ``val``, then — only then — measure ``test``.
 
-    Returns ``(training record from fit, {"val": metrics, "test": metrics})``.
+    Returns ``(training record from fit, {"val": metrics, "test": metrics})``. ``state``: a file where a
+    resumable detector keeps its training state after every epoch and continues from (see ``NeuralDetector.fit``).
     """
     if init is not None:
         det.init_from(init)
-    fitted = det.fit(train, val, device=torch.device(device), seed=seed, progress=progress)
+    resume = {"state": state} if state is not None and getattr(det, "resumable", False) else {}
+    fitted = det.fit(train, val, device=torch.device(device), seed=seed, progress=progress, **resume)
     if half:
         det.round_to_half()
     metrics = {"val": calibrate(det, val, calibration, device=device)}
@@ -86,6 +89,7 @@ def train_detector(
     init: str | os.PathLike | None = None,
     command: str | None = None,
     progress: Progress | None = None,
+    state: str | os.PathLike | None = None,
 ) -> dict:
     """Train ``det`` on the corpora's train split, calibrate on their val split, measure on their test split.
 
@@ -99,7 +103,7 @@ def train_detector(
     except ValueError:
         test = None
     fitted, metrics = fit_and_calibrate(det, train, val, test, device=device, seed=seed, calibration=calibration,
-                                        half=half, init=init, progress=progress)
+                                        half=half, init=init, progress=progress, state=state)
     training = {
         "corpora": [str(c) for c in corpora],
         "corpus_details": [_describe_corpus(c) for c in corpora],

@@ -32,6 +32,8 @@ app = typer.Typer()  # top-level commands: merged into the main app
 detectors_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                             help="Detector families and bundled checkpoints.")
 
+TRAIN_STATE = "train_state.pt"  # a neural detector's training state, kept in --out until the checkpoint
+
 @app.command("train")
 def train_detector(
     ctx: typer.Context,
@@ -67,13 +69,18 @@ def train_detector(
     half: Annotated[bool, typer.Option("--half", help="Store weights in fp16 (calibrated after rounding).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a detector checkpoint in --out (never "
                                                                 "a folder holding anything else).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted training in --out from its "
+                                                          "last finished epoch (--epochs may be raised).")] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
     """Train a detector on corpora's train split; calibrate it and choose its threshold on their val split only.
 
-    Under torchrun, neural detectors train with DistributedDataParallel (each process takes a slice of every
-    global batch: the same training as one process, up to floating-point reduction order); rank 0 writes.
+    Neural detectors keep their training state in OUT/train_state.pt after every epoch until the checkpoint is
+    written: a killed run continues with --resume (same command; ends as an uninterrupted run would). Under
+    torchrun they train with DistributedDataParallel (each process takes a slice of every global batch: the same
+    training as one process, up to floating-point reduction order); rank 0 writes; --resume works with any
+    number of processes.
     """
     from dataclasses import replace
 
@@ -84,8 +91,16 @@ def train_detector(
     from fakescope.detector.training import CalibrationSpec
     from fakescope.detector.training import train_detector as run_training
 
-    check_output_folder(out_dir, what="detector checkpoint", overwrite=overwrite,  # before any work
-                        is_previous=lambda p: is_checkpoint_folder(p, CHECKPOINT_KIND))
+    state = out_dir / TRAIN_STATE
+    if resume:
+        if not state.is_file():
+            raise fail(f"--resume: no interrupted training in {out_dir} (no {TRAIN_STATE})")
+    else:
+        if state.is_file():
+            raise fail(f"{out_dir} holds an interrupted training: continue it with --resume, or choose a new --out",
+                       code=1)
+        check_output_folder(out_dir, what="detector checkpoint", overwrite=overwrite,  # before any work
+                            is_previous=lambda p: is_checkpoint_folder(p, CHECKPOINT_KIND))
 
     try:
         cls, _ = family_spec(family)
@@ -118,12 +133,13 @@ def train_detector(
     with progress_bar(f"training {det.name}", None) as update:
         try:
             info = run_training(det, corpus, device=dev, seed=seed, calibration=spec, half=half, init=init,
-                                command=command_line(ctx), progress=update)
+                                command=command_line(ctx), progress=update, state=state)
         except (ValueError, OSError) as exc:
             raise fail_on(exc) from None
     if not is_main_rank():  # rank 0 writes the checkpoint and prints
         return
     det.save(out_dir, half=half)
+    state.unlink(missing_ok=True)  # the checkpoint is written: the training is no longer interrupted
     rows = info["training"]["metrics"]
     title = (f"{det.name}: {spec.method} calibration, threshold {det.threshold:.4f} "
              f"({'FPR <= ' + format(spec.target_fpr, 'g') if spec.threshold_rule == 'fpr' else 'balanced'} on val)")

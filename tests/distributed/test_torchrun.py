@@ -132,6 +132,19 @@ def test_detector_training_equal_one_process(tmp_path, tiny_corpus):
     assert h2["processes"] == 2 and h1["steps"] == h2["steps"]
     for e1, e2 in zip(h1["history"], h2["history"], strict=True):
         assert abs(e1["loss"] - e2["loss"]) < LOSS_TOLERANCE
+    # a run stopped after its first epoch (its state kept in --out, as a killed one leaves it), resumed under
+    # torchrun with 2 processes: it ends as the uninterrupted one-process run
+    from fakescope.detector.base import create_detector
+    from fakescope.detector.training import train_detector
+
+    train_detector(create_detector("npr", width=8, batch_size=32, epochs=1), [tiny_corpus],
+                   state=tmp_path / "three" / "train_state.pt")
+    fakescope(*args, "--out", tmp_path / "three", "--resume", procs=2)
+    assert not (tmp_path / "three" / "train_state.pt").exists()
+    assert _max_diff(tmp_path / "one" / "model.safetensors", tmp_path / "three" / "model.safetensors") \
+        < WEIGHT_TOLERANCE
+    h3 = json.loads((tmp_path / "three" / "config.json").read_text())["training"]
+    assert h3["steps"] == h1["steps"] and len(h3["history"]) == 2
 
 
 def _gan_args(out: Path) -> list:
