@@ -214,7 +214,7 @@ def load_detector(name_or_dir: str | os.PathLike | None = None, *, family: str |
         cls = DETECTORS.get(stored) if stored in DETECTORS else None
         config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
         variant = None if cls is None or cls.variant_field is None else config.get(cls.variant_field)
-        name = stored if variant in (None, cls.default_variant) else f"{stored}:{variant}"
+        name = stored if cls is None or variant in (None, cls.default_variant) else f"{stored}:{variant}"
         if family not in (stored, name):
             raise CheckpointError(f"{folder}: is a {name!r} detector, not {family!r}")
     tensors, meta = load_checkpoint(folder, kind=CHECKPOINT_KIND)

@@ -171,12 +171,14 @@ class NeuralDetector(Detector):
 
         config = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "epochs"}
         return config_digest({"family": self.family, "config": config, "seed": seed, "init": str(self.init_path),
-                              "train": len(train), "val": len(val)})
+                              "train": _content_digest(train), "val": _content_digest(val)})
 
     def _load_state(self, path: Path, key: str, opt: torch.optim.Optimizer) -> dict | None:
-        if not path.is_file():
+        from fakescope.core.checkpoint import read_training_state
+
+        if not (path.exists() or path.is_symlink()):
             return None
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_training_state(path, required=("key", "epoch", "net", "opt", "torch_rng"))
         if state.get("key") != key:
             raise ValueError(f"{path}: a training state of another configuration, seed or data (only --epochs "
                              "may change on --resume); start over without --resume")
@@ -249,7 +251,8 @@ class NeuralDetector(Detector):
             if ap > best_ap:
                 best_ap, best_epoch = ap, epoch + 1
                 best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            stopped = epoch + 1 - best_epoch >= cfg.patience
+            else:
+                stopped = epoch + 1 - best_epoch >= cfg.patience  # only an epoch that did not improve stops
             if state_path is not None:
                 self._save_state(state_path, {
                     "key": key, "epoch": epoch + 1, "step": step, "stopped": stopped, "history": history,
@@ -312,6 +315,21 @@ class NeuralDetector(Detector):
             x = to_batch(tiles[s : s + batch_size]).to(device)  # [B, 3, crop, crop]
             probs[s : s + len(x)] = torch.sigmoid(self.net(x).float()).cpu().numpy()
         return probs
+
+
+def _content_digest(images: ImageSet) -> str:
+    """What identifies a training or validation set: its images' sha256 from the manifest rows and their labels
+    (or, for a set made in memory, the pixels themselves)."""
+    import hashlib
+
+    digest = hashlib.sha256(np.asarray(images.labels, dtype=np.int64).tobytes())
+    if images.rows and all(isinstance(r.get("sha256"), str) for r in images.rows):
+        for row in images.rows:
+            digest.update(row["sha256"].encode())
+    else:
+        for image in images.images:
+            digest.update(np.ascontiguousarray(image).tobytes())
+    return digest.hexdigest()
 
 
 __all__ = ["NeuralConfig", "NeuralDetector", "center_crop", "read_weights_file", "to_batch"]

@@ -31,10 +31,10 @@ from typing import Any
 import torch
 
 from fakescope.core import distributed
-from fakescope.core.checkpoint import config_to_dict, write_json_atomic
+from fakescope.core.checkpoint import TrainingStateError, config_to_dict, read_training_state, write_json_atomic
 from fakescope.core.imageio import atomic_path, save_grid
 from fakescope.core.progress import Progress
-from fakescope.core.safety import SafetyError, UnsafeFileError, check_regular_file, read_json_object
+from fakescope.core.safety import SafetyError, read_json_object
 from fakescope.core.seeding import torch_generator
 
 from .gan import GANFamily
@@ -42,7 +42,6 @@ from .gan import GANFamily
 STATE_FILE = "train_state.pt"
 OPTIONS_FILE = "options.json"
 #: A resume state larger than this is refused before it is read.
-MAX_STATE_BYTES = 16 << 30
 
 
 class Trainer(ABC):
@@ -89,12 +88,19 @@ class Trainer(ABC):
         return self.data[idx[lo:hi]].to(self.device, non_blocking=True).float()
 
     def noise(self, step: int, shape: tuple[int, ...], tag: str = "noise") -> torch.Tensor:
-        """Seeded noise; under torchrun a shape of this rank's batch slice is cut from the global batch's noise."""
+        """Seeded normal noise; under torchrun a shape of this rank's batch slice is cut from the global batch's."""
+        return self._draw(torch.randn, step, shape, tag)
+
+    def rand(self, step: int, shape: tuple[int, ...], tag: str) -> torch.Tensor:
+        """Seeded U(0, 1) draws, cut by rank like :meth:`noise` (mirror flips, gradient-penalty mixing, ...)."""
+        return self._draw(torch.rand, step, shape, tag)
+
+    def _draw(self, fn, step: int, shape: tuple[int, ...], tag: str) -> torch.Tensor:
         lo, hi = self.part(step)
         if self.ranks.active and shape and shape[0] == hi - lo:
-            full = torch.randn((self.batch_size(step), *shape[1:]), generator=torch_generator(self.seed, tag, step))
+            full = fn((self.batch_size(step), *shape[1:]), generator=torch_generator(self.seed, tag, step))
             return full[lo:hi].to(self.device)
-        return torch.randn(shape, generator=torch_generator(self.seed, tag, step)).to(self.device)
+        return fn(shape, generator=torch_generator(self.seed, tag, step)).to(self.device)
 
     def describe(self, step: int) -> str:
         """A short phase label for the progress bar."""
@@ -226,12 +232,26 @@ def train_gan(
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / OPTIONS_FILE, record)
 
-    losses: dict[str, float] = {}
     end = trainer.total_steps if stop_after is None else min(trainer.total_steps, start + stop_after)
+    hook = _average_before_steps(trainer) if ranks.active else None
+    try:
+        _run_steps(trainer, gan, out, start, end, ranks, progress, options)
+    finally:
+        if hook is not None:
+            hook.remove()
+    if ranks.active:
+        distributed.unsync_batchnorm(gan.nets)
+        distributed.barrier()  # the run folder is complete before any rank returns
+    return out / "checkpoint"
+
+
+def _run_steps(trainer: Trainer, gan, out: Path, start: int, end: int, ranks, progress, options) -> None:
+    """Steps ``start .. end-1``; rank 0 checkpoints when the schedule says so."""
     for step in range(start, end):
         gan.nets.train()
         if ranks.active:
-            _average_before_steps(trainer, step)
+            lo, hi = trainer.part(step)
+            trainer._weight = float(hi - lo)  # this rank's images of this step weigh its gradients
         losses = trainer.step(step)
         if ranks.active:
             losses = _global_losses(trainer, step, losses)
@@ -242,23 +262,19 @@ def train_gan(
         done = step + 1
         if (trainer.is_checkpoint(done) or done == trainer.total_steps) and ranks.is_main:
             _write_checkpoint(trainer, out, done, losses, options or {})
-    if ranks.active:
-        distributed.unsync_batchnorm(gan.nets)
-        distributed.barrier()  # the run folder is complete before any rank returns
-    return out / "checkpoint"
 
 
-def _average_before_steps(trainer: Trainer, step: int) -> None:
-    """Hook every optimizer (families may make new ones, e.g. per ProGAN phase) to average gradients over ranks,
-    weighted by each rank's images of this step, before it steps."""
-    lo, hi = trainer.part(step)
-    trainer._weight = float(hi - lo)
-    for opt in trainer.optimizers().values():
-        if not getattr(opt, "_fakescope_ranks", False):
-            params = [p for group in opt.param_groups for p in group["params"]]
-            opt.register_step_pre_hook(
-                lambda _opt, _args, _kwargs, params=params: distributed.average_gradients(params, trainer._weight))
-            opt._fakescope_ranks = True
+def _average_before_steps(trainer: Trainer):
+    """Average gradients over ranks, weighted by each rank's images of the step, before *any* optimizer steps —
+    also one a family makes inside its step (ProGAN starts new optimizers at each fade-in, within ``step()``).
+    Returns the hook's handle (remove it when training ends)."""
+
+    def average(opt: torch.optim.Optimizer, _args, _kwargs) -> None:
+        distributed.average_gradients([p for group in opt.param_groups for p in group["params"]], trainer._weight)
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    return register_optimizer_step_pre_hook(average)
 
 
 def _global_losses(trainer: Trainer, step: int, losses: dict[str, float]) -> dict[str, float]:
@@ -304,16 +320,9 @@ def _check_same_run(out: Path, record: dict, gan: GANFamily) -> dict:
 def _read_state(path: Path, device: torch.device) -> dict:
     """train_state.pt as tensors and plain data (``weights_only``: never code), or :class:`DamagedRunError`."""
     try:
-        check_regular_file(path, MAX_STATE_BYTES)
-        state = torch.load(path, map_location=device, weights_only=True)
-    except UnsafeFileError as exc:
-        raise DamagedRunError(f"{path}: {exc}; cannot resume this run") from None
-    except Exception as exc:  # noqa: BLE001 — truncated or foreign files fail in many ways inside torch.load
-        raise DamagedRunError(f"{path}: unreadable or truncated ({_first_line(exc)}); cannot resume this run; "
-                              "start a new run in another folder") from None
-    if not isinstance(state, dict) or "step" not in state:
-        raise DamagedRunError(f"{path}: not a training state; cannot resume this run")
-    return state
+        return read_training_state(path, map_location=device, required=("step",))
+    except TrainingStateError as exc:
+        raise DamagedRunError(f"{exc}; cannot resume this run; start a new run in another folder") from None
 
 
 def _write_checkpoint(trainer: Trainer, out: Path, done: int, losses: dict, options: dict) -> None:

@@ -146,6 +146,32 @@ def load_checkpoint(folder: str | os.PathLike, *, kind: str | None = None) -> tu
         raise CheckpointError(f"{folder}: {WEIGHTS_FILE} is not a readable safetensors file ({exc})") from None
 
 
+MAX_STATE_BYTES = 16 << 30
+
+
+class TrainingStateError(ValueError):
+    """A training state file (``--resume``) that is missing, not a regular file, unreadable, truncated or foreign."""
+
+
+def read_training_state(path: str | os.PathLike, *, map_location: Any = "cpu", required: tuple[str, ...] = ()) -> dict:
+    """A training state written by ``torch.save`` (tensors and plain data) read with ``weights_only=True`` (never
+    code), after checking it is a regular file of bounded size; a dict holding ``required``, or
+    :class:`TrainingStateError` (one line, naming the file)."""
+    import torch
+
+    try:
+        check_regular_file(path, MAX_STATE_BYTES)
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except UnsafeFileError as exc:
+        raise TrainingStateError(f"{path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 — truncated or foreign files fail in many ways inside torch.load
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TrainingStateError(f"{path}: unreadable or truncated ({first})") from None
+    if not isinstance(state, dict) or any(key not in state for key in required):
+        raise TrainingStateError(f"{path}: not a training state")
+    return state
+
+
 def is_checkpoint_folder(path: str | os.PathLike, kind: str) -> bool:
     """Whether ``path`` holds a checkpoint of ``kind`` and nothing else (what ``--overwrite`` may replace)."""
     from fakescope.core.safety import only_names

@@ -139,8 +139,8 @@ class ProGANTrainer(Trainer):
         """Reals at the current resolution (2×2 average pooling), mirrored, and blended while fading in."""
         x = super().real_batch(step)  # [B, C, S, S]
         if self.gan.config.mirror:
-            flip = torch.rand(x.shape[0], generator=torch_generator(self.seed, "mirror", step)) < 0.5
-            x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(3), x)
+            flip = self.rand(step, (x.shape[0],), "mirror") < 0.5  # this rank's slice of the global draw
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
         ph = self.phase(step)
         if x.shape[-1] != ph.resolution:
             x = F.avg_pool2d(x, x.shape[-1] // ph.resolution)  # [B, C, r, r]
@@ -166,7 +166,7 @@ class ProGANTrainer(Trainer):
 
         # discriminator: WGAN-GP + drift
         z = self.noise(step, (b, cfg.latent_dim), "noise_d")
-        mix = torch.rand((b, 1, 1, 1), generator=torch_generator(self.seed, "mix", step)).to(self.device)
+        mix = self.rand(step, (b, 1, 1, 1), "mix")
         with self._autocast():
             with torch.no_grad():
                 fake = G(z, level, alpha)

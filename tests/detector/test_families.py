@@ -242,3 +242,13 @@ def test_scores_are_the_mean_over_native_resolution_tiles(trained):
     big = rng.integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
     parts = [big[y : y + 32, x : x + 32] for y in (0, 32) for x in (0, 32, 64)]
     assert det.raw_scores([big])[0] == pytest.approx(np.mean(det.raw_scores(parts)), abs=1e-12)
+
+
+def test_a_checkpoint_of_an_unknown_family_is_a_clear_error_also_when_a_family_is_asked(tmp_path):
+    from fakescope.core.checkpoint import CheckpointError, save_checkpoint
+    from fakescope.detector.base import CHECKPOINT_KIND, load_detector
+
+    save_checkpoint(tmp_path / "d", {"w": torch.zeros(1)}, {"kind": CHECKPOINT_KIND, "family": "bogus", "config": {}})
+    for family in (None, "npr"):
+        with pytest.raises(CheckpointError, match="bogus"):
+            load_detector(f"{tmp_path}/d", family=family)

@@ -52,3 +52,24 @@ def test_cli_resume_needs_a_state_and_an_interrupted_run_needs_resume(tmp_path, 
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "half"), "--resume"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "half" / "model.safetensors").is_file() and not (tmp_path / "half" / "train_state.pt").exists()
+
+
+def test_a_damaged_state_is_a_one_line_error(tmp_path, tiny_corpus):
+    state = tmp_path / "train_state.pt"
+    _fit(tiny_corpus, 1, state)
+    state.write_bytes(state.read_bytes()[:200])  # truncated, as by a full disk
+    with pytest.raises(ValueError, match="unreadable or truncated"):
+        _fit(tiny_corpus, 2, state)
+    torch.save([1, 2], state)  # a file of another kind
+    with pytest.raises(ValueError, match="not a training state"):
+        _fit(tiny_corpus, 2, state)
+
+
+def test_a_state_of_other_data_of_the_same_size_is_refused(tmp_path, tiny_corpus):
+    state = tmp_path / "train_state.pt"
+    _fit(tiny_corpus, 1, state)
+    det = create_detector("npr", width=8, batch_size=32, epochs=2, patience=5)
+    train = load_split([tiny_corpus], "train")
+    train.rows[0] = {**train.rows[0], "sha256": "0" * 64}  # another corpus of the same size: another image
+    with pytest.raises(ValueError, match="another configuration"):
+        det.fit(train, load_split([tiny_corpus], "val"), device=torch.device("cpu"), seed=3, state=state)

@@ -126,3 +126,28 @@ def test_inception_weights_only_for_families_with_quality_metrics(tmp_path):
     with pytest.raises(ValueError, match="does not apply to vanilla"):
         train_gan(create_gan("vanilla", image_size=8, epochs=1, batch_size=50), _data(), tmp_path / "r",
                   inception_weights=tmp_path / "pt_inception.pth")
+
+
+def test_gradient_averaging_reaches_optimizers_made_during_a_step(monkeypatch):
+    """Under torchrun every optimizer step averages gradients over ranks first — also one that a family creates
+    inside its step (ProGAN's new optimizers at each fade-in), which a per-optimizer hook made earlier missed."""
+    from types import SimpleNamespace
+
+    from fakescope.generators import training
+
+    from fakescope.core import distributed
+
+    seen = []
+    monkeypatch.setattr(distributed, "average_gradients", lambda params, weight: seen.append((len(params), weight)))
+    trainer = SimpleNamespace(_weight=3.0)
+    handle = training._average_before_steps(trainer)
+    try:
+        net = torch.nn.Linear(2, 1)
+        opt = torch.optim.Adam(net.parameters())  # made after the hook, as inside a step
+        net(torch.ones(1, 2)).sum().backward()
+        opt.step()
+    finally:
+        handle.remove()
+    assert seen == [(2, 3.0)]
+    opt.step()  # removed: training is over
+    assert len(seen) == 1
