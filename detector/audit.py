@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from fakescope.core.report import Html, Page, image_data_uri, img_tag, new_figure
+from fakescope.core.safety import safe_name
 
 from .records import STRENGTHS, ScoreRecord, TileGrid
 
@@ -61,11 +62,6 @@ def heatmap_overlay(preview: np.ndarray, grid: TileGrid, *, alpha: float = 0.45)
     return out.round().clip(0, 255).astype(np.uint8)
 
 
-def _safe_stem(path: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem).strip("._") or "image"
-    return stem[:80]
-
-
 def is_heatmap_folder(path: Path) -> bool:
     """Whether ``path`` holds only heatmaps written by :class:`HeatmapWriter` (a previous result)."""
     from fakescope.core.safety import only_names
@@ -96,7 +92,7 @@ class HeatmapWriter:
         if rec.tiles is None or rec.preview is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{self._n:04d}-{_safe_stem(rec.path)}.png"
+        path = self.folder / f"{self._n:04d}-{safe_name(Path(rec.path).stem, fallback='image', max_length=80)}.png"
         write_png(path, heatmap_overlay(rec.preview, rec.tiles))
         rec.heatmap = str(path)
         self.count += 1

@@ -70,13 +70,15 @@ def load_split(corpora: Sequence[str | os.PathLike], split: str,
     return ImageSet(images, np.asarray(labels, dtype=np.int64), rows)
 
 
-def load_folders(folders: Sequence[ImageFolder], on_error: Callable[[str], None]) -> ImageSet:
+def load_folders(folders: Sequence[ImageFolder], on_error: Callable[[str], None],
+                 on_note: Callable[[str], None] | None = None) -> ImageSet:
     """Every readable image below plain folders of real images and of fakes (``fakescope bench --real/--fake``),
     walked, checked and deduplicated as ``corpus import`` does (:func:`fakescope.core.corpus_import.gather`);
-    each row names its ``origin`` (the generator's name or the real folder's) and its file."""
+    each row names its ``origin`` (the generator's name or the real folder's) and its file. Unreadable files go
+    to ``on_error``; duplicates (kept once, not an error: scraped sets often hold some) to ``on_note``."""
     found, duplicates, pixels = gather(folders, on_error=on_error)
     for line in duplicates:
-        on_error(f"{line} (left out)")
+        (on_note or on_error)(f"{line} (left out)")
     if not found:
         raise ValueError(f"no readable images in {', '.join(str(f.path) for f in folders)}")
     rows = [{"origin": f.folder.origin, "label": f.folder.label, "corpus": str(f.folder.path),

@@ -358,7 +358,7 @@ def draw_timeline(ax, rec: ScoreRecord, threshold: float | None = None) -> None:
         ax.plot(gaps, np.full(len(gaps), -0.03), "|", color="gray", markersize=8, label="no score")
     score = "-" if rec.score is None else f"{rec.score:.3f}"
     ax.set_title(f"{Path(rec.path).name}: {rec.aggregate or ''} {score} ({rec.label or 'no label'})",
-                 fontsize=9, loc="left")
+                 fontsize=9, loc="left", parse_math=False)  # a file name is text, never mathtext (`$...$`)
     ax.set_ylim(-0.06, 1.02)
     ax.set_ylabel("P(synthetic)")
     ax.set_xlabel("time (s)" if timed else "frame")

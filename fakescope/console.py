@@ -126,6 +126,14 @@ def is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def refuse_under_torchrun(command: str) -> None:
+    """Commands that do not split their work across processes say so, instead of running N times into one output."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise fail(f"{command} does not split its work across processes: run it without torchrun")
+
+
 def parse_overrides(items: list[str] | None, config_cls: type) -> dict:
     """``["epochs=5", "lr=1e-3"]`` → ``{"epochs": 5, "lr": 0.001}``, checked against ``config_cls``'s fields."""
     result = {}

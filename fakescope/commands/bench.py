@@ -25,6 +25,7 @@ from ..console import (
     error_line,
     fail,
     progress_bar,
+    refuse_under_torchrun,
     resolve_device,
     show,
     table_text,
@@ -96,6 +97,7 @@ def bench_command(
     from fakescope.detector.external import is_external, load_external
 
     started = time.perf_counter()
+    refuse_under_torchrun("bench")
     if split not in ("train", "val", "test"):
         raise fail(f"--split {split!r}: use test, val or train")
     if not corpus and not real and not fake:
@@ -139,7 +141,7 @@ def bench_command(
             problem(f"corpus {folder}: {exc}")
     if folders:
         try:
-            folder_set = load_folders(folders, on_error=problem)
+            folder_set = load_folders(folders, on_error=problem, on_note=notes.append)
             sets.append(folder_set)
             used.extend(f"{f.origin}={f.path}" for f in folders)
             notes.extend(folder_notes(folder_set))

@@ -25,6 +25,7 @@ from ..console import (
     join_ranks,
     out,
     progress_bar,
+    refuse_under_torchrun,
     resolve_device,
     show,
 )
@@ -168,6 +169,7 @@ def corpus_import(
     from fakescope.core.corpus_import import import_corpus, parse_folder, parse_match_format, parse_splits
     from fakescope.core.safety import OutputFolderError
 
+    refuse_under_torchrun("corpus import")
     if not real or not fake:
         raise fail("give at least one --real DIR and one --fake NAME=DIR")
     try:

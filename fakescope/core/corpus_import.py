@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +37,11 @@ from .imageio import (
     write_bytes_atomic,
 )
 from .progress import Progress
-from .safety import UnsafeFileError, check_regular_file
+from .safety import UnsafeFileError, check_regular_file, safe_name
 from .seeding import numpy_rng
 from .walk import walk
 
 MAX_FILE_BYTES = 1 << 30
-_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -64,12 +62,6 @@ class FoundImage:
     sha256: str
     size: tuple[int, int]  # [H, W]
     format: str  # png, jpeg, webp, ... (from the suffix)
-
-
-def safe_name(text: str) -> str:
-    """A name usable in a corpus file name: letters, digits, ``.``, ``_``, ``-`` (others become ``-``)."""
-    name = _NAME.sub("-", text).strip("-.")
-    return name or "images"
 
 
 def parse_folder(spec: str, label: int) -> ImageFolder:
@@ -200,7 +192,15 @@ def import_corpus(folders: Sequence[ImageFolder], out: str | os.PathLike, *, sha
     out.mkdir(parents=True, exist_ok=True)
     for f, split in zip(found, splits, strict=True):
         origin, label = f.folder.origin, f.folder.label
-        data = Path(f.path).read_bytes()
+        try:  # read again (pixels are not kept in memory): checked as on the first pass
+            check_regular_file(f.path, MAX_FILE_BYTES)
+            data = Path(f.path).read_bytes()
+        except UnsafeFileError as exc:
+            problem(f"{f.path}: {exc}")
+            continue
+        except OSError as exc:
+            problem(f"{f.path}: {exc.strerror or exc}")
+            continue
         if sha256_bytes(data) != f.sha256:
             problem(f"{f.path}: changed while it was being imported")
             continue

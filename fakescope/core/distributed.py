@@ -115,7 +115,7 @@ def init(device: torch.device, *, tensors: bool = True) -> Ranks:
 
 
 def shutdown() -> None:
-    """Leave the process group (after a last barrier, so no rank exits while another still talks to it)."""
+    """Leave the process group (commands end with their own barrier or gather, so no rank still talks to it)."""
     global _objects_group
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
@@ -296,7 +296,3 @@ def unsync_batchnorm(module: nn.Module) -> nn.Module:
     for name, child in list(module.named_children()):
         setattr(module, name, unsync_batchnorm(child))
     return module
-
-
-def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())

@@ -19,6 +19,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterable
@@ -131,6 +132,11 @@ def is_regular_file(path: str | os.PathLike) -> bool:
         return False
 
 
+#: The short-lived probe file of :func:`check_writable_folder`. Under torchrun several processes check the same
+#: folder at once: one's probe is never taken for content by another.
+WRITE_CHECK_PREFIX = ".fakescope-write-check."
+
+
 def check_writable_folder(path: str | os.PathLike, option: str = "--out") -> None:
     """Refuse, before any work, an output folder that cannot be written: a file in the way, or no permission on
     the folder or on the nearest folder above it that exists (where it would be created).
@@ -151,12 +157,18 @@ def check_writable_folder(path: str | os.PathLike, option: str = "--out") -> Non
         where = "" if target == path else f" ({target} is a file)"
         raise OutputFolderError(f"{option} {path}: not a folder{where}")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".fakescope-write-check.", dir=target)
+        fd, tmp = tempfile.mkstemp(prefix=WRITE_CHECK_PREFIX, dir=target)
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
         reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc)).lower()
         raise OutputFolderError(f"{option} {path}: cannot write in {target} ({reason})") from None
+
+
+def _entries(path: Path) -> list[os.DirEntry]:
+    """A folder's entries, less the write probes of processes checking it at the same time."""
+    with os.scandir(path) as it:
+        return [e for e in it if not e.name.startswith(WRITE_CHECK_PREFIX)]
 
 
 def check_output_folder(path: str | os.PathLike, *, what: str, overwrite: bool = False,
@@ -170,7 +182,7 @@ def check_output_folder(path: str | os.PathLike, *, what: str, overwrite: bool =
     if path.exists() and not path.is_dir():
         raise OutputFolderError(f"{option} {path}: exists and is not a folder")
     previous = False
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and _entries(path):
         previous = is_previous is not None and is_previous(path)
         if not previous:
             raise OutputFolderError(f"{option} {path}: not empty and not a previous {what}; choose a new or "
@@ -184,7 +196,7 @@ def check_output_folder(path: str | os.PathLike, *, what: str, overwrite: bool =
 def only_names(path: Path, allowed: Callable[[str], bool]) -> bool:
     """Whether every entry of folder ``path`` is a regular file whose name ``allowed`` accepts."""
     try:
-        entries = list(os.scandir(path))
+        entries = _entries(path)
     except OSError:
         return False
     return all(e.is_file(follow_symlinks=False) and allowed(e.name) for e in entries)
@@ -195,3 +207,13 @@ def config_digest(record: dict, exclude: Iterable[str] = ("sha256", "config_sha2
     data = {k: v for k, v in record.items() if k not in set(exclude)}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str, *, fallback: str = "images", max_length: int = 120) -> str:
+    """A name usable in a file name written by the tool: letters, digits, ``.``, ``_``, ``-`` (any run of other
+    characters becomes ``-``; no leading or trailing ``-``/``.``, so never ``..``), at most ``max_length`` long."""
+    name = _UNSAFE_NAME_CHARS.sub("-", text).strip("-.")[:max_length].strip("-.")
+    return name or fallback

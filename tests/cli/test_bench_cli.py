@@ -115,3 +115,22 @@ def test_short_options_are_those_of_score(bench_corpora, bench_detector_dir):
                                  "--perturb", "none", "-f", "json", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["detectors"] == [str(bench_detector_dir)]
+
+
+def test_duplicate_images_in_plain_folders_are_a_note_not_an_error(bench_detector_dir, tmp_path):
+    import numpy as np
+
+    from fakescope.core.imageio import write_png
+
+    rng = np.random.default_rng(0)
+    for kind in ("real", "fake"):
+        (tmp_path / kind).mkdir()
+        for i in range(6):
+            write_png(tmp_path / kind / f"{i}.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    shutil.copy(tmp_path / "real" / "0.png", tmp_path / "real" / "copy.png")  # scraped sets hold duplicates
+    result = CliRunner().invoke(app, ["bench", "--real", str(tmp_path / "real"), "--fake", f"g={tmp_path / 'fake'}",
+                                      "--detector", str(bench_detector_dir), "--perturb", "none", "--device", "cpu",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert not record["errors"] and any("same content" in n for n in record["notes"])

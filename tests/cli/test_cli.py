@@ -242,3 +242,13 @@ def test_help_shows_defaults_and_every_gan_command():
     gan_help = invoke("gan", "--help").output
     assert all(name in gan_help for name in ("list", "train", "sample", "translate", "export"))
     assert all(name in gan_help.splitlines()[2] for name in ("list", "train", "sample", "translate", "export"))
+
+
+@pytest.mark.parametrize("args", [["bench", "--real", "r", "--fake", "f=f"],
+                                  ["corpus", "import", "--real", "r", "--fake", "f=f", "--out", "o"]])
+def test_commands_that_do_not_split_work_refuse_torchrun(args, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "without torchrun" in result.output
+    assert not (tmp_path / "o").exists()

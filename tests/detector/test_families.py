@@ -245,8 +245,9 @@ def test_scores_are_the_mean_over_native_resolution_tiles(trained):
 
 
 def test_a_checkpoint_of_an_unknown_family_is_a_clear_error_also_when_a_family_is_asked(tmp_path):
-    from fakescope.core.checkpoint import CheckpointError, save_checkpoint
     from fakescope.detector.base import CHECKPOINT_KIND, load_detector
+
+    from fakescope.core.checkpoint import CheckpointError, save_checkpoint
 
     save_checkpoint(tmp_path / "d", {"w": torch.zeros(1)}, {"kind": CHECKPOINT_KIND, "family": "bogus", "config": {}})
     for family in (None, "npr"):

@@ -267,3 +267,11 @@ def test_plot_timelines(tmp_path):
     image = cv2.imread(str(out))
     assert image is not None and image.shape[1] == 800
     assert plot_timelines(records[1:], tmp_path / "none.png") == 0 and not (tmp_path / "none.png").exists()
+
+
+def test_a_file_name_with_dollar_signs_is_drawn_as_text(tmp_path):
+    """matplotlib reads `$...$` as mathtext; a hostile video name must not break the plot (or the report)."""
+    frames = [FrameEntry(i, i / 10, score=0.1 * i) for i in range(4)]
+    rec = ScoreRecord(r"clip$\foo{$.mp4", "video", score=0.2, label="real", aggregate="mean", threshold=0.5,
+                      frames=frames)
+    assert plot_timelines([rec], tmp_path / "t.png") == 1

@@ -179,3 +179,16 @@ def test_the_size_check_reports_the_estimate_and_the_confirming_option(tiny_reci
     with pytest.raises(CorpusError, match=r"24 images.*--allow-large"):
         check_corpus_size(recipe, 8, 1, None, limit=10)
     check_corpus_size(recipe, 8, 1, None, limit=10, allow_large=True)
+
+
+def test_another_process_write_probe_is_not_content(tmp_path):
+    """Under torchrun every rank checks the same output folder; one rank's short-lived write probe must not make
+    the folder look non-empty (or not a previous result) to another."""
+    from fakescope.core.safety import WRITE_CHECK_PREFIX, check_output_folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f"{WRITE_CHECK_PREFIX}abc123").write_bytes(b"")  # another rank's probe, caught in the act
+    assert check_output_folder(out, what="report") is False
+    (out / "index.html").write_text("x")
+    assert check_output_folder(out, what="report", overwrite=True, is_previous=lambda p: True) is True
