@@ -94,9 +94,21 @@ def test_corpus_build_bytes_equal_one_process_and_resume(tmp_path):
     from fakescope.generators.corpus.plan import Shard
     from fakescope.generators.corpus.ranks import rank_folder
 
+    from fakescope.generators.corpus import generate_fakes
+
+    class Killed(Exception):
+        pass
+
+    def dies_after_one_batch(request):  # the first batch is written and journaled, then the process "dies"
+        batches = generate_fakes(request)
+        yield next(batches)
+        raise Killed
+
     spec = CorpusSpec(real="digits", generator="vanilla-digits", counts={"train": 96, "val": 32, "test": 32})
     scratch = rank_folder(tmp_path / "killed", 1, 2)
-    build_corpus(spec, scratch, shard=Shard(1, 2), device="cpu")
+    with pytest.raises(Killed):
+        build_corpus(spec, scratch, shard=Shard(1, 2), device="cpu", batch_size=16, generate=dies_after_one_batch)
+    assert not (scratch / "manifest.jsonl").exists() and any(scratch.rglob("*.png"))  # half done
     refused = fakescope(*args, "--out", tmp_path / "killed", procs=2, check=False)
     assert refused.returncode != 0 and "--resume" in refused.stderr
     fakescope(*args, "--out", tmp_path / "killed", "--resume", procs=2)
