@@ -90,11 +90,9 @@ def test_corpus_build_bytes_equal_one_process_and_resume(tmp_path):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     assert not (tmp_path / "two" / ".ranks").exists()
     # a killed build: rank 1's shard half done (its journal), rank 0's not started; --resume finishes it
-    from fakescope.generators.corpus import CorpusSpec, build_corpus
+    from fakescope.generators.corpus import CorpusSpec, build_corpus, generate_fakes
     from fakescope.generators.corpus.plan import Shard
     from fakescope.generators.corpus.ranks import rank_folder
-
-    from fakescope.generators.corpus import generate_fakes
 
     class Killed(Exception):
         pass
