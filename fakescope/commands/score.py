@@ -20,6 +20,7 @@ from ..console import (
     Format,
     check_output,
     check_output_folder,
+    command_line,
     err,
     fail,
     is_main_rank,
@@ -46,6 +47,7 @@ class Aggregate(str, Enum):
 
 @app.command()
 def score(
+    ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(
         help="Images, videos, folders (recursive) or quoted patterns ('imgs/**/*.jpg'); '-' reads paths from stdin, "
              "one per line.", show_default=False)],
@@ -185,7 +187,7 @@ def score(
     if audit is not None:
         from fakescope.detector.audit import detector_meta
 
-        page = audit.write(report, meta=detector_meta(det, thr, ["fakescope", *sys.argv[1:]]), threshold=thr)
+        page = audit.write(report, meta=detector_meta(det, thr, command_line(ctx)), threshold=thr)
         err.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
     if heatmaps is not None:
         err.print(f"heatmaps: {heatmaps.count} written into {heatmap}", highlight=False, markup=False,

@@ -94,6 +94,8 @@ def test_score_heatmap_and_report_from_the_cli(media, tmp_path):
                   "invisible watermark of Stable Diffusion", "C2PA: created by TestDiffusion", "clip.avi",
                   "Frames (or faces) scored", "command", "npr"):
         assert words in page, words
+    # the command as typed, whoever started the process (here pytest, whose sys.argv is not fakescope's)
+    assert f"fakescope score {media} --format json" in page
     scores = [float(s) for s in re.findall(r'<td class="num" data-v="([0-9.e-]+)">0\.\d+</td>', page)]
     assert len(scores) == 10 and scores == sorted(scores, reverse=True)  # ordered by score
 
