@@ -64,12 +64,26 @@ def ap_bars(result: BenchResult, detectors: list[str]):
         above = [0.0 if hi is None or np.isnan(h) else max(0.0, hi - h) for h, hi in zip(heights, high, strict=True)]
         err = np.array([below, above])
         ax.bar(x, heights, width, yerr=err, capsize=2, label=det, color=colors[det], error_kw={"lw": 0.8})
+    chance = chance_ap(rows)
+    for i, g in enumerate(gens):  # a random ranking's AP: that generator's share of the images it is ranked among
+        if chance.get(g) is not None:
+            ax.hlines(chance[g], i - 0.45, i + 0.45, color="#444", lw=1.0, ls=":", zorder=3,
+                      label="chance (share of fakes)" if i == 0 else None)
     ax.set_xticks(np.arange(len(gens)), gens, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("AP (clean)")
-    ax.axhline(0.5, color="#999", lw=0.6, ls=":")
     ax.legend(fontsize=7, loc="lower right")
     return fig
+
+
+def chance_ap(rows: list[dict]) -> dict[str, float | None]:
+    """Per generator, the AP of a detector that ranks at random: the share of fakes among the images its AP ranks
+    (that generator's fakes and every real image), from the rows' ``fakes`` and ``reals`` counts."""
+    out: dict[str, float | None] = {}
+    for r in rows:
+        n = (r.get("fakes") or 0) + (r.get("reals") or 0)
+        out.setdefault(r["generator"], r["fakes"] / n if n else None)
+    return out
 
 
 _AXIS = {"jpeg": ("JPEG quality", True), "resize": ("down-scale factor (kept small)", True),
@@ -283,7 +297,9 @@ def write_bench_report(folder: str | os.PathLike, result: BenchResult, data: Ima
 
     page.heading("AP per generator")
     page.figure(ap_bars(result, detectors), "AP on the clean images per generator; whiskers: stratified bootstrap "
-                                            "95% interval for generators with few images")
+                                            "95% interval for generators with few images; dotted: chance, the "
+                                            "generator's share of fakes among the images it is ranked with "
+                                            "(its fakes and every real image)")
     page.heading("Robustness")
     curves, chains = degradation_curves(result, detectors), chain_bars(result, detectors)
     if curves is not None:
