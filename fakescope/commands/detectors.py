@@ -140,6 +140,7 @@ def detectors_list(
 
     from fakescope.core.checkpoint import bundled_root, list_bundled, read_meta
     from fakescope.detector.base import DEFAULT_DETECTOR, DETECTORS, list_detectors
+    from fakescope.detector.external import list_external
 
     families = []
     for name in list_detectors():
@@ -160,14 +161,22 @@ def detectors_list(
                         "calibration": meta.get("calibration_method", "none"),
                         "corpora": corpora, "val": metrics.get("val", {}), "test": metrics.get("test", {}),
                         "command": training.get("command"), "default": name == DEFAULT_DETECTOR})
+    external = list_external()
     if format != Format.table:
-        sys.stdout.write(json.dumps({"families": families, "bundled": bundled}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"families": families, "bundled": bundled, "external": external}, indent=2)
+                         + "\n")
         return
     table = Table(title="detector families")
     table.add_column("family")
     table.add_column("what")
     for f in families:
         table.add_row(f["family"], f["about"])
+    out.print(table)
+    table = Table(title="third-party weights files (fakescope bench --detector FAMILY=FILE)")
+    for col in ("family", "what", "example"):
+        table.add_column(col)
+    for x in external:
+        table.add_row(x["family"], x["about"], x["example"])
     out.print(table)
     table = Table(title="bundled detectors")
     for col in ("name", "family", "calibration", "threshold", "trained on", "test AP", "test ECE", "default"):
