@@ -372,11 +372,12 @@ def watermark_bits(rgb: np.ndarray, length: int, *, max_blocks: int | None = Non
 WATERMARK_BLOCKS = 24 * 136
 
 
-#: Largest mean chroma quantisation step at which a JPEG can keep the watermark. Measured on photographs
-#: watermarked by invisible-watermark and saved by Pillow (benchmarks/evidence_cost/README.md): without chroma
-#: subsampling (4:4:4) it is read back whole at quality 90 (mean step 17), on some images at 85 (26), on none
-#: at 80 (35); with 4:2:2 whole at 98 (3.5), lost at 95 (8.7); with 4:2:0 partly at 100 (1), lost at 98.
-JPEG_WATERMARK_MAX_STEP = {"4:4:4": 30.0, "subsampled": 4.0}
+#: Largest mean chroma quantisation step at which a JPEG can keep the watermark, per chroma sampling (Pillow's
+#: ``get_sampling``: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0). Measured on photographs watermarked by invisible-watermark
+#: and saved by Pillow, read back by the library's decoder (benchmarks/evidence_cost/README.md): 4:4:4 whole at
+#: quality 90 (mean step 17), on some images at 85 (26), on none at 80 (35); 4:2:2 whole at 98 (3.5), on one image
+#: in six at 95 (8.7); 4:2:0 (most encoders' default) on some images at 100 (1), on none at 98 (3.5) or below.
+JPEG_WATERMARK_MAX_STEP = {0: 30.0, 1: 9.0, 2: 2.0}
 
 
 def may_keep_watermark(data: bytes) -> bool:
@@ -391,16 +392,16 @@ def may_keep_watermark(data: bytes) -> bool:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
             layers = getattr(im, "layer", None) or []
             tables = getattr(im, "quantization", None) or {}
-            if im.mode != "YCbCr" and len(layers) != 3:
+            if len(layers) != 3:
                 return True  # gray or CMYK: no chroma to judge by
             sampling = JpegImagePlugin.get_sampling(im)
             chroma = tables.get(layers[1][3]) if len(layers) > 1 else None
     except Exception:  # noqa: BLE001 — an unusual header: let the decoder look
         return True
-    if chroma is None or sampling < 0:
+    if chroma is None:
         return True
-    step = float(np.mean(chroma))
-    return step <= JPEG_WATERMARK_MAX_STEP["4:4:4" if sampling == 0 else "subsampled"]
+    limit = JPEG_WATERMARK_MAX_STEP.get(sampling)
+    return limit is None or float(np.mean(chroma)) <= limit
 
 
 def read_watermark(rgb: np.ndarray) -> list[Finding]:
