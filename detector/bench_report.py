@@ -147,7 +147,7 @@ def chain_bars(result: BenchResult, detectors: list[str]):
     ax.set_xticks(np.arange(len(names)), names, rotation=20, ha="right", fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("AP (all generators)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     return fig
 
 

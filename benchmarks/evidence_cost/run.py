@@ -103,6 +103,44 @@ def side_by_side(paths: list[Path], det, repeats: int) -> dict:
             "images_with_synthesis_evidence": found, "records": len(records)}
 
 
+def load_revision(rev: str):
+    """``read_provenance`` of the evidence module at git revision ``rev`` (to measure before and after in one run)."""
+    import importlib.util
+    import subprocess
+
+    source = subprocess.run(["git", "show", f"{rev}:detector/provenance.py"], cwd=HERE.parents[1], check=True,
+                            capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "provenance_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("fakescope.detector.provenance_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.read_provenance
+
+
+def before_and_after(paths: list[Path], det, repeats: int, old_reader) -> dict:
+    """CPU and wall seconds of scoring with the evidence step of ``--before REV`` against this tree's, alternating
+    (the step is swapped in the module the decoding threads call)."""
+    from fakescope.detector import provenance as prov
+
+    current = prov.read_provenance
+    times = {"before": [], "after": []}
+    cpu = {"before": [], "after": []}
+    try:
+        for r in range(repeats):
+            for which in (("before", "after") if r % 2 == 0 else ("after", "before")):
+                prov.read_provenance = old_reader if which == "before" else current
+                start, start_cpu = time.perf_counter(), time.process_time()
+                score_paths(paths, det, provenance=True)
+                times[which].append(time.perf_counter() - start)
+                cpu[which].append(time.process_time() - start_cpu)
+    finally:
+        prov.read_provenance = current
+    return {k: {"seconds": [round(t, 3) for t in times[k]], "cpu_seconds": [round(t, 3) for t in cpu[k]],
+                "median_seconds": round(statistics.median(times[k]), 3),
+                "median_cpu_seconds": round(statistics.median(cpu[k]), 3)} for k in times}
+
+
 def evidence_alone(paths: list[Path]) -> dict:
     """The evidence step alone per image (bytes and pixels in memory), and each of its parts."""
     from fakescope.detector import provenance as prov
@@ -133,6 +171,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tiny", action="store_true", help="a check of the script: 12 images, 1 repeat")
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--before", metavar="REV", help="also score with the evidence step of this git revision, "
+                    "alternating with this tree's (before/after in one run)")
+    ap.add_argument("--sets", default="synthetic,realworld", help="which sets to measure")
     ap.add_argument("--note", default="2-core x86_64 VM, no GPU, shared with other work (noisy)",
                     help="what else ran on the machine")
     args = ap.parse_args()
@@ -153,7 +194,13 @@ def main() -> int:
         if REALWORLD.is_dir():
             real = sorted(p for p in REALWORLD.iterdir() if p.is_file())
             sets["realworld"] = real[:12] if args.tiny else real
+        sets = {k: v for k, v in sets.items() if k in args.sets.split(",")}
+        old_reader = load_revision(args.before) if args.before else None
         for name, paths in sets.items():
+            if old_reader is not None:
+                result.setdefault("before_and_after", {"revision": args.before})[name] = before_and_after(
+                    paths, det, result["repeats"], old_reader)
+                print(name, "before/after", json.dumps(result["before_and_after"][name]), flush=True)
             load = os.getloadavg()
             result["sets"][name] = {**side_by_side(paths, det, result["repeats"]), **evidence_alone(paths),
                                     "load_average_1min": {"before": round(load[0], 2),
