@@ -184,8 +184,8 @@ def main() -> int:
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "arch": platform.machine(), "gpu": None,
                     "torch_threads": torch.get_num_threads(),
                     "note": args.note},
-        "command": "OMP_NUM_THREADS=%s python benchmarks/evidence_cost/run.py %s" % (
-            os.environ.get("OMP_NUM_THREADS", ""), " ".join(sys.argv[1:])),
+        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python "
+                   f"benchmarks/evidence_cost/run.py {' '.join(sys.argv[1:])}",
         "detector": DEFAULT_DETECTOR, "repeats": 1 if args.tiny else args.repeats, "sets": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
