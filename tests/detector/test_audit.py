@@ -141,3 +141,11 @@ def test_the_report_opens_in_headless_chromium(media, tmp_path):
     image = read_image(shot)
     assert image.shape[:2] == (2000, 1400)
     assert (image < 200).any(axis=2).mean() > 0.02  # text, thumbnails and plots, not a blank page
+
+
+@pytest.mark.parametrize("prog", ["python -m fakescope", "/usr/local/bin/fakescope", "__main__.py"])
+def test_the_report_names_the_command_as_typed_however_it_was_started(media, tmp_path, prog):
+    rep = tmp_path / "rep"
+    result = runner.invoke(app, ["score", str(media / "plain_png.png"), "--report", str(rep)], prog_name=prog)
+    assert result.exit_code == 0, result.output
+    assert f"<dd>fakescope score {media / 'plain_png.png'} --report {rep}</dd>" in (rep / "index.html").read_text()
