@@ -203,8 +203,9 @@ class AuditReport:
         return self.page(meta=meta, threshold=threshold).write(folder)
 
 
-def detector_meta(det, threshold: float, command: Iterable[str]) -> dict[str, str]:
-    """The facts at the top of a report: command, detector, threshold, version, date."""
+def detector_meta(det, threshold: float, command: str | Iterable[str]) -> dict[str, str]:
+    """The facts at the top of a report: command (a command line, or its words), detector, threshold, version,
+    date."""
     import datetime
     import shlex
 
@@ -214,7 +215,7 @@ def detector_meta(det, threshold: float, command: Iterable[str]) -> dict[str, st
     where = info.get("path") or ""
     digest = info.get("sha256") or ""
     return {
-        "command": shlex.join(list(command)),
+        "command": command if isinstance(command, str) else shlex.join(list(command)),
         "detector": " ".join(x for x in (det.name, where, digest[:16] and f"sha256 {digest[:16]}") if x),
         "threshold": f"{threshold:.4f}",
         "fakescope": fakescope_version(),

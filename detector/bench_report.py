@@ -31,6 +31,7 @@ CSV_COLUMNS = ("detector", "perturbation", "family", "generator", "fakes", "real
                "threshold")
 SUMMARY = ("ap", "roc_auc", "accuracy", "real_accuracy", "fake_accuracy", "tpr_at_1fpr", "tpr_at_5fpr", "eer", "ece")
 WORST = 8  # thumbnails per detector and class
+THUMB = 96  # px: thumbnails' longer side (smaller images are enlarged to it on the page)
 
 
 def _colors(names: list[str]) -> dict[str, tuple]:
@@ -64,14 +65,30 @@ def ap_bars(result: BenchResult, detectors: list[str]):
         above = [0.0 if hi is None or np.isnan(h) else max(0.0, hi - h) for h, hi in zip(heights, high, strict=True)]
         err = np.array([below, above])
         ax.bar(x, heights, width, yerr=err, capsize=2, label=det, color=colors[det], error_kw={"lw": 0.8})
+    chance = chance_ap(rows)
+    for i, g in enumerate(gens):  # a random ranking's AP: that generator's share of the images it is ranked among
+        if chance.get(g) is not None:
+            ax.hlines(chance[g], i - 0.45, i + 0.45, color="#444", lw=1.0, ls=":", zorder=3,
+                      label="chance (share of fakes)" if i == 0 else None)
     ax.set_xticks(np.arange(len(gens)), gens, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("AP (clean)")
-    ax.axhline(0.5, color="#999", lw=0.6, ls=":")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     return fig
 
 
+def chance_ap(rows: list[dict]) -> dict[str, float | None]:
+    """Per generator, the AP of a detector that ranks at random: the share of fakes among the images its AP ranks
+    (that generator's fakes and every real image), from the rows' ``fakes`` and ``reals`` counts."""
+    out: dict[str, float | None] = {}
+    for r in rows:
+        n = (r.get("fakes") or 0) + (r.get("reals") or 0)
+        out.setdefault(r["generator"], r["fakes"] / n if n else None)
+    return out
+
+
+#: The strength at which a perturbation leaves an image as it is: the clean AP is drawn there as the curve's start.
+_IDENTITY = {"resize": 1.0, "resample": 1.0, "blur": 0.0, "crop": 1.0, "noise": 0.0}
 _AXIS = {"jpeg": ("JPEG quality", True), "resize": ("down-scale factor (kept small)", True),
          "resample": ("down-scale factor (and back up)", True), "blur": ("blur σ (px)", False),
          "crop": ("share of each side kept", True), "noise": ("noise σ (8-bit levels)", False)}
@@ -95,6 +112,8 @@ def degradation_curves(result: BenchResult, detectors: list[str]):
         for det in detectors:
             pts = sorted((float(r["perturbation"].split(":")[1]), r["ap"]) for r in rows
                          if r["family"] == fam and r["detector"] == det and r["ap"] is not None)
+            if pts and fam in _IDENTITY and clean.get(det) is not None:  # start from the clean images
+                pts = sorted([(_IDENTITY[fam], clean[det]), *pts])
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker="o", ms=3, color=colors[det], label=det)
             if clean.get(det) is not None:
@@ -128,7 +147,7 @@ def chain_bars(result: BenchResult, detectors: list[str]):
     ax.set_xticks(np.arange(len(names)), names, rotation=20, ha="right", fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("AP (all generators)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     return fig
 
 
@@ -198,7 +217,8 @@ def cost_scatter(result: BenchResult, detectors: list[str]):
             ax.annotate(f"{speed:,.0f} img/s" if speed else "", (c["macs_per_image"], ap[det]), fontsize=7,
                         xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_ylim(0, 1.02)
+    ax.margins(x=0.25)  # room for the labels of the points at either end
+    ax.set_ylim(0, 1.08)
     ax.set(xlabel="multiply-accumulates per image", ylabel="AP (clean, all generators)")
     ax.legend(fontsize=7, loc="lower right")
     return fig
@@ -215,7 +235,10 @@ def worst_images(result: BenchResult, data: ImageSet, det: str, count: int = WOR
         for i in idx:
             key = result.keys[i]
             origin = result.generators[i] or "real"
-            tag = img_tag(image_data_uri(data.images[i], 128), f"{origin} {key}")
+            image = data.images[i]
+            small = max(image.shape[:2]) < THUMB  # shown enlarged, pixels kept
+            tag = img_tag(image_data_uri(image, THUMB), f"{origin} {key}", width=THUMB if small else None,
+                          crisp=small)
             caption = f"{s[i]:.3f} · {origin}"
             cells.append(f'<figure>{tag}<figcaption title="{_esc(key)}">{_esc(caption)}<br>'
                          f"<code>{_esc(Path(key).name)}</code></figcaption></figure>")
@@ -262,7 +285,7 @@ def write_bench_report(folder: str | os.PathLike, result: BenchResult, data: Ima
 
     page.heading("Summary (clean images, every generator)")
     head = ["detector", "AP", "ROC-AUC", "accuracy", "real acc.", "fake acc.", "TPR@1%FPR", "TPR@5%FPR", "EER",
-            "ECE", "threshold", "parameters", "MMAC/image", "images/s", "preprocessing"]
+            "ECE", "threshold", "parameters", "MMAC/image", "images/s"]
     summary = []
     for det in detectors:
         r = next((r for r in result.rows if r["detector"] == det and r["perturbation"] == clean
@@ -273,9 +296,10 @@ def write_bench_report(folder: str | os.PathLike, result: BenchResult, data: Ima
         macs = c.get("macs_per_image")
         summary.append([det, *(r[k] if r[k] is not None else float("nan") for k in SUMMARY), r["threshold"],
                         c.get("parameters"), None if macs is None else round(macs / 1e6, 1),
-                        None if c.get("images_per_s") is None else round(c["images_per_s"], 1),
-                        c.get("preprocessing", "")])
-    page.table(head, summary)
+                        None if c.get("images_per_s") is None else round(c["images_per_s"], 1)])
+    page.table(head, summary, nowrap=True)
+    page.table(["detector", "preprocessing (what it expects, applied by bench)"],
+               [[det, result.cost.get(det, {}).get("preprocessing", "")] for det in detectors], sortable=False)
     page.paragraph("AP and ROC-AUC rank each generator's fakes against every real image; accuracies are read at "
                    "each detector's own threshold; TPR at a fixed share of reals flagged; ECE over 15 equal-width "
                    "bins. MACs are per image at this benchmark's image sizes; images/s were measured on the clean "
@@ -283,7 +307,9 @@ def write_bench_report(folder: str | os.PathLike, result: BenchResult, data: Ima
 
     page.heading("AP per generator")
     page.figure(ap_bars(result, detectors), "AP on the clean images per generator; whiskers: stratified bootstrap "
-                                            "95% interval for generators with few images")
+                                            "95% interval for generators with few images; dotted: chance, the "
+                                            "generator's share of fakes among the images it is ranked with "
+                                            "(its fakes and every real image)")
     page.heading("Robustness")
     curves, chains = degradation_curves(result, detectors), chain_bars(result, detectors)
     if curves is not None:
@@ -307,7 +333,7 @@ def write_bench_report(folder: str | os.PathLike, result: BenchResult, data: Ima
     page.heading("Every result")
     cols = ["detector", "perturbation", "generator", "fakes", "reals", "ap", "ap_low", "ap_high", "roc_auc",
             "real_accuracy", "fake_accuracy", "tpr_at_1fpr", "tpr_at_5fpr", "eer", "ece"]
-    page.table(cols, [[r.get(k) for k in cols] for r in result.rows])
+    page.table([c.replace("_", " ") for c in cols], [[r.get(k) for k in cols] for r in result.rows], nowrap=True)
 
     write_bytes_atomic(folder / "results.json", (json.dumps(report, indent=2, allow_nan=False) + "\n").encode())
     write_bytes_atomic(folder / "results.csv", rows_csv(result.rows).encode())

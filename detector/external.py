@@ -20,12 +20,7 @@ import hashlib
 from pathlib import Path
 
 from .base import Detector, create_detector
-
-#: Config overrides per family for third-party files: the tile size their networks were trained at.
-EXTERNAL_DEFAULTS: dict[str, dict] = {
-    "timm:resnet50": {"crop": 224},
-    "npr:official": {"crop": 256},
-}
+from .families import EXTERNAL_DEFAULTS, EXTERNAL_LAYOUTS, ExternalLayout, list_external  # noqa: F401
 
 
 def is_external(spec: str) -> bool:

@@ -318,7 +318,11 @@ TableOrJsonOpt = Annotated[TableOrJson, typer.Option("--format", "-f", help="tab
 
 def command_line(ctx: typer.Context) -> str:
     """The running command with every value given on the command line, recorded in checkpoints and runs."""
-    words = ["fakescope", *ctx.command_path.split()[1:]]
+    names, c = [], ctx  # the subcommands' names: the root's may be "python -m fakescope" or a script's path
+    while c.parent is not None:
+        names.append(c.info_name)
+        c = c.parent
+    words = ["fakescope", *reversed(names)]
     options: list[str] = []
     for param in ctx.command.params:
         source = ctx.get_parameter_source(param.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MODULES = {
@@ -31,3 +32,29 @@ def about(name: str) -> str:
     source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
     doc = (ast.get_docstring(ast.parse(source)) or "").strip().splitlines()
     return doc[0].split(": ", 1)[-1] if doc else ""
+
+
+@dataclass(frozen=True)
+class ExternalLayout:
+    """A third-party weights layout a family loads: what ``FAMILY=FILE`` takes, in one line."""
+
+    family: str  # FAMILY in FAMILY=FILE: a family, with its variant
+    about: str  # whose network and file, and its preprocessing
+    example: str  # a FAMILY=FILE as a user writes it
+    overrides: dict = field(default_factory=dict)  # config overrides: the tile size the network was trained at
+
+
+#: The layouts known to load (others may, when a file's keys fit a family: ``init_from`` says when not).
+EXTERNAL_LAYOUTS: tuple[ExternalLayout, ...] = (
+    ExternalLayout("timm:resnet50", "CNNDetection's ResNet-50 (Wang et al. 2020); ImageNet norm., 224 px tiles",
+                   "timm:resnet50=blur_jpg_prob0.5.pth", {"crop": 224}),
+    ExternalLayout("npr:official", "NPR's truncated ResNet-50 (Tan et al. 2024); ImageNet norm., 256 px tiles",
+                   "npr:official=NPR.pth", {"crop": 256}),
+)
+#: Config overrides per family for third-party files.
+EXTERNAL_DEFAULTS: dict[str, dict] = {layout.family: layout.overrides for layout in EXTERNAL_LAYOUTS}
+
+
+def list_external() -> list[dict[str, str]]:
+    """The known third-party layouts (``family``, ``about``, ``example``), for listings."""
+    return [{"family": x.family, "about": x.about, "example": x.example} for x in EXTERNAL_LAYOUTS]

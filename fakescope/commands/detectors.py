@@ -155,7 +155,7 @@ def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
     import sys
 
     from fakescope.core.checkpoint import bundled_root, list_bundled, read_meta
-    from fakescope.detector.families import DEFAULT_DETECTOR, MODULES, USAGE, about
+    from fakescope.detector.families import DEFAULT_DETECTOR, MODULES, USAGE, about, list_external
 
     # read from the family table and the bundled config.json files: nothing imports torch
     families = [{"family": USAGE.get(name, name), "about": about(name)} for name in sorted(MODULES)]
@@ -172,12 +172,20 @@ def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
                         "calibration": meta.get("calibration_method", "none"),
                         "corpora": corpora, "val": metrics.get("val", {}), "test": metrics.get("test", {}),
                         "command": training.get("command"), "default": name == DEFAULT_DETECTOR})
+    external = list_external()
     if format == TableOrJson.json:
-        sys.stdout.write(json.dumps({"families": families, "bundled": bundled}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"families": families, "bundled": bundled, "external": external}, indent=2)
+                         + "\n")
         return
     grid = Grid(["family", "what"], title="detector families", keep=("family",))
     for f in families:
         grid.add_row(f["family"], f["about"])
+    show(grid)
+    out.print()
+    grid = Grid(["family", "what", "example"], keep=("family", "example"),
+                title="third-party weights files (fakescope bench --detector FAMILY=FILE)")
+    for x in external:
+        grid.add_row(x["family"], x["about"], x["example"])
     show(grid)
     out.print()
     grid = Grid(["name", "family", "calibration", "threshold", "trained on", "test AP", "test ECE", "default"],

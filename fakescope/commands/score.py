@@ -21,6 +21,7 @@ from ..console import (
     Grid,
     check_output,
     check_output_folder,
+    command_line,
     err,
     fail,
     is_main_rank,
@@ -47,6 +48,7 @@ class Aggregate(str, Enum):
 
 @app.command()
 def score(
+    ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(
         help="Images, videos, folders (recursive) or quoted patterns ('imgs/**/*.jpg'); '-' reads paths from stdin, "
              "one per line.", show_default=False)],
@@ -194,7 +196,7 @@ def score(
     if audit is not None:
         from fakescope.detector.audit import detector_meta
 
-        page = audit.write(report, meta=detector_meta(det, thr, ["fakescope", *sys.argv[1:]]), threshold=thr)
+        page = audit.write(report, meta=detector_meta(det, thr, command_line(ctx)), threshold=thr)
         err.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
     if heatmaps is not None:
         err.print(f"heatmaps: {heatmaps.count} written into {heatmap}", highlight=False, markup=False,

@@ -91,9 +91,13 @@ def image_data_uri(image: np.ndarray, max_side: int | None = 160) -> str:
     return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode("ascii")
 
 
-def img_tag(src: str, alt: str, *, width: int | None = None) -> Html:
+def img_tag(src: str, alt: str, *, width: int | None = None, crisp: bool = False) -> Html:
+    """An ``<img>``; ``crisp``: enlarged without smoothing (small images shown at a readable size keep their
+    pixels)."""
     size = f' width="{width}"' if width else ""
-    return Html(f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(alt, quote=True)}"{size} loading="lazy">')
+    style = ' class="crisp"' if crisp else ""
+    return Html(f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(alt, quote=True)}"{size}{style} '
+                'loading="lazy">')
 
 
 _STYLE = """
@@ -111,7 +115,8 @@ tr.fake td{background:#fff4f2} tr.error td{background:#fffbe6}
 figure{margin:8px 0 18px} figcaption{color:#555;font-size:12px}
 .figs{display:flex;flex-wrap:wrap;gap:12px} .figs figure{margin:0}
 .note{color:#555} code{font-family:ui-monospace,monospace;font-size:12px}
-img{max-width:100%}
+img{max-width:100%} img.crisp{image-rendering:pixelated}
+table.nowrap td{white-space:nowrap} .scroll{overflow-x:auto}
 """
 
 _SORT_SCRIPT = """
@@ -155,8 +160,9 @@ class Page:
         self._parts.append(f'<div class="figs">{"".join(items)}</div>')
 
     def table(self, headers: Sequence[str], rows: Iterable[Sequence[object]], *, sortable: bool = True,
-              row_classes: Sequence[str] | None = None) -> None:
-        """A table; numbers are right-aligned and sort numerically, ``Html`` cells are kept as markup."""
+              row_classes: Sequence[str] | None = None, nowrap: bool = False) -> None:
+        """A table; numbers are right-aligned and sort numerically, ``Html`` cells are kept as markup. ``nowrap``:
+        cells never wrap (short values; the table scrolls sideways when wider than the page)."""
         head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
         body = []
         for i, row in enumerate(rows):
@@ -169,8 +175,10 @@ class Page:
                     cells.append(f"<td>{_cell(value)}</td>")
             cls = f' class="{html.escape(row_classes[i], quote=True)}"' if row_classes and row_classes[i] else ""
             body.append(f"<tr{cls}>{''.join(cells)}</tr>")
-        cls = ' class="sortable"' if sortable else ""
-        self._parts.append(f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        classes = " ".join(c for c, on in (("sortable", sortable), ("nowrap", nowrap)) if on)
+        cls = f' class="{classes}"' if classes else ""
+        table = f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        self._parts.append(f'<div class="scroll">{table}</div>' if nowrap else table)
 
     def html(self, markup: Html) -> None:
         self._parts.append(markup.markup)

@@ -95,3 +95,25 @@ def test_the_report_renders_in_a_headless_browser(folders, tmp_path, bench_detec
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[:2] == (2400, 1200)
     assert (image < 250).any(axis=2).mean() > 0.05  # text and plots drawn, not a blank page
+
+
+def test_per_generator_chance_is_its_share_of_fakes_not_one_half():
+    """A random ranking's AP for one generator is its share of the images it is ranked among; the bar chart
+    draws that level per generator."""
+    from types import SimpleNamespace
+
+    from fakescope.detector.bench_report import ap_bars, chance_ap
+    from matplotlib.collections import LineCollection
+    from sklearn.metrics import average_precision_score
+
+    rows = [{"detector": "d", "perturbation": "none", "generator": g, "fakes": f, "reals": 30, "ap": 0.7,
+             "ap_low": None, "ap_high": None} for g, f in (("all", 40), ("a", 10), ("b", 30))]
+    chance = chance_ap(rows)
+    assert chance == {"all": 40 / 70, "a": 0.25, "b": 0.5}
+    rng = np.random.default_rng(0)  # what a random ranking scores, on average (a little above it on few images)
+    labels = np.r_[np.ones(100), np.zeros(300)]
+    assert abs(np.mean([average_precision_score(labels, rng.random(400)) for _ in range(200)]) - 0.25) < 0.03
+    fig = ap_bars(SimpleNamespace(rows=rows, perturbations=["none"]), ["d"])
+    levels = sorted(float(seg[0][1]) for c in fig.axes[0].collections if isinstance(c, LineCollection)
+                    for seg in c.get_segments() if seg[0][0] != seg[1][0])  # horizontal: not the whiskers
+    assert levels == sorted(chance.values())

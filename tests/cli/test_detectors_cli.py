@@ -69,3 +69,15 @@ def test_detectors_list_shows_families_and_bundled_checkpoints():
     assert {"discriminator", "npr", "spectrum", "timm:<arch>"} <= {f["family"] for f in listing["families"]}
     assert sum(b["default"] for b in listing["bundled"]) == 1
     assert all(b["corpora"] and "ap" in b["test"] for b in listing["bundled"])
+
+
+def test_detectors_list_names_the_third_party_layouts_it_loads():
+    from fakescope.detector.external import EXTERNAL_LAYOUTS
+
+    listing = json.loads(invoke("detectors", "list", "--format", "json").stdout)
+    assert [x["family"] for x in listing["external"]] == ["timm:resnet50", "npr:official"]
+    for layout in EXTERNAL_LAYOUTS:  # each names a family that builds and can take a weights file
+        assert layout.example.split("=")[0] == layout.family
+        assert hasattr(create_detector(layout.family, **layout.overrides), "init_from")
+    table = invoke("detectors", "list").stdout
+    assert "npr:official=NPR.pth" in table and "FAMILY=FILE" in table

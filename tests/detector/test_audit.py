@@ -94,6 +94,8 @@ def test_score_heatmap_and_report_from_the_cli(media, tmp_path):
                   "invisible watermark of Stable Diffusion", "C2PA: created by TestDiffusion", "clip.avi",
                   "Frames (or faces) scored", "command", "npr"):
         assert words in page, words
+    # the command as typed, whoever started the process (here pytest, whose sys.argv is not fakescope's)
+    assert f"fakescope score {media} --format json" in page
     scores = [float(s) for s in re.findall(r'<td class="num" data-v="([0-9.e-]+)">0\.\d+</td>', page)]
     assert len(scores) == 10 and scores == sorted(scores, reverse=True)  # ordered by score
 
@@ -139,3 +141,11 @@ def test_the_report_opens_in_headless_chromium(media, tmp_path):
     image = read_image(shot)
     assert image.shape[:2] == (2000, 1400)
     assert (image < 200).any(axis=2).mean() > 0.02  # text, thumbnails and plots, not a blank page
+
+
+@pytest.mark.parametrize("prog", ["python -m fakescope", "/usr/local/bin/fakescope", "__main__.py"])
+def test_the_report_names_the_command_as_typed_however_it_was_started(media, tmp_path, prog):
+    rep = tmp_path / "rep"
+    result = runner.invoke(app, ["score", str(media / "plain_png.png"), "--report", str(rep)], prog_name=prog)
+    assert result.exit_code == 0, result.output
+    assert f"<dd>fakescope score {media / 'plain_png.png'} --report {rep}</dd>" in (rep / "index.html").read_text()

@@ -112,6 +112,63 @@ def test_the_watermark_is_found_only_where_it_was_embedded():
     assert read_watermark(watermarked(image, b"SomethingElse1234")) == []
 
 
+def test_haar_band_equals_pywavelets_bit_for_bit():
+    import pywt
+    from fakescope.detector.provenance import haar_approximation
+
+    rng = np.random.default_rng(0)
+    for shape in ((8, 8), (64, 96), (408, 512), (36, 20)):
+        channel = rng.integers(0, 256, shape, dtype=np.uint8)
+        assert np.array_equal(haar_approximation(channel), pywt.dwt2(channel, "haar")[0]), shape
+
+
+@pytest.mark.parametrize(("quality", "subsampling", "kept"), [(95, 0, True), (98, 1, True), (90, 2, False),
+                                                              (75, 0, False)])
+def test_the_watermark_is_looked_for_only_in_jpegs_that_can_keep_it(quality, subsampling, kept):
+    """Chroma subsampling (the common 4:2:0) or coarse chroma quantisation erases the DWT-DCT watermark, and the
+    library's own decoder agrees: there the check is skipped; where it survives it is still found."""
+    import io
+
+    from fakescope.detector.provenance import may_keep_watermark
+    from imwatermark import WatermarkDecoder
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(watermarked(skimage_photo("astronaut"))).save(buf, "JPEG", quality=quality,
+                                                                  subsampling=subsampling)
+    data = buf.getvalue()
+    assert may_keep_watermark(data) is kept
+    pixels = decode_image(data)
+    lib = WatermarkDecoder("bytes", 136).decode(np.ascontiguousarray(pixels[..., ::-1]), "dwtDct")
+    message = np.unpackbits(np.frombuffer(b"StableDiffusionV1", np.uint8))
+    survived = bool((np.unpackbits(np.frombuffer(lib, np.uint8)) == message).mean() >= 0.9)
+    assert survived == kept  # skipped exactly where the library cannot read it either
+    assert any(f.kind == "watermark" for f in findings_of(data)) is kept
+
+
+def test_metadata_is_read_without_decoding_pixels_unless_a_chunk_follows_them(folder, monkeypatch):
+    from fakescope.detector.provenance import has_metadata, read_metadata
+    from PIL import PngImagePlugin
+
+    loads = []
+    real_load = PngImagePlugin.PngImageFile.load
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: loads.append(1) or real_load(self))
+    assert not has_metadata(folder["plain_png"].read_bytes()) and not has_metadata(folder["plain_jpeg"].read_bytes())
+    assert read_metadata(folder["plain_png"].read_bytes()) == []
+    data = folder["a1111_png"].read_bytes()  # text chunk before the pixels
+    assert [f.found for f in read_metadata(data)] == ["PNG parameters chunk"] and loads == []
+    plain = folder["plain_png"].read_bytes()  # a parameters chunk written after the pixels is still found
+    late = _chunk(b"tEXt", b"parameters\x00a cat\nSteps: 20, Sampler: Euler a")
+    assert [f.found for f in read_metadata(plain[:-12] + late + plain[-12:])] == ["PNG parameters chunk"]
+    assert loads  # the pixels were decoded to reach it
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    import zlib
+
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
 HOSTILE = {
     "truncated XMP": lambda: jpeg_bytes(photo(1), xmp=xmp_packet()[:150]),
     "huge text chunk": lambda: png_bytes(photo(2), {"parameters": "x" * (3 << 20)}),
