@@ -112,7 +112,9 @@ def bench_command(
         chains += parse_grid(grid) if grid else []
     except ValueError as exc:
         raise fail(str(exc)) from None
-    chains = list(dict.fromkeys(chains))  # each once, first place kept
+    # each once, first place kept; the clean images always first: every perturbation is read against them, and the
+    # report's "clean" sections must never show a perturbed pass under that name
+    chains = list(dict.fromkeys([*parse_grid("none"), *chains]))
     dev = resolve_device(device)
 
     errors = []

@@ -33,6 +33,9 @@ def test_table_report_names_every_generator(bench_corpora, bench_detector_dir, t
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "jpeg:60" in text and "vanilla-digits" in text and "AP" in text
+    # the clean images are always measured, first: what "clean" means in a report is never a perturbed pass
+    passes = [line.split()[1] for line in text.splitlines() if line.startswith(str(bench_detector_dir))]
+    assert passes == ["none", "jpeg:60"]
 
 
 def test_bad_corpus_and_detector_are_reported_and_the_rest_benchmarked(tmp_path, bench_corpora, bench_detector_dir):
