@@ -331,9 +331,11 @@ def write_bench_report(folder: str | os.PathLike, result: BenchResult, data: Ima
     for det in detectors:
         page.html(worst_images(result, data, det))
     page.heading("Every result")
-    cols = ["detector", "perturbation", "generator", "fakes", "reals", "ap", "ap_low", "ap_high", "roc_auc",
-            "real_accuracy", "fake_accuracy", "tpr_at_1fpr", "tpr_at_5fpr", "eer", "ece"]
-    page.table([c.replace("_", " ") for c in cols], [[r.get(k) for k in cols] for r in result.rows], nowrap=True)
+    headers = {"detector": "detector", "perturbation": "perturbation", "generator": "generator", "fakes": "fakes",
+               "reals": "reals", "ap": "AP", "ap_low": "AP 95% low", "ap_high": "AP 95% high", "roc_auc": "ROC-AUC",
+               "real_accuracy": "real acc.", "fake_accuracy": "fake acc.", "tpr_at_1fpr": "TPR@1%FPR",
+               "tpr_at_5fpr": "TPR@5%FPR", "eer": "EER", "ece": "ECE"}
+    page.table(list(headers.values()), [[r.get(k) for k in headers] for r in result.rows], nowrap=True)
 
     write_bytes_atomic(folder / "results.json", (json.dumps(report, indent=2, allow_nan=False) + "\n").encode())
     write_bytes_atomic(folder / "results.csv", rows_csv(result.rows).encode())
