@@ -15,11 +15,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from fakescope.core.imageio import ImageReadError, check_file, decode_image, os_reason
+from fakescope.core.imageio import ImageReadError, read_image_bytes
 
 from .inputs import Input
 from .records import Finding, FrameEntry, ScoreRecord
@@ -110,12 +109,7 @@ def _load_image(path: str, finder: FaceFinder | None, provenance: bool = False
     once: the evidence comes from the same bytes and pixels."""
     findings = None
     try:
-        check_file(path)
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise ImageReadError(os_reason(exc)) from None
-        image = decode_image(data)
+        data, image = read_image_bytes(path)
     except ImageReadError as exc:
         return None, None, str(exc), None
     except Exception as exc:  # noqa: BLE001 — an input must never crash the run

@@ -30,18 +30,19 @@ from .corpus import CORPUS_FILE, FORMAT_VERSION, SPLITS, count_rows, image_path,
 from .imageio import (
     IMAGE_SUFFIXES,
     ImageReadError,
+    check_file,
     decode_image,
     encode_jpeg,
     encode_png,
+    os_reason,
+    read_image_bytes,
     sha256_bytes,
     write_bytes_atomic,
 )
 from .progress import Progress
-from .safety import UnsafeFileError, check_regular_file, safe_name
+from .safety import safe_name
 from .seeding import numpy_rng
 from .walk import walk
-
-MAX_FILE_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -131,14 +132,9 @@ def gather(folders: Sequence[ImageFolder], *, on_error: Callable[[str], None], k
                 on_error(f"{item.path}: {item.error}")
                 continue
             try:
-                check_regular_file(item.path, MAX_FILE_BYTES)
-                data = Path(item.path).read_bytes()
-                image = decode_image(data)
-            except (UnsafeFileError, ImageReadError) as exc:
+                data, image = read_image_bytes(item.path)
+            except ImageReadError as exc:
                 on_error(f"{item.path}: {exc}")
-                continue
-            except OSError as exc:
-                on_error(f"{item.path}: {exc.strerror or exc}")
                 continue
             digest = sha256_bytes(data)
             if digest in first:
@@ -193,13 +189,13 @@ def import_corpus(folders: Sequence[ImageFolder], out: str | os.PathLike, *, sha
     for f, split in zip(found, splits, strict=True):
         origin, label = f.folder.origin, f.folder.label
         try:  # read again (pixels are not kept in memory): checked as on the first pass
-            check_regular_file(f.path, MAX_FILE_BYTES)
+            check_file(f.path)
             data = Path(f.path).read_bytes()
-        except UnsafeFileError as exc:
+        except ImageReadError as exc:
             problem(f"{f.path}: {exc}")
             continue
         except OSError as exc:
-            problem(f"{f.path}: {exc.strerror or exc}")
+            problem(f"{f.path}: {os_reason(exc)}")
             continue
         if sha256_bytes(data) != f.sha256:
             problem(f"{f.path}: changed while it was being imported")

@@ -163,15 +163,22 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read an image file as RGB ``uint8`` ``[H, W, 3]`` or raise :class:`ImageReadError` with a one-line reason."""
+def read_image_bytes(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[bytes, np.ndarray]:
+    """The file's bytes and its pixels (RGB ``uint8`` ``[H, W, 3]``): checked (a regular file of bounded size)
+    before it is opened, read once, decoded; or :class:`ImageReadError` with a one-line reason. For callers that
+    also hash the bytes or read their metadata."""
     path = Path(path)
     check_file(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ImageReadError(os_reason(exc)) from None
-    return decode_image(data, max_pixels)
+    return data, decode_image(data, max_pixels)
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as RGB ``uint8`` ``[H, W, 3]`` or raise :class:`ImageReadError` with a one-line reason."""
+    return read_image_bytes(path, max_pixels)[1]
 
 
 # --- tensors -------------------------------------------------------------------------------------------

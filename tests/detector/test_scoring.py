@@ -172,7 +172,7 @@ def test_decoding_runs_in_background_threads(tmp_path, det, monkeypatch):
         threads.add(threading.current_thread().name)
         return real(data, *args, **kwargs)
 
-    monkeypatch.setattr("fakescope.detector.decoding.decode_image", spy)
+    monkeypatch.setattr("fakescope.core.imageio.decode_image", spy)
     records = score_paths(paths, det, batch_size=2)
     assert len(records) == 6 and threads and threading.main_thread().name not in threads
 
@@ -359,7 +359,7 @@ def test_slow_decoding_does_not_hold_back_a_partial_batch(tmp_path, det, monkeyp
         time.sleep(0.3)
         return real(data, *args, **kwargs)
 
-    monkeypatch.setattr("fakescope.detector.decoding.decode_image", slow)
+    monkeypatch.setattr("fakescope.core.imageio.decode_image", slow)
     sizes = _spy_batches(monkeypatch, det)
     records = score_paths(paths, det, batch_size=64, workers=1)
     assert [r.path for r in records] == [str(p) for p in paths]
