@@ -147,5 +147,8 @@ class ScoreRecord:
         reasons = [f.found for f in sorted(self.provenance or [], key=lambda f: STRENGTHS.index(f.strength))
                    if f.synthetic]
         if self.score is not None and self.label == "fake":
-            reasons.append(f"detector {self.score:.2f}")
+            if self.vote_share is not None:  # the vote decided the label, not the mean score
+                reasons.append(f"detector: {self.vote_share:.0%} of frames fake")
+            else:
+                reasons.append(f"detector {self.score:.2f}")
         return reasons

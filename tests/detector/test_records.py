@@ -34,3 +34,12 @@ def test_a_video_record_adds_its_timeline_in_order():
 def test_a_video_that_could_not_be_opened_has_no_timeline():
     rec = ScoreRecord("v.mp4", "video", error="not a video")
     assert not rec.has_timeline and list(rec.to_json()) == ["path", "kind", "score", "label", "error"]
+
+
+def test_a_video_labelled_by_vote_is_flagged_by_its_share_of_fake_frames():
+    """With --aggregate vote the score stays the frames' mean; the reason given is the vote that set the label."""
+    from fakescope.detector.records import ScoreRecord
+
+    rec = ScoreRecord("v.mp4", "video", score=0.31, label="fake", aggregate="vote", vote_share=0.6)
+    assert rec.flagged_by() == ["detector: 60% of frames fake"]
+    assert ScoreRecord("a.png", "image", score=0.93, label="fake").flagged_by() == ["detector 0.93"]
