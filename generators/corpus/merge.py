@@ -11,7 +11,9 @@ from fakescope.core.checkpoint import write_json_atomic
 from fakescope.core.corpus import (
     BUILD_DIR,
     CORPUS_FILE,
+    MANIFEST_FILE,
     MAX_FILE_BYTES,
+    SPLITS,
     CorpusError,
     count_rows,
     read_manifest,
@@ -25,16 +27,18 @@ from fakescope.core.safety import UnsafeFileError, check_regular_file, member_pa
 
 
 def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, move: bool = False,
-                  progress: Progress | None = None, scratch: str | None = None) -> dict:
+                  progress: Progress | None = None, scratch: str | None = None, resume: bool = False) -> dict:
     """Join the complete shards ``0/n .. n-1/n`` of one recipe into ``out`` (a new or empty folder).
 
     The result is what an unsharded build of the recipe writes: the same files, manifest and ``corpus.json``.
     Files are copied (``move``: renamed, leaving the shard folders empty of images) and rechecked on the way.
     ``scratch``: a folder inside ``out`` that may be there already (where the ranks of a torchrun build keep
-    their shards).
+    their shards). ``resume`` (with ``move``): finish a merge that was killed part-way — ``out`` may already hold
+    split folders, and a file no longer in its shard counts as moved when it is in ``out`` with its hash.
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(p.name != scratch for p in out.iterdir())):
+    allowed = {scratch} | ({*SPLITS, MANIFEST_FILE, CORPUS_FILE} if resume and move else set())
+    if out.exists() and (not out.is_dir() or any(p.name not in allowed for p in out.iterdir())):
         raise CorpusError(f"{out} is not empty; choose a new folder for the merged corpus")
     records = []
     for s in shards:
@@ -71,6 +75,12 @@ def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, mo
             if r["path"] in rows:
                 raise CorpusError(f"{s}: {r['path']} is also in another shard")
             src, dst = s / r["path"], member_path(out, r["path"])  # both inside (read_manifest checked the row)
+            if resume and move and not (src.exists() or src.is_symlink()) and dst.is_file() \
+                    and not dst.is_symlink() and sha256_file(dst) == r["sha256"]:
+                rows[r["path"]] = r  # moved before the merge was killed
+                if progress is not None:
+                    progress(1)
+                continue
             try:
                 check_regular_file(src, MAX_FILE_BYTES)
             except UnsafeFileError as exc:

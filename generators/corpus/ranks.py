@@ -5,7 +5,8 @@ resume journal; after a barrier, rank 0 moves the shards' files into ``OUT`` (:f
 which rechecks every hash), writes the manifest and ``corpus.json`` and removes ``.ranks``. Shards are cut on
 blocks aligned with the CPU generation chunks, so on the CPU the result has exactly the bytes of a
 single-process build. A killed build resumes with ``--resume`` and the same number of processes: each rank
-finishes its own shard from its journal. ``OUT`` must be on a file system every rank sees (one node, or a shared
+finishes its own shard from its journal, and a merge killed part-way is finished (files already moved count when
+their hash is right). ``OUT`` must be on a file system every rank sees (one node, or a shared
 file system across nodes).
 """
 
@@ -17,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from fakescope.core import distributed
-from fakescope.core.corpus import CORPUS_FILE, CorpusError, verify_corpus
+from fakescope.core.corpus import BUILD_DIR, CORPUS_FILE, MANIFEST_FILE, SPLITS, CorpusError, verify_corpus
 
 from ..recipes import Recipe, recipe_to_dict
 from .build import build_corpus
@@ -26,6 +27,8 @@ from .plan import CorpusSpec, Shard
 
 #: Where the ranks keep their shards inside the corpus folder until rank 0 joins them.
 RANKS_DIR = ".ranks"
+#: What rank 0's merge moves into the corpus folder (besides RANKS_DIR, all a killed merge can leave there).
+MERGED_NAMES = (*SPLITS, MANIFEST_FILE, CORPUS_FILE)
 
 
 def rank_folder(out: str | os.PathLike, rank: int, size: int) -> Path:
@@ -54,7 +57,10 @@ def build_corpus_ranks(recipe: Recipe | CorpusSpec, out: str | os.PathLike, *, r
     folder = rank_folder(out, ranks.rank, ranks.size)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        build_corpus(recipe, folder, shard=Shard(ranks.rank, ranks.size), resume=resume, **kwargs)
+        # a shard already complete (a kill came during rank 0's merge, which may have moved some of its files
+        # out) is left as it is; the merge below finishes the move
+        if not (resume and (folder / CORPUS_FILE).is_file() and not (folder / BUILD_DIR).exists()):
+            build_corpus(recipe, folder, shard=Shard(ranks.rank, ranks.size), resume=resume, **kwargs)
     except Exception as exc:  # noqa: BLE001 — any failure is every rank's failure (see raise_if_any)
         error = exc
     distributed.raise_if_any(error, CorpusError)
@@ -62,7 +68,7 @@ def build_corpus_ranks(recipe: Recipe | CorpusSpec, out: str | os.PathLike, *, r
     if ranks.is_main:
         try:
             shards = [rank_folder(out, r, ranks.size) for r in range(ranks.size)]
-            record = merge_corpora(shards, out, move=True, scratch=RANKS_DIR)
+            record = merge_corpora(shards, out, move=True, scratch=RANKS_DIR, resume=resume)
             shutil.rmtree(out / RANKS_DIR)
         except Exception as exc:  # noqa: BLE001
             error = exc
@@ -85,7 +91,7 @@ def _check_folder(out: Path, recipe: Recipe, ranks: distributed.Ranks, resume: b
         if others and not set(others) <= set(mine):
             raise CorpusError(f"{out} holds an interrupted build of {', '.join(others)}; resume it with the same "
                               f"number of processes (here {ranks.size})")
-        if len(contents) > 1:
+        if set(contents) - {RANKS_DIR, *MERGED_NAMES}:  # beside the shards, only what rank 0's merge moves in
             raise CorpusError(f"{out} holds an interrupted build beside other files; choose a new folder")
         return None
     if contents:

@@ -112,6 +112,20 @@ def test_corpus_build_bytes_equal_one_process_and_resume(tmp_path):
     fakescope(*args, "--out", tmp_path / "killed", "--resume", procs=2)
     assert (tmp_path / "killed" / "manifest.jsonl").read_bytes() == (tmp_path / "one" / "manifest.jsonl").read_bytes()
 
+    # killed during rank 0's merge: both shards complete, some of shard 0's files already moved into the corpus
+    from fakescope.core.corpus import read_manifest
+
+    merging = tmp_path / "merging"
+    for r in range(2):
+        build_corpus(spec, rank_folder(merging, r, 2), shard=Shard(r, 2), device="cpu")
+    for row in read_manifest(rank_folder(merging, 0, 2))[:10]:
+        (merging / row["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (rank_folder(merging, 0, 2) / row["path"]).replace(merging / row["path"])
+    fakescope(*args, "--out", merging, "--resume", procs=2)
+    for name in ("manifest.jsonl", "corpus.json"):
+        assert (merging / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    assert not (merging / ".ranks").exists()
+
 
 def test_score_output_equal_one_process(tmp_path, tiny_corpus):
     inputs = tmp_path / "in"
