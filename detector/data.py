@@ -88,6 +88,45 @@ def load_folders(folders: Sequence[ImageFolder], on_error: Callable[[str], None]
                     rows)
 
 
+def paired_reals(fakes: ImageSet, channels: int = 3) -> tuple[list[int], list[np.ndarray]]:
+    """For each fake made from a real image (re-synthesis, image-to-image: its manifest row names the input draw),
+    that real image exactly as the generator received it, drawn again from its source (which must be installed)
+    and stored as the corpus stores images. Returns the indices in ``fakes`` that have one, and the real images.
+
+    Rajan et al. 2025 ("aligned datasets"): a real image and its reconstruction differ only by the generator's
+    trace, so training on such pairs leaves a detector nothing else to learn (no content, no framing)."""
+    from fakescope.generators.sources import create_source
+
+    from fakescope.core.imageio import resize, set_channels, to_uint8
+
+    sources: dict[str, object] = {}
+    keep, reals = [], []
+    for i, row in enumerate(fakes.rows):
+        if fakes.labels[i] != 1 or not all(k in row for k in ("input", "input_seed", "input_split", "index")):
+            continue
+        spec = row["input"]
+        if spec not in sources:
+            sources[spec] = create_source(spec)
+        h, w = fakes.images[i].shape[:2]
+        drawn = sources[spec].draw(1, size=int(row.get("input_size") or h), channels=channels,
+                                   split=row["input_split"], seed=int(row["input_seed"]), start=int(row["index"]))
+        real = to_uint8(drawn.images[0])  # [H, W, C]
+        reals.append(np.ascontiguousarray(set_channels(resize(real, (h, w)), 3)))
+        keep.append(i)
+    return keep, reals
+
+
+def paired_crops(real: np.ndarray, fake: np.ndarray, aug: Augment, size: int, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Training crops of a real image and its reconstruction under *identical* augmentation: the same draws
+    (scaling, colour, blur, JPEG quality, flip, quarter turn, crop position, masked patches) for both."""
+    crops = []
+    for image in (real, fake):
+        rng = np.random.default_rng(seed)
+        crops.append(mask_patches(random_crop(augment(image, aug, rng), size, rng), aug, rng))
+    return crops[0], crops[1]
+
+
 @dataclass(frozen=True)
 class Augment:
     blur_prob: float = 0.1  # probability of a Gaussian blur with sigma ~ U(0, blur_sigma)

@@ -38,7 +38,7 @@ from fakescope.core.progress import Progress
 from fakescope.core.seeding import numpy_rng
 
 from .base import Detector
-from .data import Augment, ImageSet, center_crop, random_crop, sample_crops
+from .data import Augment, ImageSet, center_crop, paired_crops, paired_reals, random_crop, sample_crops
 
 
 def to_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -91,6 +91,7 @@ class NeuralConfig:
     lr: float = 2e-4  # Adam
     patience: int = 3  # epochs without a better validation AP before stopping
     augment: Augment = field(default_factory=Augment)
+    pairs: bool = False  # train on (real image, its reconstruction) pairs under identical augmentation
 
 
 class NeuralDetector(Detector):
@@ -199,7 +200,6 @@ class NeuralDetector(Detector):
 
     def _fit(self, train: ImageSet, val: ImageSet, cfg, *, device: torch.device, seed: int,
              progress: Progress | None, state_path: Path | None = None) -> dict:
-        aug: Augment = cfg.augment
         ranks = distributed.current()
         self.net = self.build_net()
         if self.init_path is not None:
@@ -208,11 +208,12 @@ class NeuralDetector(Detector):
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         key = self._state_key(train, val, seed) if state_path is not None else ""
         resumed = self._load_state(state_path, key, opt) if state_path is not None else None
-        batch_size = min(cfg.batch_size, len(train))
-        if ranks.active and batch_size < ranks.size:
-            raise ValueError(f"a global batch of {batch_size} images cannot be shared by {ranks.size} processes")
+        batches = TrainingBatches(train, cfg, seed)
+        if ranks.active and batches.images_per_step < ranks.size:
+            raise ValueError(f"a global batch of {batches.images_per_step} images cannot be shared by {ranks.size} "
+                             "processes")
         model = self._parallel(device) if ranks.active else self.net
-        steps_per_epoch = max(1, len(train) // batch_size)
+        steps_per_epoch = batches.steps_per_epoch
         total = cfg.epochs * steps_per_epoch
         best_ap, best_state, best_epoch, history = -1.0, None, 0, []
         step, first, stopped = 0, 0, False
@@ -220,20 +221,16 @@ class NeuralDetector(Detector):
             best_ap, best_epoch, history = resumed["best_ap"], resumed["best_epoch"], list(resumed["history"])
             best_state, step, first = resumed["best"] or None, resumed["step"], resumed["epoch"]
             stopped = resumed["stopped"]  # early stopping ended it: more epochs add nothing
-        labels = torch.as_tensor(train.labels, dtype=torch.float32)
         for epoch in range(first, 0 if stopped else cfg.epochs):
-            order = numpy_rng(seed, "order", epoch).permutation(len(train))
             model.train()
             for b in range(steps_per_epoch):
-                idx = order[b * batch_size : (b + 1) * batch_size]
-                rng = numpy_rng(seed, "augment", epoch, b)
-                crops = sample_crops(train.images, idx, aug, cfg.crop, rng)  # the global batch, on every rank
-                lo, hi = distributed.shard_bounds(len(idx), ranks.rank, ranks.size)  # this rank's slice
+                crops, labels = batches.global_batch(epoch, b)  # the global batch, on every rank
+                lo, hi = distributed.shard_bounds(len(crops), ranks.rank, ranks.size)  # this rank's slice
                 x = to_batch(crops[lo:hi]).to(device)  # [b, 3, crop, crop]
-                y = labels[idx[lo:hi]].to(device)  # [b]
+                y = labels[lo:hi].to(device)  # [b]
                 loss = F.binary_cross_entropy_with_logits(model(x), y)
                 # DDP averages gradients over ranks: weighting by this rank's share makes it the global mean's
-                scaled = loss * ((hi - lo) * ranks.size / len(idx)) if ranks.active else loss
+                scaled = loss * ((hi - lo) * ranks.size / len(crops)) if ranks.active else loss
                 opt.zero_grad(set_to_none=True)
                 scaled.backward()
                 opt.step()
@@ -242,7 +239,7 @@ class NeuralDetector(Detector):
                     progress(completed=step, total=total,
                              description=f"{self.name} epoch {epoch + 1} loss={loss.item():.3f}")
             if ranks.active:  # the last batch's loss over the whole global batch, as one process reports it
-                loss = distributed.all_reduce_sum(loss.detach() * (hi - lo)) / len(idx)
+                loss = distributed.all_reduce_sum(loss.detach() * (hi - lo)) / len(crops)
             self._precise_bn(train, device=device, seed=seed)
             from .metrics import summarize  # here: scoring never loads scikit-learn
 
@@ -315,6 +312,41 @@ class NeuralDetector(Detector):
             x = to_batch(tiles[s : s + batch_size]).to(device)  # [B, 3, crop, crop]
             probs[s : s + len(x)] = torch.sigmoid(self.net(x).float()).cpu().numpy()
         return probs
+
+
+class TrainingBatches:
+    """The seeded global batches of one training: images (a random order per epoch, ``batch_size`` per step), or,
+    with ``config.pairs``, (real image, its reconstruction) pairs — ``batch_size // 2`` pairs per step, both
+    members of a pair cropped and augmented by the same draws (:func:`~fakescope.detector.data.paired_crops`)."""
+
+    def __init__(self, train: ImageSet, cfg, seed: int) -> None:
+        self.train, self.cfg, self.seed = train, cfg, seed
+        if getattr(cfg, "pairs", False):
+            self.fakes, self.reals = paired_reals(train)
+            if not self.fakes:
+                raise ValueError("pairs=true: no fake in the training corpora names the real image it was made "
+                                 "from (re-synthesis and image-to-image fakes do)")
+            self.items, self.per_step = len(self.fakes), max(1, min(cfg.batch_size, 2 * len(self.fakes)) // 2)
+            self.images_per_step = 2 * self.per_step
+        else:
+            self.fakes = self.reals = None
+            self.items = len(train)
+            self.per_step = self.images_per_step = min(cfg.batch_size, len(train))
+        self.steps_per_epoch = max(1, self.items // self.per_step)
+        self._labels = torch.as_tensor(train.labels, dtype=torch.float32)
+
+    def global_batch(self, epoch: int, b: int) -> tuple[list[np.ndarray], torch.Tensor]:
+        """Step ``b`` of ``epoch``: the crops ``[crop, crop, 3]`` and their labels ``[B]`` (0 real, 1 fake)."""
+        order = numpy_rng(self.seed, "order", epoch).permutation(self.items)
+        idx = order[b * self.per_step : (b + 1) * self.per_step]
+        rng = numpy_rng(self.seed, "augment", epoch, b)
+        if self.fakes is None:
+            return sample_crops(self.train.images, idx, self.cfg.augment, self.cfg.crop, rng), self._labels[idx]
+        crops = []
+        for k, pair_seed in zip(idx, rng.integers(0, 2**63, size=len(idx)), strict=True):
+            crops.extend(paired_crops(self.reals[k], self.train.images[self.fakes[k]], self.cfg.augment,
+                                      self.cfg.crop, int(pair_seed)))
+        return crops, torch.tensor([0.0, 1.0] * len(idx))
 
 
 def _content_digest(images: ImageSet) -> str:
