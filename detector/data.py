@@ -97,13 +97,22 @@ def paired_reals(fakes: ImageSet, channels: int = 3) -> tuple[list[int], list[np
     trace, so training on such pairs leaves a detector nothing else to learn (no content, no framing)."""
     from fakescope.generators.sources import create_source
 
+    from fakescope.core.corpus import read_record
     from fakescope.core.imageio import resize, set_channels, to_uint8
 
     sources: dict[str, object] = {}
+    checked: set[str] = set()
     keep, reals = [], []
     for i, row in enumerate(fakes.rows):
         if fakes.labels[i] != 1 or not all(k in row for k in ("input", "input_seed", "input_split", "index")):
             continue
+        corpus = str(row.get("corpus", ""))
+        if corpus not in checked:  # the real is rebuilt as drawn: it must be stored as it is drawn, too
+            recipe = read_record(corpus).get("recipe", {}) if corpus else {}
+            if recipe.get("perturbations") or recipe.get("format", "png") != "png":
+                raise ValueError(f"pairs=true: {corpus} stores its images perturbed or lossily encoded, which a "
+                                 "real image drawn again would not be; pair on a PNG corpus without perturbations")
+            checked.add(corpus)
         spec = row["input"]
         if spec not in sources:
             sources[spec] = create_source(spec)

@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 
 from .base import Detector, create_detector
-from .families import EXTERNAL_DEFAULTS, EXTERNAL_LAYOUTS, ExternalLayout, list_external  # noqa: F401
+from .families import EXTERNAL_DEFAULTS
 
 
 def is_external(spec: str) -> bool:

@@ -321,7 +321,7 @@ class TrainingBatches:
 
     def __init__(self, train: ImageSet, cfg, seed: int) -> None:
         self.train, self.cfg, self.seed = train, cfg, seed
-        if getattr(cfg, "pairs", False):
+        if cfg.pairs:
             self.fakes, self.reals = paired_reals(train)
             if not self.fakes:
                 raise ValueError("pairs=true: no fake in the training corpora names the real image it was made "
@@ -334,11 +334,13 @@ class TrainingBatches:
             self.per_step = self.images_per_step = min(cfg.batch_size, len(train))
         self.steps_per_epoch = max(1, self.items // self.per_step)
         self._labels = torch.as_tensor(train.labels, dtype=torch.float32)
+        self._order: tuple[int, np.ndarray] | None = None  # (epoch, its permutation), drawn once per epoch
 
     def global_batch(self, epoch: int, b: int) -> tuple[list[np.ndarray], torch.Tensor]:
         """Step ``b`` of ``epoch``: the crops ``[crop, crop, 3]`` and their labels ``[B]`` (0 real, 1 fake)."""
-        order = numpy_rng(self.seed, "order", epoch).permutation(self.items)
-        idx = order[b * self.per_step : (b + 1) * self.per_step]
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, numpy_rng(self.seed, "order", epoch).permutation(self.items))
+        idx = self._order[1][b * self.per_step : (b + 1) * self.per_step]
         rng = numpy_rng(self.seed, "augment", epoch, b)
         if self.fakes is None:
             return sample_crops(self.train.images, idx, self.cfg.augment, self.cfg.crop, rng), self._labels[idx]

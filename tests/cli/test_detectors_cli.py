@@ -72,7 +72,7 @@ def test_detectors_list_shows_families_and_bundled_checkpoints():
 
 
 def test_detectors_list_names_the_third_party_layouts_it_loads():
-    from fakescope.detector.external import EXTERNAL_LAYOUTS
+    from fakescope.detector.families import EXTERNAL_LAYOUTS
 
     listing = json.loads(invoke("detectors", "list", "--format", "json").stdout)
     assert [x["family"] for x in listing["external"]] == ["timm:resnet50", "npr:official"]

@@ -51,3 +51,13 @@ def test_training_on_pairs(resynth_corpus, tiny_corpus):
     with pytest.raises(ValueError, match="pairs=true"):  # noise-to-image fakes have no real counterpart
         det.fit(load_split([tiny_corpus], "train"), load_split([tiny_corpus], "val"), device=torch.device("cpu"),
                 seed=0)
+
+
+def test_pairs_refuse_a_corpus_stored_lossily(tmp_path):
+    """A JPEG-stored fake beside a real drawn again as raw pixels would differ by the encoding: refused."""
+    recipe = parse_recipe({"name": "pairs-jpeg", "seed": 3, "size": 32, "channels": 3, "format": "jpeg",
+                           "quality": 90, "counts": {"train": 4, "val": 2, "test": 2}, "real": [{"source": "photos"}],
+                           "fake": [{"generator": "resynth-deconv4-s2", "input": "photos"}]})
+    build_corpus(recipe, tmp_path / "c")
+    with pytest.raises(ValueError, match="lossily"):
+        paired_reals(load_split([tmp_path / "c"], "train"))
