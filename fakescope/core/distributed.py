@@ -68,11 +68,6 @@ def from_env(environ: Mapping[str, str] | None = None) -> Ranks:
     return Ranks(rank, size, local, max(local_size, 1))
 
 
-def launched() -> bool:
-    """Whether this process was started by torchrun with more than one process."""
-    return from_env().active
-
-
 def current() -> Ranks:
     """The ranks of the running process group (``Ranks()`` when there is none: one process)."""
     if not (dist.is_available() and dist.is_initialized()):
