@@ -152,16 +152,20 @@ class Detector(ABC):
         c = self.complexity()
         return tile_count(height, width, c["crop"]) * c["macs_per_crop"] if c else 0
 
+    def halves(self, key: str) -> bool:
+        """Whether ``save(half=True)`` stores learned tensor ``key`` in fp16 (all of them when ``halvable``)."""
+        return self.halvable
+
+    def _halved(self) -> dict[str, torch.Tensor]:
+        return {k: v.half() if v.is_floating_point() and self.halves(k) else v for k, v in self.tensors().items()}
+
     def round_to_half(self) -> None:
         """Round the learned tensors through fp16, so scores match those of a ``save(half=True)`` checkpoint."""
-        if self.halvable:
-            self.load_tensors({k: v.half() if v.is_floating_point() else v for k, v in self.tensors().items()})
+        self.load_tensors(self._halved())
 
     def save(self, folder: str | os.PathLike, *, half: bool = False) -> str:
         """Write the checkpoint folder; ``half`` stores the model (not the calibration) in fp16."""
-        model = self.tensors()
-        if half and self.halvable:
-            model = {k: v.half() if v.is_floating_point() else v for k, v in model.items()}
+        model = self._halved() if half else self.tensors()
         info = {k: v for k, v in self.info.items() if k not in _STORED_BY_SAVE}
         meta = {"kind": CHECKPOINT_KIND, "family": self.family, "config": self.config,
                 "threshold": self.threshold, "calibration_method": self.calibration.method, **info}

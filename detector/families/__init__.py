@@ -17,6 +17,7 @@ from pathlib import Path
 MODULES = {
     "discriminator": f"{__name__}.discriminator",
     "npr": f"{__name__}.npr",
+    "probe": f"{__name__}.probe",
     "spectrum": f"{__name__}.spectrum",
     "timm": f"{__name__}.timm_backbone",
 }

@@ -8,11 +8,10 @@ Two feature sets, usable alone or together:
 - ``dct``: Frank et al., "Leveraging Frequency Analysis for Deep Fake Image Recognition" (ICML 2020):
   grayscale → 2-D type-II DCT → log absolute coefficients, flattened.
 
-Features are standardised (scikit-learn's ``StandardScaler``, as Frank et al. do per coefficient) and classified
-with ``LogisticRegression`` or a linear SVM (``LinearSVC``); the regularisation strength is chosen from ``C`` by
-validation AP. Everything learned is a plain array — scaler mean and scale, weights, bias — stored in
-safetensors, so loading never unpickles anything. Images are featurised per ``crop``-sized tile at native
-resolution and their score is the mean of the tile scores, as for the neural families.
+Features are standardised (as Frank et al. do per coefficient) and classified linearly, the regularisation
+strength chosen by validation AP (:mod:`fakescope.detector.linear`, shared with ``probe``). Images are featurised
+per ``crop``-sized tile at native resolution and their score is the mean of the tile scores, as for the neural
+families.
 """
 
 from __future__ import annotations
@@ -23,21 +22,13 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import torch
 from scipy.fft import dctn
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
 
-from fakescope.core.progress import Progress
-from fakescope.core.seeding import numpy_rng
-
-from ..base import DETECTORS, Detector
-from ..data import Augment, ImageSet, sample_crops
-from ..metrics import summarize
+from ..base import DETECTORS
+from ..data import Augment
+from ..linear import CLASSIFIERS, LinearDetector
 
 FEATURES = ("fft", "dct", "both")
-CLASSIFIERS = ("logistic", "svm")
 
 
 @dataclass(frozen=True)
@@ -90,81 +81,22 @@ def spectrum_features(window: np.ndarray, features: str) -> np.ndarray:
 
 
 @DETECTORS.register
-class SpectrumDetector(Detector):
+class SpectrumDetector(LinearDetector):
     family = "spectrum"
     Config = SpectrumConfig
     halvable = False  # a few thousand numbers: fp16 would cost accuracy and save nothing
-
-    def __init__(self, config: SpectrumConfig) -> None:
-        super().__init__(config)
-        n = self.n_features()
-        self.mean = np.zeros(n)  # StandardScaler.mean_
-        self.scale = np.ones(n)  # StandardScaler.scale_
-        self.coef = np.zeros(n)  # classifier weights
-        self.intercept = 0.0
 
     def n_features(self) -> int:
         s = self.config.crop
         n_fft = int(math.hypot(s // 2, s // 2)) + 1  # rings up to the farthest corner from the centre
         return {"fft": n_fft, "dct": s * s, "both": n_fft + s * s}[self.config.features]
 
+    def feature_name(self) -> str:
+        return f"{self.config.features} at crop {self.config.crop}"
+
     def featurize(self, windows: Sequence[np.ndarray]) -> np.ndarray:
         """RGB windows ``[S, S, 3]`` → ``[N, F]``."""
         return np.stack([spectrum_features(w, self.config.features) for w in windows])
-
-    def fit(self, train: ImageSet, val: ImageSet, *, device: torch.device, seed: int,
-            progress: Progress | None = None) -> dict:
-        cfg = self.config
-        x, y = [], []
-        for k in range(cfg.crops_per_image):
-            rng = numpy_rng(seed, "spectrum-crops", k)
-            x.append(self.featurize(sample_crops(train.images, range(len(train)), cfg.augment, cfg.crop, rng)))
-            y.append(train.labels)
-            if progress is not None:
-                progress(completed=k + 1, total=cfg.crops_per_image + len(cfg.C),
-                         description=f"{self.name} epoch 0 loss=nan")
-        x, y = np.concatenate(x), np.concatenate(y)  # [N*K, F], [N*K]
-        scaler = StandardScaler().fit(x)
-        xs = scaler.transform(x)
-        self.mean, self.scale = scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64)
-        history, best = [], None
-        for i, c in enumerate(cfg.C):
-            if cfg.classifier == "logistic":
-                clf = LogisticRegression(C=c, max_iter=2000)
-            else:
-                clf = LinearSVC(C=c, max_iter=20000, random_state=seed)
-            clf.fit(xs, y)
-            self.coef, self.intercept = clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
-            ap = summarize(val.labels, self.raw_scores(val.images))["ap"]
-            history.append({"C": c, "val_ap": round(ap, 5)})
-            if best is None or ap > best[0]:
-                best = (ap, c, self.coef.copy(), self.intercept)
-            if progress is not None:
-                progress(completed=cfg.crops_per_image + i + 1, total=cfg.crops_per_image + len(cfg.C),
-                         description=f"{self.name} epoch 0 loss={ap:.3f}")
-        _, best_c, self.coef, self.intercept = best
-        return {"history": history, "best_C": best_c, "train_windows": len(y)}
-
-    def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
-        """``sigmoid(w · standardised features + b)`` of each tile."""
-        z = (self.featurize(tiles) - self.mean) / self.scale @ self.coef + self.intercept  # [T]
-        return 1.0 / (1.0 + np.exp(-z))
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {"scaler.mean": torch.from_numpy(self.mean), "scaler.scale": torch.from_numpy(self.scale),
-                "linear.weight": torch.from_numpy(self.coef), "linear.bias": torch.tensor([self.intercept],
-                                                                                          dtype=torch.float64)}
-
-    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        n = self.n_features()
-        for key in ("scaler.mean", "scaler.scale", "linear.weight", "linear.bias"):
-            if key not in tensors:
-                raise KeyError(f"missing {key}")
-        arrays = {k: tensors[k].double().numpy() for k in tensors}
-        if any(len(arrays[k]) != n for k in ("scaler.mean", "scaler.scale", "linear.weight")):
-            raise ValueError(f"expected {n} features for {self.config.features} at crop {self.config.crop}")
-        self.mean, self.scale = arrays["scaler.mean"], arrays["scaler.scale"]
-        self.coef, self.intercept = arrays["linear.weight"], float(arrays["linear.bias"][0])
 
     def complexity(self) -> dict[str, int]:
         """Learned numbers, and an estimate of the multiply-accumulates per crop (FFT/DCT ≈ 2·N·log2 N each)."""

@@ -30,7 +30,22 @@ TINY = {
     "discriminator": {"width": 8, "depth": 2, "lr": 1e-3},
     "npr": {"width": 8, "lr": 1e-3},
     "timm": {"name": "timm:test_resnet", "lr": 1e-3},
+    "probe": {"crop": 32},
 }
+PRETRAINED: dict[str, Path] = {}  # family -> the weights file its backbone starts from (see _pretrained_backbones)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pretrained_backbones(tmp_path_factory):
+    """``probe`` reads a pretrained backbone and refuses to train without one: the tests give it seeded random
+    weights of the whole timm model (ImageNet's are a training extra the test suite does not install)."""
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("backbones") / "mobilenetv2_100.safetensors"
+    save_file(timm.create_model("mobilenetv2_100", pretrained=False).state_dict(), path)
+    PRETRAINED["probe"] = path
 
 
 def make(family: str, **overrides):
@@ -38,7 +53,10 @@ def make(family: str, **overrides):
     settings = {**COMMON, **TINY.get(family, {}), **overrides}
     name = settings.pop("name", family)
     known = {f.name for f in fields(family_spec(name)[0].Config)}
-    return create_detector(name, **{k: v for k, v in settings.items() if k in known})
+    det = create_detector(name, **{k: v for k, v in settings.items() if k in known})
+    if family in PRETRAINED:
+        det.init_from(PRETRAINED[family])
+    return det
 
 
 def _write_corpus(root: Path, counts: dict[str, int], size: int = 32, seed: int = 0) -> Path:

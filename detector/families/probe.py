@@ -1,0 +1,148 @@
+"""``probe:<arch>``: a frozen ImageNet backbone read as a texture descriptor, with a linear classifier on top.
+
+Ojha, Li and Lee, "Towards Universal Fake Image Detectors that Generalize Across Generative Models" (CVPR 2023)
+found that a linear classifier on *frozen* pretrained features generalised to unseen generators where a fully
+fine-tuned network learnt the training generator's artifacts and little else. Their features are CLIP's, which
+no package ships offline; this family uses the ImageNet CNNs that do (:mod:`fakescope.detector.pretrained`) and
+reads them as texture statistics rather than as semantics: each tile goes through the backbone up to the last
+of its ``stages`` (timm's feature stages; the later blocks and the head are pruned away), and every stage's
+feature map is summarised by the mean and the standard deviation of each channel over the tile (the statistics
+style-transfer work uses to describe a texture). Those vectors are standardised and classified linearly
+(:mod:`fakescope.detector.linear`, as ``spectrum``).
+
+Training needs the backbone's weights (``--init imagenet``, or ``--init PATH`` to a state dict of the whole timm
+model); the frozen backbone is stored in the checkpoint, so scoring needs nothing installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import timm
+import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from ..base import DETECTORS
+from ..data import Augment
+from ..linear import CLASSIFIERS, LinearDetector
+from ..neural import PRETRAINED_NAMES, read_weights_file, to_batch
+
+BACKBONE = "backbone."  # the prefix of the frozen backbone's tensors in the checkpoint
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    arch: str = "mobilenetv2_100"  # a timm CNN with features_only support
+    stages: tuple[int, ...] = (0, 1, 2, 3, 4)  # feature stages summarised (timm's out_indices; 0 = stride 2)
+    classifier: str = "logistic"  # logistic | svm (linear)
+    C: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)  # inverse regularisation strengths; best validation AP wins
+    crop: int = 128  # featurised window and scoring tile side, in pixels
+    crops_per_image: int = 2  # augmented random crops drawn from each training image
+    batch_size: int = 64  # tiles per forward pass
+    augment: Augment = field(default_factory=Augment)
+
+    def __post_init__(self) -> None:
+        if not timm.is_model(self.arch):
+            raise ValueError(f"unknown timm architecture {self.arch!r}; see timm.list_models()")
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"unknown probe classifier {self.classifier!r}; known: {', '.join(CLASSIFIERS)}")
+        if not self.stages or list(self.stages) != sorted(set(self.stages)):
+            raise ValueError(f"probe stages must be increasing stage indices, got {self.stages}")
+
+
+@DETECTORS.register
+class ProbeDetector(LinearDetector):
+    family = "probe"
+    Config = ProbeConfig
+    variant_field = "arch"
+
+    def __init__(self, config: ProbeConfig) -> None:
+        self.backbone = timm.create_model(config.arch, pretrained=False)
+        # the blocks past the last summarised stage, and the head, are dropped: they would cost time for nothing
+        self.backbone.prune_intermediate_layers(indices=list(config.stages), prune_head=True)
+        self.backbone.eval().requires_grad_(False)
+        self.channels = [self.backbone.feature_info[i]["num_chs"] for i in config.stages]
+        self.initialised = False  # random weights describe nothing: training refuses them
+        super().__init__(config)
+
+    def halves(self, key: str) -> bool:
+        """The backbone in fp16; the scaler and the linear weights stay float64 (a few thousand numbers)."""
+        return key.startswith(BACKBONE)
+
+    def n_features(self) -> int:
+        return 2 * sum(self.channels)
+
+    def preprocessing(self) -> str:
+        return (f"RGB in [0, 1] normalised by ImageNet's mean/std; {self.config.crop} px tiles at native resolution; "
+                f"per-channel mean and std of {self.config.arch} stages {list(self.config.stages)}; mean of tile "
+                "probabilities")
+
+    @torch.no_grad()
+    def featurize(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+        """RGB windows ``[S, S, 3]`` → ``[N, 2·Σ channels]``: each stage's channel means, then its channel stds."""
+        mean = torch.tensor(IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_DEFAULT_STD).view(1, 3, 1, 1)
+        out = []
+        for start in range(0, len(windows), self.config.batch_size):
+            x = (to_batch(windows[start:start + self.config.batch_size]) + 1.0) * 0.5  # [B, 3, S, S] in [0, 1]
+            parts = []
+            stages = self.backbone.forward_intermediates((x - mean) / std, indices=list(self.config.stages),
+                                                         intermediates_only=True, stop_early=True)
+            for fmap in stages:  # [B, C_k, S/r_k, S/r_k] per stage
+                flat = fmap.flatten(2)
+                parts += [flat.mean(2), flat.std(2, correction=0)]  # [B, C_k] each
+            out.append(torch.cat(parts, 1).double().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.n_features()))
+
+    # the frozen backbone ------------------------------------------------------------------------------------------
+    def init_from(self, path: str | os.PathLike) -> None:
+        """The backbone's weights: ``imagenet`` (installed offline) or a state dict of the whole timm model."""
+        full = timm.create_model(self.config.arch, pretrained=False)
+        if str(path) in PRETRAINED_NAMES:
+            from ..pretrained import imagenet_state
+
+            full.load_state_dict(imagenet_state(self.config.arch, full), strict=False)  # all but the 1000-class head
+        else:
+            state = read_weights_file(path)
+            mine = self.backbone.state_dict()
+            missing = [k for k in mine if k not in state]
+            if missing:
+                raise ValueError(f"{path}: weights do not fit {self.name} (missing {missing[0]})")
+            full.load_state_dict({k: state[k] for k in mine}, strict=False)
+        own = self.backbone.state_dict()
+        self.backbone.load_state_dict({k: v for k, v in full.state_dict().items() if k in own})
+        self.initialised = True
+
+    def fit(self, train, val, *, device, seed, progress=None) -> dict:
+        if not self.initialised:
+            raise ValueError(f"{self.name} reads a pretrained backbone: train it with --init imagenet "
+                             "(or --init PATH to the timm model's weights)")
+        return super().fit(train, val, device=device, seed=seed, progress=progress)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        backbone = {BACKBONE + k: v for k, v in self.backbone.state_dict().items()
+                    if not k.endswith("num_batches_tracked")}
+        return {**backbone, **super().tensors()}
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        own = self.backbone.state_dict()
+        state = {k[len(BACKBONE):]: v for k, v in tensors.items() if k.startswith(BACKBONE)}
+        missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+        if missing:
+            raise KeyError(f"missing {BACKBONE}{missing[0]}")
+        self.backbone.load_state_dict({k: state[k].to(own[k].dtype) if k in state else own[k] for k in own})
+        self.backbone.eval()
+        self.initialised = True
+        super().load_tensors({k: v for k, v in tensors.items() if not k.startswith(BACKBONE)})
+
+    def complexity(self) -> dict[str, int]:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        crop = self.config.crop
+        with FlopCounterMode(display=False) as counter:
+            self.featurize([np.zeros((crop, crop, 3), dtype=np.uint8)])
+        params = sum(p.numel() for p in self.backbone.parameters()) + 3 * self.n_features() + 1
+        return {"parameters": params, "macs_per_crop": counter.get_total_flops() // 2, "crop": crop}
