@@ -19,6 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fakescope.core.config import settings, unknown_settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
 err = Console(stderr=True)
@@ -312,7 +314,18 @@ class TableOrJson(str, Enum):
     json = "json"
 
 
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (for people), json or csv.")]
+FormatOpt = Annotated[Format | None, typer.Option(
+    "--format", "-f", show_default=False,
+    help="table (for people), json or csv (default: --output's suffix, .json or .csv, else table).")]
+
+
+def output_format(format: Format | None, output: Path | None) -> Format:
+    """``--format`` as given; when it is not, an ``--output`` file ending in ``.json`` or ``.csv`` says which,
+    and anything else is a table."""
+    if format is not None:
+        return format
+    suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+    return Format(suffix) if suffix in (Format.json.value, Format.csv.value) else Format.table
 TableOrJsonOpt = Annotated[TableOrJson, typer.Option("--format", "-f", help="table (for people) or json.")]
 
 

@@ -24,6 +24,7 @@ from ..console import (
     err,
     error_line,
     fail,
+    output_format,
     progress_bar,
     refuse_under_torchrun,
     resolve_device,
@@ -65,7 +66,7 @@ def bench_command(
     split: Annotated[str, typer.Option(help="Corpus split to score: test, val or train.")] = "test",
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many images per generator (and as many "
                                                           "reals as all generators), drawn by --seed.")] = None,
-    format: FormatOpt = Format.table,
+    format: FormatOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     report_dir: Annotated[Path | None, typer.Option(
         "--report", help="Write a self-contained HTML report (index.html) and the raw results (JSON, CSV) here "
@@ -98,6 +99,7 @@ def bench_command(
 
     started = time.perf_counter()
     refuse_under_torchrun("bench")
+    format = output_format(format, output)
     if split not in ("train", "val", "test"):
         raise fail(f"--split {split!r}: use test, val or train")
     if not corpus and not real and not fake:

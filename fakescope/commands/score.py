@@ -18,6 +18,7 @@ from fakescope.detector.records import ScoreRecord
 from ..console import (
     DeviceOpt,
     Format,
+    FormatOpt,
     Grid,
     check_output,
     check_output_folder,
@@ -26,6 +27,7 @@ from ..console import (
     fail,
     is_main_rank,
     join_ranks,
+    output_format,
     progress_bar,
     resolve_device,
     show,
@@ -52,7 +54,7 @@ def score(
     paths: Annotated[list[str], typer.Argument(
         help="Images, videos, folders (recursive) or quoted patterns ('imgs/**/*.jpg'); '-' reads paths from stdin, "
              "one per line.", show_default=False)],
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    format: FormatOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the output to this file.")] = None,
     detector: Annotated[str, typer.Option("--detector", "-d", help="Bundled detector name or checkpoint folder.")] = "",
     threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the detector's).")] = None,
@@ -105,6 +107,7 @@ def score(
         raise fail(f"--threshold must be between 0 and 1, got {threshold}")
     check_output(output)
     check_output(plot, "--plot")
+    format = output_format(format, output)
     if heatmap is not None and report is not None and heatmap.resolve() == report.resolve():
         raise fail("--heatmap and --report need different folders")
     replacing_heatmaps = False

@@ -177,3 +177,15 @@ def test_vote_keeps_score_a_probability_and_shows_the_share_apart(tmp_path):
         rec["score"], abs=1e-6)
     table = invoke("score", clip, "--aggregate", "vote", "--every", "1", "--device", "cpu").stdout
     assert "fake frames" in table.splitlines()[0] and f"{share:.0%}" in table
+
+
+def test_output_format_follows_the_files_suffix_unless_given(media, tmp_path):
+    for name, parse in (("s.json", json.loads), ("s.csv", lambda t: list(csv.DictReader(io.StringIO(t))))):
+        result = invoke("score", media / "a.png", "--output", tmp_path / name)
+        assert result.exit_code == 0, result.output
+        rows = parse((tmp_path / name).read_text())
+        assert len(rows) == 1 and Path(rows[0]["path"]).name == "a.png"
+    result = invoke("score", media / "a.png", "--format", "table", "--output", tmp_path / "t.json")
+    assert result.exit_code == 0 and "a.png" in (tmp_path / "t.json").read_text()
+    with pytest.raises(json.JSONDecodeError):  # a table, as asked, whatever the name says
+        json.loads((tmp_path / "t.json").read_text())
