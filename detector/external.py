@@ -1,7 +1,7 @@
 """Detectors from elsewhere, in the same benchmark as fakescope's: a family and a third-party weights file.
 
-``FAMILY=FILE`` (``fakescope bench --detector``) builds the family and loads the file into it with
-:meth:`fakescope.detector.neural.NeuralDetector.init_from` (``.safetensors``, or ``.pth`` through
+``FAMILY=FILE`` (``fakescope bench --detector``, ``fakescope score --detector``) builds the family and loads the
+file into it with :meth:`fakescope.detector.neural.NeuralDetector.init_from` (``.safetensors``, or ``.pth`` through
 ``torch.load(weights_only=True)``: loading never executes code). Known layouts:
 
 - ``timm:resnet50=blur_jpg_prob0.5.pth``: CNNDetection (Wang et al., CVPR 2020), a torchvision ResNet-50 with a
@@ -24,8 +24,9 @@ from .families import EXTERNAL_DEFAULTS
 
 
 def is_external(spec: str) -> bool:
-    """Whether ``spec`` names a family and a weights file (``FAMILY=FILE``) rather than a checkpoint."""
-    return "=" in spec
+    """Whether ``spec`` names a family and a weights file (``FAMILY=FILE``) rather than a checkpoint (a checkpoint
+    folder whose name holds ``=`` stays a checkpoint)."""
+    return "=" in spec and not Path(spec).is_dir()
 
 
 def load_external(spec: str) -> tuple[str, Detector]:
@@ -44,6 +45,6 @@ def load_external(spec: str) -> tuple[str, Detector]:
     det.net.eval()
     det.threshold = 0.5
     path = Path(file)
-    det.info = {"path": str(path), "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    det.info = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "source": "third-party weights file"}
     return f"{family}@{path.name}", det

@@ -183,7 +183,7 @@ def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
     show(grid)
     out.print()
     grid = Grid(["family", "what", "example"], keep=("family", "example"),
-                title="third-party weights files (fakescope bench --detector FAMILY=FILE)")
+                title="third-party weights files (fakescope score|bench --detector FAMILY=FILE)")
     for x in external:
         grid.add_row(x["family"], x["about"], x["example"])
     show(grid)

@@ -56,7 +56,9 @@ def score(
              "one per line.", show_default=False)],
     format: FormatOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the output to this file.")] = None,
-    detector: Annotated[str, typer.Option("--detector", "-d", help="Bundled detector name or checkpoint folder.")] = "",
+    detector: Annotated[str, typer.Option(
+        "--detector", "-d", help="Bundled detector name, checkpoint folder, or FAMILY=FILE for a third-party "
+                                 "weights file (timm:resnet50=CNNDetection.pth; threshold 0.5).")] = "",
     threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the detector's).")] = None,
     frames: Annotated[int | None, typer.Option("--frames", min=1, show_default=False,
                                                help="Video: sample this many frames evenly (default 32).")] = None,
@@ -99,6 +101,7 @@ def score(
     """
     from fakescope.core.checkpoint import CheckpointError
     from fakescope.detector.base import load_detector
+    from fakescope.detector.external import is_external, load_external
     from fakescope.detector.scoring import collect_inputs, iter_scores
 
     if frames is not None and every is not None:
@@ -123,8 +126,11 @@ def score(
         paths = [p for p in paths if p != "-"] + [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     dev = resolve_device(device)
     try:
-        det = load_detector(detector or None)  # the default: always the bundled one
-    except (CheckpointError, KeyError) as exc:
+        if detector and is_external(detector):  # FAMILY=FILE: a third-party weights file, threshold 0.5
+            det = load_external(detector)[1]
+        else:
+            det = load_detector(detector or None)  # the default: always the bundled one
+    except (CheckpointError, KeyError, ValueError) as exc:
         raise fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
     _quiet_decoders()
 

@@ -114,3 +114,36 @@ def test_weights_files_that_do_not_fit_are_refused(tmp_path):
         load_external("npr:official=")
     with pytest.raises(ValueError, match="unknown detector family"):
         load_external(f"nope={tmp_path / 'cut.pth'}")
+
+
+def test_score_takes_a_third_party_weights_file_too(tmp_path):
+    """``fakescope score -d FAMILY=FILE``: the file's network, its preprocessing, threshold 0.5; a file that does
+    not fit is a one-line usage error naming it."""
+    import json
+
+    import cv2
+    from typer.testing import CliRunner
+
+    from fakescope.cli import app
+
+    state, ref = _official_npr_reference()
+    path = tmp_path / "NPR.pth"
+    torch.save(state, path)
+    image = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "x.png"), image[:, :, ::-1])
+    runner = CliRunner()
+    result = runner.invoke(app, ["score", str(tmp_path / "x.png"), "-d", f"npr:official={path}", "-f", "json",
+                                 "--no-provenance", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = torch.sigmoid(ref((x - mean) / std)).item()
+    assert record["score"] == pytest.approx(expected, abs=1e-4)
+    assert record["label"] == ("fake" if expected >= 0.5 else "real")
+    state.pop("fc1.weight")
+    torch.save(state, tmp_path / "cut.pth")
+    result = runner.invoke(app, ["score", str(tmp_path / "x.png"), "-d", f"npr:official={tmp_path / 'cut.pth'}"])
+    assert result.exit_code == 2 and "cut.pth" in result.stderr and len(result.stderr.strip().splitlines()) == 1
