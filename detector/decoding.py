@@ -188,6 +188,10 @@ def _decode_video(inp: Input, opts: DecodeOptions, pool: ThreadPoolExecutor) -> 
         return
     rec = item.record
     rec.fps, rec.frame_count, rec.frames = video.fps, video.stated_count, []
+    if opts.provenance:
+        from .provenance import read_video_provenance
+
+        rec.provenance = read_video_provenance(inp.path)
     yield Started(item)
     timeline = rec.frames
     pending: deque[tuple[FrameEntry, Future | np.ndarray]] = deque()

@@ -14,6 +14,9 @@ the file, never the network):
 - The **invisible DWT-DCT watermark** that Stable Diffusion's reference scripts embed (``StableDiffusionV1``,
   136 bits; SDXL's 48-bit message), decoded on the pixels already decoded for scoring.
 
+From a **video** file (:func:`read_video_provenance`: MP4, MOV, AVI), memory-mapped rather than read: its C2PA
+manifest, XMP, and the encoding tool MP4/MOV metadata names (``©too``).
+
 Each piece is a :class:`~fakescope.detector.records.Finding` with a strength (how strongly it says "synthetic"):
 
 ========== ================================================================================================
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from collections.abc import Callable
 
@@ -48,8 +52,8 @@ import numpy as np
 
 from .records import Finding
 
-__all__ = ["has_metadata", "may_keep_watermark", "read_c2pa", "read_metadata", "read_provenance", "read_watermark",
-           "watermark_bits", "watermark_votes"]
+__all__ = ["has_metadata", "may_keep_watermark", "read_c2pa", "read_metadata", "read_provenance",
+           "read_video_provenance", "read_watermark", "watermark_bits", "watermark_votes"]
 
 #: IPTC digital source types (http://cv.iptc.org/newscodes/digitalsourcetype/) and the strength of each claim.
 SOURCE_TYPES = {
@@ -255,14 +259,18 @@ def read_c2pa(data: bytes) -> list[Finding]:
     Validation is offline: no remote manifest and no OCSP response is fetched (a manifest stored elsewhere is
     reported as such).
     """
+    return _read_c2pa_stream(_mime(data), io.BytesIO(data))
+
+
+def _read_c2pa_stream(mime: str | None, stream) -> list[Finding]:
+    """:func:`read_c2pa` on a seekable binary stream of a file of type ``mime`` (None: a type it does not take)."""
     import c2pa
 
-    mime = _mime(data)
     if mime is None:
         return [Finding("c2pa", "C2PA data in a file type the C2PA reader does not take", "error")]
     context = c2pa.Context.from_dict(_C2PA_SETTINGS)
     try:
-        reader = c2pa.Reader(mime, io.BytesIO(data), context=context)
+        reader = c2pa.Reader(mime, stream, context=context)
     except c2pa.C2paError as exc:
         text = _line(exc)
         if "ManifestNotFound" in type(exc).__name__ or "no JUMBF" in text:
@@ -310,6 +318,67 @@ def _c2pa_finding(store: dict, state: str) -> Finding:
                    {"claim_generator": generator, "signer": signer, "issuer": sig.get("issuer"),
                     "validation_state": state, "validation_failures": failures, "actions": actions,
                     "digital_source_types": sources})
+
+
+# --- videos ------------------------------------------------------------------------------------------------------
+
+_XMP_PACKET = re.compile(rb"<x:xmpmeta.{0,1000000}?</x:xmpmeta>", re.DOTALL)
+_MP4_TOOL = b"\xa9too"  # the iTunes-style encoding-tool item of MP4/MOV metadata (ffmpeg writes "Lavf...")
+
+
+def read_video_provenance(path: str) -> list[Finding]:
+    """The evidence a video file carries: a C2PA manifest (MP4, MOV, AVI), XMP (digital source type,
+    CreatorTool) and the encoding tool MP4/MOV metadata names. Never raises.
+
+    A video can be large, and its frames are decoded by OpenCV from the path: the file is memory-mapped and
+    searched, never read into memory whole; the C2PA reader reads the open file.
+    """
+    import mmap
+
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return []
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                findings = []
+                readers: list[tuple[str, Callable[[], list[Finding]]]] = [("metadata", lambda: _video_metadata(mm))]
+                if mm.find(b"c2pa") >= 0 or mm.find(b"dcterms:provenance") >= 0:
+                    readers.append(("c2pa", lambda: _read_c2pa_stream(_video_mime(mm[:16]), f)))
+                for kind, read in readers:
+                    try:
+                        findings += read()
+                    except Exception as exc:  # noqa: BLE001 — hostile metadata must never stop scoring
+                        findings.append(Finding(kind, f"{kind} unreadable ({type(exc).__name__}: {_line(exc)})",
+                                                "error"))
+                return findings
+    except (OSError, ValueError) as exc:
+        return [Finding("metadata", f"metadata unreadable ({type(exc).__name__}: {_line(exc)})", "error")]
+
+
+def _video_mime(head: bytes) -> str | None:
+    if head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    return None
+
+
+def _video_metadata(mm) -> list[Finding]:
+    out = []
+    m = _XMP_PACKET.search(mm)
+    if m:
+        out += _xmp(m.group(0))
+    elif mm.find(b"<x:xmpmeta") >= 0:
+        out.append(Finding("xmp", "XMP packet truncated or malformed", "error"))
+    at = mm.find(_MP4_TOOL)
+    # ©too, then its data atom: [size:4]["data"][type:4][locale:4][UTF-8 value]
+    if at >= 0 and mm[at + 8:at + 12] == b"data":
+        size = int.from_bytes(mm[at + 4:at + 8], "big")
+        if 16 <= size <= 16 + 4 * _EXCERPT:
+            value = bytes(mm[at + 20:at + 4 + size]).decode("utf-8", "replace").strip()
+            if value:
+                out.append(_software("metadata", "encoding tool", value))
+    return out
 
 
 # --- the Stable Diffusion watermark ---------------------------------------------------------------------------
