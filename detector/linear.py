@@ -83,8 +83,8 @@ class LinearDetector(Detector):
         """The length of one tile's feature vector."""
 
     @abstractmethod
-    def featurize(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        """RGB ``uint8 [S, S, 3]`` windows → ``[N, F]`` float features."""
+    def featurize(self, windows: Sequence[np.ndarray], device: torch.device | str = "cpu") -> np.ndarray:
+        """RGB ``uint8 [S, S, 3]`` windows → ``[N, F]`` float features (computed on ``device`` where it helps)."""
 
     def feature_name(self) -> str:
         """What the features are, for error messages."""
@@ -102,7 +102,8 @@ class LinearDetector(Detector):
         x, y = [], []
         for k in range(cfg.crops_per_image):
             rng = numpy_rng(seed, f"{self.family}-crops", k)
-            x.append(self.featurize(sample_crops(train.images, range(len(train)), cfg.augment, cfg.crop, rng)))
+            crops = sample_crops(train.images, range(len(train)), cfg.augment, cfg.crop, rng)
+            x.append(self.featurize(crops, device))
             y.append(train.labels)
             report(k + 1, float("nan"))
         x, y = np.concatenate(x), np.concatenate(y)  # [N*K, F], [N*K]
@@ -111,7 +112,7 @@ class LinearDetector(Detector):
             for tile in tiles(image, cfg.crop):
                 owner.append(i)
                 val_tiles.append(tile)
-        val_x = self.featurize(val_tiles)  # [T, F], featurised once for every C
+        val_x = self.featurize(val_tiles, device)  # [T, F], featurised once for every C
         counts = np.maximum(np.bincount(owner, minlength=len(val)), 1)
         report(cfg.crops_per_image + 1, float("nan"))
 
@@ -137,7 +138,7 @@ class LinearDetector(Detector):
 
     def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
         """``sigmoid(w · standardised features + b)`` of each tile."""
-        return self.head.probs(self.featurize(tiles)) if len(tiles) else np.zeros(0)
+        return self.head.probs(self.featurize(tiles, device)) if len(tiles) else np.zeros(0)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return self.head.tensors()

@@ -81,39 +81,43 @@ class ProbeDetector(LinearDetector):
                 "probabilities")
 
     @torch.no_grad()
-    def featurize(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+    def featurize(self, windows: Sequence[np.ndarray], device: torch.device | str = "cpu") -> np.ndarray:
         """RGB windows ``[S, S, 3]`` → ``[N, 2·Σ channels]``: each stage's channel means, then its channel stds."""
-        mean = torch.tensor(IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_DEFAULT_STD).view(1, 3, 1, 1)
+        self.backbone.to(device)
+        mean = torch.tensor(IMAGENET_DEFAULT_MEAN, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_DEFAULT_STD, device=device).view(1, 3, 1, 1)
         out = []
         for start in range(0, len(windows), self.config.batch_size):
-            x = (to_batch(windows[start:start + self.config.batch_size]) + 1.0) * 0.5  # [B, 3, S, S] in [0, 1]
+            x = (to_batch(windows[start:start + self.config.batch_size]).to(device) + 1.0) * 0.5  # [B, 3, S, S]
             parts = []
             stages = self.backbone.forward_intermediates((x - mean) / std, indices=list(self.config.stages),
                                                          intermediates_only=True, stop_early=True)
             for fmap in stages:  # [B, C_k, S/r_k, S/r_k] per stage
                 flat = fmap.flatten(2)
                 parts += [flat.mean(2), flat.std(2, correction=0)]  # [B, C_k] each
-            out.append(torch.cat(parts, 1).double().numpy())
+            out.append(torch.cat(parts, 1).double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.n_features()))
 
     # the frozen backbone ------------------------------------------------------------------------------------------
     def init_from(self, path: str | os.PathLike) -> None:
         """The backbone's weights: ``imagenet`` (installed offline) or a state dict of the whole timm model."""
-        full = timm.create_model(self.config.arch, pretrained=False)
         if str(path) in PRETRAINED_NAMES:
             from ..pretrained import imagenet_state
 
+            full = timm.create_model(self.config.arch, pretrained=False)
             full.load_state_dict(imagenet_state(self.config.arch, full), strict=False)  # all but the 1000-class head
+            state = full.state_dict()
         else:
             state = read_weights_file(path)
-            mine = self.backbone.state_dict()
-            missing = [k for k in mine if k not in state]
-            if missing:
-                raise ValueError(f"{path}: weights do not fit {self.name} (missing {missing[0]})")
-            full.load_state_dict({k: state[k] for k in mine}, strict=False)
         own = self.backbone.state_dict()
-        self.backbone.load_state_dict({k: v for k, v in full.state_dict().items() if k in own})
+        missing = [k for k in own if k not in state]
+        if missing:
+            raise ValueError(f"{path}: weights do not fit {self.name} (missing {missing[0]})")
+        try:
+            self.backbone.load_state_dict({k: state[k] for k in own})
+        except RuntimeError as exc:  # a shape that differs
+            detail = [m.strip() for m in str(exc).splitlines() if m.strip()][1:2] or [str(exc)]
+            raise ValueError(f"{path}: weights do not fit {self.name} ({detail[0][:300]})") from None
         self.initialised = True
 
     def fit(self, train, val, *, device, seed, progress=None) -> dict:

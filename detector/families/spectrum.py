@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import torch
 from scipy.fft import dctn
 
 from ..base import DETECTORS
@@ -94,8 +95,8 @@ class SpectrumDetector(LinearDetector):
     def feature_name(self) -> str:
         return f"{self.config.features} at crop {self.config.crop}"
 
-    def featurize(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        """RGB windows ``[S, S, 3]`` → ``[N, F]``."""
+    def featurize(self, windows: Sequence[np.ndarray], device: torch.device | str = "cpu") -> np.ndarray:
+        """RGB windows ``[S, S, 3]`` → ``[N, F]`` (numpy on the CPU, whatever ``device``)."""
         return np.stack([spectrum_features(w, self.config.features) for w in windows])
 
     def complexity(self) -> dict[str, int]:

@@ -52,10 +52,15 @@ def test_training_refuses_a_backbone_that_was_never_initialised(tiny_corpus):
         train_detector(create_detector("probe", crop=32), [tiny_corpus], device="cpu", seed=0)
 
 
-def test_a_weights_file_that_lacks_the_backbone_is_refused(tmp_path):
+def test_a_weights_file_that_does_not_fit_the_backbone_is_refused(weights, tmp_path):
     wrong = tmp_path / "wrong.safetensors"
     save_file({"conv_stem.weight": torch.zeros(32, 3, 3, 3)}, wrong)
-    with pytest.raises(ValueError, match="weights do not fit probe:mobilenetv2_100"):
+    with pytest.raises(ValueError, match="weights do not fit probe:mobilenetv2_100 .missing"):
+        create_detector("probe").init_from(wrong)
+    state = dict(weights[1].state_dict())
+    state["conv_stem.weight"] = torch.zeros(16, 3, 3, 3)
+    save_file(state, wrong)
+    with pytest.raises(ValueError, match="weights do not fit probe:mobilenetv2_100 .*conv_stem.weight"):
         create_detector("probe").init_from(wrong)
 
 
