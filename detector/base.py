@@ -147,9 +147,10 @@ class Detector(ABC):
         return (f"RGB, {self.config.crop} px tiles at native resolution (never resized), mean of tile scores; "
                 f"{self.calibration.method} calibration, threshold {self.threshold:.3g}")
 
-    def macs_per_image(self, height: int, width: int) -> int:
-        """Multiply-accumulates to score one ``height``×``width`` image: its tiles × the cost of one tile."""
-        c = self.complexity()
+    def macs_per_image(self, height: int, width: int, complexity: dict[str, int] | None = None) -> int:
+        """Multiply-accumulates to score one ``height``×``width`` image: its tiles × the cost of one tile
+        (``complexity``: :meth:`complexity`'s answer, when the caller already has it)."""
+        c = self.complexity() if complexity is None else complexity
         return tile_count(height, width, c["crop"]) * c["macs_per_crop"] if c else 0
 
     def halves(self, key: str) -> bool:

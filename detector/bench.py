@@ -107,7 +107,7 @@ def run_bench(
     sizes = [im.shape[:2] for im in data.images]
     for det_name, det in detectors.items():
         c = det.complexity()
-        macs = float(np.mean([det.macs_per_image(h, w) for h, w in sizes])) if c and sizes else None
+        macs = float(np.mean([det.macs_per_image(h, w, c) for h, w in sizes])) if c and sizes else None
         result.cost[det_name] = {"parameters": c.get("parameters"), "macs_per_image": macs,
                                  "images_per_s": None, "preprocessing": det.preprocessing(),
                                  "threshold": det.threshold}

@@ -39,8 +39,11 @@ def load_external(spec: str) -> tuple[str, Detector]:
         det = create_detector(family, **EXTERNAL_DEFAULTS.get(family, {}))
     except KeyError as exc:
         raise ValueError(str(exc.args[0]) if exc.args else str(exc)) from None
-    if not hasattr(det, "init_from"):
-        raise ValueError(f"{family}: cannot load a weights file")
+    from .neural import NeuralDetector
+
+    if not isinstance(det, NeuralDetector):  # a whole network in one file; a probe or spectrum needs its head
+        raise ValueError(f"{family}: a third-party weights file holds a network; this family is trained here "
+                         "(fakescope train), then scored by its checkpoint folder")
     det.init_from(file)  # ValueError naming the file when it is unreadable or does not fit
     det.net.eval()
     det.threshold = 0.5

@@ -62,8 +62,10 @@ class LinearHead:
             if key not in tensors:
                 raise KeyError(f"missing {key}")
         arrays = {k: tensors[k].double().numpy() for k in HEAD_KEYS}
-        if any(len(arrays[k]) != n for k in HEAD_KEYS[:3]):
+        if any(arrays[k].shape != (n,) for k in HEAD_KEYS[:3]):
             raise ValueError(f"expected {n} features for {what}")
+        if arrays["linear.bias"].shape != (1,):
+            raise ValueError(f"linear.bias: expected one number, got shape {arrays['linear.bias'].shape}")
         return cls(arrays["scaler.mean"], arrays["scaler.scale"], arrays["linear.weight"],
                    float(arrays["linear.bias"][0]))
 

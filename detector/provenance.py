@@ -14,8 +14,8 @@ the file, never the network):
 - The **invisible DWT-DCT watermark** that Stable Diffusion's reference scripts embed (``StableDiffusionV1``,
   136 bits; SDXL's 48-bit message), decoded on the pixels already decoded for scoring.
 
-From a **video** file (:func:`read_video_provenance`: MP4, MOV, AVI), memory-mapped rather than read: its C2PA
-manifest, XMP, and the encoding tool MP4/MOV metadata names (``©too``).
+From a **video** file (:func:`read_video_provenance`: MP4, MOV, AVI), only its metadata boxes, never its frames:
+its C2PA manifest, XMP, and the encoding tool MP4/MOV metadata names (``©too``).
 
 Each piece is a :class:`~fakescope.detector.records.Finding` with a strength (how strongly it says "synthetic"):
 
@@ -322,36 +322,44 @@ def _c2pa_finding(store: dict, state: str) -> Finding:
 
 # --- videos ------------------------------------------------------------------------------------------------------
 
-_XMP_PACKET = re.compile(rb"<x:xmpmeta.{0,1000000}?</x:xmpmeta>", re.DOTALL)
 _MP4_TOOL = b"\xa9too"  # the iTunes-style encoding-tool item of MP4/MOV metadata (ffmpeg writes "Lavf...")
+_XMP_MAX = 1 << 20  # bytes an XMP packet may span
+_METADATA_MAX = 64 << 20  # bytes of a video's metadata boxes read at most; the rest is left unread
+_MEDIA_BOXES = (b"mdat", b"free", b"skip", b"wide")  # ISO-BMFF boxes of frames or padding: never read
+_MEDIA_CHUNKS = (b"movi", b"idx1", b"JUNK")  # RIFF (AVI): the frames, their index, padding
 
 
 def read_video_provenance(path: str) -> list[Finding]:
     """The evidence a video file carries: a C2PA manifest (MP4, MOV, AVI), XMP (digital source type,
     CreatorTool) and the encoding tool MP4/MOV metadata names. Never raises.
 
-    A video can be large, and its frames are decoded by OpenCV from the path: the file is memory-mapped and
-    searched, never read into memory whole; the C2PA reader reads the open file.
+    A video can be large, and its frames are decoded by OpenCV from the path: only the container's metadata boxes
+    are read (the top-level boxes of an MP4/MOV or chunks of an AVI other than its frames, at most 64 MB in all);
+    the C2PA reader then reads the open file. Other containers (MKV, WebM, ...) are not read.
     """
-    import mmap
-
     try:
         with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
+            mime = _video_mime(f.read(16))
+            if mime is None:
                 return []
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                findings = []
-                readers: list[tuple[str, Callable[[], list[Finding]]]] = [("metadata", lambda: _video_metadata(mm))]
-                if mm.find(b"c2pa") >= 0 or mm.find(b"dcterms:provenance") >= 0:
-                    readers.append(("c2pa", lambda: _read_c2pa_stream(_video_mime(mm[:16]), f)))
-                for kind, read in readers:
-                    try:
-                        findings += read()
-                    except Exception as exc:  # noqa: BLE001 — hostile metadata must never stop scoring
-                        findings.append(Finding(kind, f"{kind} unreadable ({type(exc).__name__}: {_line(exc)})",
-                                                "error"))
-                return findings
-    except (OSError, ValueError) as exc:
+            meta = _video_metadata_bytes(f, mime)
+
+            def c2pa_of_file() -> list[Finding]:
+                f.seek(0)
+                return _read_c2pa_stream(mime, f)
+
+            findings = []
+            readers: list[tuple[str, Callable[[], list[Finding]]]] = [("metadata", lambda: _video_metadata(meta))]
+            if _may_hold_c2pa(meta):
+                readers.append(("c2pa", c2pa_of_file))
+            for kind, read in readers:
+                try:
+                    findings += read()
+                except Exception as exc:  # noqa: BLE001 — hostile metadata must never stop scoring
+                    findings.append(Finding(kind, f"{kind} unreadable ({type(exc).__name__}: {_line(exc)})",
+                                            "error"))
+            return findings
+    except OSError as exc:
         return [Finding("metadata", f"metadata unreadable ({type(exc).__name__}: {_line(exc)})", "error")]
 
 
@@ -363,19 +371,59 @@ def _video_mime(head: bytes) -> str | None:
     return None
 
 
-def _video_metadata(mm) -> list[Finding]:
+def _video_metadata_bytes(f, mime: str) -> bytes:
+    """The bytes of the container's top-level boxes (chunks) that are not frames, joined; at most
+    ``_METADATA_MAX``. A malformed size ends the walk (what was read so far is kept)."""
+    size = os.fstat(f.fileno()).st_size
+    riff = mime == "video/x-msvideo"
+    pos, parts, total = 12 if riff else 0, [], 0
+    while pos + 8 <= size and total < _METADATA_MAX:
+        f.seek(pos)
+        head = f.read(16)
+        kind = head[:4] if riff else head[4:8]
+        if riff:
+            length = 8 + int.from_bytes(head[4:8], "little")
+            skip = kind in _MEDIA_CHUNKS or (kind == b"LIST" and head[8:12] in _MEDIA_CHUNKS)
+            length += length % 2  # chunks are padded to an even size
+        else:
+            length = int.from_bytes(head[:4], "big")
+            if length == 1 and len(head) == 16:
+                length = int.from_bytes(head[8:16], "big")  # a 64-bit size
+            elif length == 0:
+                length = size - pos  # to the end of the file
+            skip = kind in _MEDIA_BOXES
+        if length < 8:
+            break
+        if not skip:
+            f.seek(pos)
+            parts.append(f.read(min(length, _METADATA_MAX - total)))
+            total += len(parts[-1])
+        pos += length
+    return b"".join(parts)
+
+
+def _xmp_packet(data: bytes) -> tuple[bytes | None, bool]:
+    """(the first XMP packet, whether one starts): its end is looked for within ``_XMP_MAX`` bytes only."""
+    start = data.find(b"<x:xmpmeta")
+    if start < 0:
+        return None, False
+    end = data.find(b"</x:xmpmeta>", start, start + _XMP_MAX)
+    return (data[start:end + len(b"</x:xmpmeta>")] if end >= 0 else None), True
+
+
+def _video_metadata(meta: bytes) -> list[Finding]:
     out = []
-    m = _XMP_PACKET.search(mm)
-    if m:
-        out += _xmp(m.group(0))
-    elif mm.find(b"<x:xmpmeta") >= 0:
+    packet, started = _xmp_packet(meta)
+    if packet is not None:
+        out += _xmp(packet)
+    elif started:
         out.append(Finding("xmp", "XMP packet truncated or malformed", "error"))
-    at = mm.find(_MP4_TOOL)
+    at = meta.find(_MP4_TOOL)
     # ©too, then its data atom: [size:4]["data"][type:4][locale:4][UTF-8 value]
-    if at >= 0 and mm[at + 8:at + 12] == b"data":
-        size = int.from_bytes(mm[at + 4:at + 8], "big")
-        if 16 <= size <= 16 + 4 * _EXCERPT:
-            value = bytes(mm[at + 20:at + 4 + size]).decode("utf-8", "replace").strip()
+    if at >= 0 and meta[at + 8:at + 12] == b"data":
+        length = int.from_bytes(meta[at + 4:at + 8], "big")
+        if 16 <= length <= 16 + 4 * _EXCERPT:
+            value = meta[at + 20:at + 4 + length].decode("utf-8", "replace").strip()
             if value:
                 out.append(_software("metadata", "encoding tool", value))
     return out

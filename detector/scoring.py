@@ -62,7 +62,7 @@ def iter_scores(
 
     ``frames``/``every``: video frame sampling (see :class:`fakescope.detector.video.FrameSampling`); ``faces``:
     score the largest face of each image and frame instead of the whole picture; ``aggregate``: ``mean``, ``max``,
-    ``topk`` (mean of the ``top_k`` highest frame scores) or ``vote``; ``provenance``: read each image file's
+    ``topk`` (mean of the ``top_k`` highest frame scores) or ``vote``; ``provenance``: read each image or video file's
     evidence (:mod:`fakescope.detector.provenance`) into ``record.provenance``, never changing the score;
     ``detail``: images also get ``record.tiles`` (where the detector sees synthesis, from the same scoring pass)
     and ``record.preview`` (the scored pixels shrunk to :data:`PREVIEW_SIDE`), videos ``record.frame_previews``

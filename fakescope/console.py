@@ -314,7 +314,9 @@ class TableOrJson(str, Enum):
     json = "json"
 
 
-FormatOpt = Annotated[Format | None, typer.Option(
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (for people), json or csv.")]
+#: ``--format`` beside ``--output``: when not given, :func:`output_format` takes the file's suffix.
+OutputFormatOpt = Annotated[Format | None, typer.Option(
     "--format", "-f", show_default=False,
     help="table (for people), json or csv (default: --output's suffix, .json or .csv, else table).")]
 

@@ -21,7 +21,7 @@ MODULES = {
     "spectrum": f"{__name__}.spectrum",
     "timm": f"{__name__}.timm_backbone",
 }
-USAGE = {"timm": "timm:<arch>"}  # families without a default variant
+USAGE = {"timm": "timm:<arch>", "probe": "probe:<arch>"}  # families whose name carries a variant
 
 DEFAULT_DETECTOR = "npr-bundled"  # the bundled checkpoint `fakescope score` uses when none is named
 

@@ -16,6 +16,7 @@ model); the frozen backbone is stored in the checkpoint, so scoring needs nothin
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,13 +61,26 @@ class ProbeDetector(LinearDetector):
     variant_field = "arch"
 
     def __init__(self, config: ProbeConfig) -> None:
-        self.backbone = timm.create_model(config.arch, pretrained=False)
-        # the blocks past the last summarised stage, and the head, are dropped: they would cost time for nothing
-        self.backbone.prune_intermediate_layers(indices=list(config.stages), prune_head=True)
-        self.backbone.eval().requires_grad_(False)
-        self.channels = [self.backbone.feature_info[i]["num_chs"] for i in config.stages]
+        try:  # a model without feature stages, a stage it lacks, a crop it cannot take: one clear error
+            self.backbone = timm.create_model(config.arch, pretrained=False)
+            # the blocks past the last summarised stage, and the head, are dropped: they would cost time for nothing
+            self.backbone.prune_intermediate_layers(indices=list(config.stages), prune_head=True)
+            self.backbone.eval().requires_grad_(False)
+            self.channels = [self.backbone.feature_info[i]["num_chs"] for i in config.stages]
+            self.config = config
+            self._stage_maps(torch.zeros(1, 3, config.crop, config.crop))
+        except (AssertionError, AttributeError, IndexError, NotImplementedError, RuntimeError, TypeError) as exc:
+            raise ValueError(f"probe:{config.arch} with stages {list(config.stages)} at crop {config.crop}: "
+                             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                             ) from None
         self.initialised = False  # random weights describe nothing: training refuses them
         super().__init__(config)
+
+    @torch.no_grad()
+    def _stage_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Normalised ``[B, 3, S, S]`` → the summarised stages' feature maps ``[B, C_k, S/r_k, S/r_k]``."""
+        return self.backbone.forward_intermediates(x, indices=list(self.config.stages), intermediates_only=True,
+                                                   stop_early=True)
 
     def halves(self, key: str) -> bool:
         """The backbone in fp16; the scaler and the linear weights stay float64 (a few thousand numbers)."""
@@ -90,9 +104,7 @@ class ProbeDetector(LinearDetector):
         for start in range(0, len(windows), self.config.batch_size):
             x = (to_batch(windows[start:start + self.config.batch_size]).to(device) + 1.0) * 0.5  # [B, 3, S, S]
             parts = []
-            stages = self.backbone.forward_intermediates((x - mean) / std, indices=list(self.config.stages),
-                                                         intermediates_only=True, stop_early=True)
-            for fmap in stages:  # [B, C_k, S/r_k, S/r_k] per stage
+            for fmap in self._stage_maps((x - mean) / std):  # [B, C_k, S/r_k, S/r_k] per stage
                 flat = fmap.flatten(2)
                 parts += [flat.mean(2), flat.std(2, correction=0)]  # [B, C_k] each
             out.append(torch.cat(parts, 1).double().cpu().numpy())
@@ -137,7 +149,12 @@ class ProbeDetector(LinearDetector):
         missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
         if missing:
             raise KeyError(f"missing {BACKBONE}{missing[0]}")
-        self.backbone.load_state_dict({k: state[k].to(own[k].dtype) if k in state else own[k] for k in own})
+        try:
+            self.backbone.load_state_dict({k: state[k].to(own[k].dtype) if k in state else own[k] for k in own})
+        except RuntimeError:  # name the first tensor whose shape differs
+            bad = next(k for k in own if k in state and state[k].shape != own[k].shape)
+            raise ValueError(f"{BACKBONE}{bad}: shape {tuple(state[bad].shape)}, {self.name} has "
+                             f"{tuple(own[bad].shape)}") from None
         self.backbone.eval()
         self.initialised = True
         super().load_tensors({k: v for k, v in tensors.items() if not k.startswith(BACKBONE)})
@@ -146,7 +163,9 @@ class ProbeDetector(LinearDetector):
         from torch.utils.flop_counter import FlopCounterMode
 
         crop = self.config.crop
-        with FlopCounterMode(display=False) as counter:
-            self.featurize([np.zeros((crop, crop, 3), dtype=np.uint8)])
+        backbone = copy.deepcopy(self.backbone).cpu()  # the detector's own stays on its scoring device
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            backbone.forward_intermediates(torch.zeros(1, 3, crop, crop), indices=list(self.config.stages),
+                                           intermediates_only=True, stop_early=True)
         params = sum(p.numel() for p in self.backbone.parameters()) + 3 * self.n_features() + 1
         return {"parameters": params, "macs_per_crop": counter.get_total_flops() // 2, "crop": crop}

@@ -15,8 +15,8 @@ import typer
 from ..console import (
     DeviceOpt,
     Format,
-    FormatOpt,
     Grid,
+    OutputFormatOpt,
     SeedOpt,
     check_output,
     check_output_folder,
@@ -66,7 +66,7 @@ def bench_command(
     split: Annotated[str, typer.Option(help="Corpus split to score: test, val or train.")] = "test",
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many images per generator (and as many "
                                                           "reals as all generators), drawn by --seed.")] = None,
-    format: FormatOpt = None,
+    format: OutputFormatOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     report_dir: Annotated[Path | None, typer.Option(
         "--report", help="Write a self-contained HTML report (index.html) and the raw results (JSON, CSV) here "

@@ -18,8 +18,8 @@ from fakescope.detector.records import ScoreRecord
 from ..console import (
     DeviceOpt,
     Format,
-    FormatOpt,
     Grid,
+    OutputFormatOpt,
     check_output,
     check_output_folder,
     command_line,
@@ -54,7 +54,7 @@ def score(
     paths: Annotated[list[str], typer.Argument(
         help="Images, videos, folders (recursive) or quoted patterns ('imgs/**/*.jpg'); '-' reads paths from stdin, "
              "one per line.", show_default=False)],
-    format: FormatOpt = None,
+    format: OutputFormatOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the output to this file.")] = None,
     detector: Annotated[str, typer.Option(
         "--detector", "-d", help="Bundled detector name, checkpoint folder, or FAMILY=FILE for a third-party "
@@ -75,9 +75,9 @@ def score(
     batch_size: Annotated[int, typer.Option(min=1, help="Images and frames per detector batch.")] = 64,
     workers: Annotated[int, typer.Option(min=1, help="Background decoding threads.")] = 2,
     provenance: Annotated[bool, typer.Option("--provenance/--no-provenance",
-                                             help="Read each image's provenance evidence (C2PA, XMP, EXIF, PNG "
-                                                  "text chunks, the Stable Diffusion watermark) and report it "
-                                                  "beside the score.")] = True,
+                                             help="Read each file's provenance evidence (images: C2PA, XMP, "
+                                                  "EXIF, PNG text chunks, the Stable Diffusion watermark; videos: "
+                                                  "C2PA, XMP, encoding tool) and report it beside the score.")] = True,
     heatmap: Annotated[Path | None, typer.Option("--heatmap", help="Write per image its tile scores as an overlay "
                                                  "PNG into this new folder (the JSON record carries the tiles).")]
     = None,

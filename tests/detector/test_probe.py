@@ -86,3 +86,38 @@ def test_imagenet_weights_initialise_the_backbone():
     det.init_from("imagenet")
     source = torch.load(imagenet_file("mobilenetv2_100"), map_location="cpu", weights_only=True)
     assert torch.equal(det.backbone.conv_stem.weight, source["features.0.0.weight"])  # torchvision's stem
+
+
+@pytest.mark.parametrize("settings", [{"stages": (0, 9)}, {"arch": "mixer_s16_224"}, {"arch": "inception_v3",
+                                                                                      "crop": 16}])
+def test_a_probe_that_cannot_be_built_is_a_clear_error(settings):
+    with pytest.raises(ValueError, match="^probe:"):
+        create_detector("probe", **settings)
+
+
+def test_a_checkpoint_with_a_bad_head_or_backbone_is_refused(weights, tmp_path):
+    from fakescope.detector.base import CHECKPOINT_KIND
+
+    from fakescope.core.checkpoint import CheckpointError, save_checkpoint
+
+    det = create_detector("probe", crop=32, stages=(0, 1))
+    det.init_from(weights[0])
+    tensors = det.tensors()
+    for key, value, words in (("linear.bias", torch.zeros(0, dtype=torch.float64), "linear.bias"),
+                              ("scaler.mean", torch.zeros(()), "features"),
+                              ("backbone.conv_stem.weight", torch.zeros(16, 3, 3, 3), "backbone.conv_stem.weight")):
+        with pytest.raises(ValueError, match=words):
+            create_detector("probe", crop=32, stages=(0, 1)).load_tensors({**tensors, key: value})
+    bad = {**tensors, "linear.bias": torch.zeros(2, dtype=torch.float64)}
+    save_checkpoint(tmp_path / "bad", bad, {"kind": CHECKPOINT_KIND, "family": "probe", "config": det.config,
+                                            "threshold": 0.5, "calibration_method": "none"})
+    with pytest.raises(CheckpointError):
+        load_detector(tmp_path / "bad")
+
+
+def test_a_probe_or_spectrum_is_not_a_third_party_weights_file(weights):
+    from fakescope.detector.external import load_external
+
+    for family in ("probe", "spectrum"):
+        with pytest.raises(ValueError, match="trained here"):
+            load_external(f"{family}={weights[0]}")

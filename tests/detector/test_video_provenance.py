@@ -74,16 +74,34 @@ def test_hostile_video_metadata_is_a_finding_and_the_frames_are_still_scored(tmp
     rec = scored(tmp_path, det, "truncated.mp4", truncated)
     assert any(f.kind == "xmp" and f.strength == "error" for f in rec.provenance), rec.provenance
     # the muxer's own tool renamed away, and an encoding-tool item whose size points past the file
-    absurd = plain.replace(b"\xa9too", b"\xa9tox", 1) + box(b"free", b"\xa9too" + (2**31).to_bytes(4, "big")
+    absurd = plain.replace(b"\xa9too", b"\xa9tox", 1) + box(b"udta", b"\xa9too" + (2**31).to_bytes(4, "big")
                                                             + b"data" + bytes(8) + b"x")
     rec = scored(tmp_path, det, "absurd.mp4", absurd)
     assert not any(f.found.startswith("encoding tool") for f in rec.provenance), rec.provenance
-    broken = plain + box(b"uuid", b"c2pa" + bytes(40))  # says C2PA, holds none that parses
-    rec = scored(tmp_path, det, "broken.mp4", broken)
-    assert all("\n" not in f.found and len(f.found) < 400 for f in rec.provenance)
+    signed = bytearray(c2pa_signed(plain, "video/mp4"))
+    store = signed.index(b"c2pa")
+    signed[store + 200:store + 600] = bytes(b ^ 0x5A for b in signed[store + 200:store + 600])
+    rec = scored(tmp_path, det, "broken.mp4", bytes(signed))
+    (c2pa,) = [f for f in rec.provenance if f.kind == "c2pa"]
+    assert c2pa.strength in ("error", "weak", "info") and "\n" not in c2pa.found and len(c2pa.found) < 400, c2pa
     assert read_video_provenance(str(tmp_path / "missing.mp4"))[0].strength == "error"
     (tmp_path / "empty.mp4").write_bytes(b"")
     assert read_video_provenance(str(tmp_path / "empty.mp4")) == []
+
+
+def test_only_the_metadata_boxes_are_read(tmp_path):
+    """Frames (``mdat``) are never searched: a packet among them is not found; an XMP packet whose end lies past
+    what a packet may span is truncated; containers the C2PA reader does not take give nothing, not an error."""
+    plain = video_bytes(tmp_path, "mp4")
+    (tmp_path / "in-frames.mp4").write_bytes(plain + box(b"mdat", xmp_packet()))
+    assert [f.kind for f in read_video_provenance(str(tmp_path / "in-frames.mp4"))] == ["metadata"]
+    far = xmp_packet().replace(b"</x:xmpmeta>", b" " * (1 << 20) + b"</x:xmpmeta>")
+    (tmp_path / "far.mp4").write_bytes(plain + box(b"uuid", bytes(16) + far))
+    found = read_video_provenance(str(tmp_path / "far.mp4"))
+    assert [(f.kind, f.strength) for f in found if f.kind == "xmp"] == [("xmp", "error")]
+    mkv = b"\x1a\x45\xdf\xa3" + bytes(60) + b"c2pa" + xmp_packet()
+    (tmp_path / "x.mkv").write_bytes(mkv)
+    assert read_video_provenance(str(tmp_path / "x.mkv")) == []
 
 
 def test_video_evidence_never_changes_the_score_and_can_be_skipped(tmp_path, det):
