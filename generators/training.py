@@ -15,9 +15,10 @@ Under torchrun (a process group is running), every rank draws the same global ba
 contiguous slice (:meth:`Trainer.real_batch`, :meth:`Trainer.noise`); before each optimizer step the gradients
 are averaged over ranks, weighted by each rank's images, as DistributedDataParallel does (a GAN step alternates
 networks, so the averaging hooks the optimizers rather than wrapping one module); BatchNorm layers use the
-global batch's statistics. Losses are the global batch's. Only rank 0 writes the run folder; every rank reads
-``train_state.pt`` on ``--resume``, whatever the number of processes that wrote it. Families that draw their own
-batches (cyclegan) train the whole batch on every rank: the same result, without the speed-up.
+global batch's statistics, and so does ProGAN's minibatch standard deviation. Losses are the global batch's.
+Only rank 0 writes the run folder; every rank reads ``train_state.pt`` on ``--resume``, whatever the number of
+processes that wrote it. Families that draw their own batches (cyclegan) train the whole batch on every rank: the
+same result, without the speed-up.
 """
 
 from __future__ import annotations

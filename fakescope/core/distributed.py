@@ -173,6 +173,27 @@ def shard(items: Sequence[T], ranks: Ranks | None = None, *, block: int = 1) -> 
     return list(items[start * block : stop * block])
 
 
+def gather_batch(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """``(every rank's x concatenated along dim 0 in rank order, start, stop)`` of this rank's rows in it.
+
+    Differentiable: the gradient that reaches this rank's rows is summed over every rank's use of them, as one
+    process computing on the whole batch would get. Slices may differ in length (they are padded for the
+    collective). One process: ``(x, 0, len(x))``.
+    """
+    ranks = current()
+    if not ranks.active:
+        return x, 0, x.shape[0]
+    from torch.distributed.nn.functional import all_gather as differentiable_all_gather
+
+    sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(ranks.size)]
+    dist.all_gather(sizes, torch.tensor([x.shape[0]], device=x.device))
+    counts = [int(n) for n in sizes]
+    padded = torch.cat([x, x.new_zeros((max(counts) - x.shape[0], *x.shape[1:]))]) if x.shape[0] < max(counts) else x
+    parts = differentiable_all_gather(padded)
+    start = sum(counts[:ranks.rank])
+    return torch.cat([p[:n] for p, n in zip(parts, counts, strict=True)]), start, start + x.shape[0]
+
+
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """The sum of ``tensor`` over ranks (in place; returned)."""
     if current().active:

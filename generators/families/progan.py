@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fakescope.core import distributed
+
 from ..gan import GANS
 from ..kinds.noise import NoiseToImage
 from .progan_training import ProGANTrainer, lerp
@@ -140,7 +142,9 @@ class MinibatchStdDev(nn.Module):
     """Append one feature map: the standard deviation of each feature over a group of samples, averaged.
 
     The batch is split into groups of ``group_size`` (sample ``i`` in group ``i mod M``, as in the reference
-    code); the largest group size ≤ ``group_size`` that divides the batch is used.
+    code); the largest group size ≤ ``group_size`` that divides the batch is used. Training under torchrun, the
+    batch is the global one (every rank's slice, gathered differentiably): the groups and the statistic are those
+    one process would form, and each rank keeps its slice of the map.
     """
 
     def __init__(self, group_size: int = 4) -> None:
@@ -148,13 +152,18 @@ class MinibatchStdDev(nn.Module):
         self.group_size = group_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] → [N, C + 1, H, W]
+        if self.training and distributed.current().active:
+            full, start, stop = distributed.gather_batch(x)  # [N_global, C, H, W]
+            return torch.cat([x, self.stddev_map(full)[start:stop]], dim=1)
+        return torch.cat([x, self.stddev_map(x)], dim=1)
+
+    def stddev_map(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] → [N, 1, H, W]
         n, c, h, w = x.shape
         g = next(k for k in range(min(self.group_size, n), 0, -1) if n % k == 0)
         y = x.float().reshape(g, -1, c, h, w)  # [G, M, C, H, W]
         y = (y - y.mean(dim=0)).pow(2).mean(dim=0).add(1e-8).sqrt()  # [M, C, H, W] stddev over the group
         y = y.mean(dim=(1, 2, 3)).to(x.dtype)  # [M]
-        y = y.repeat(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)  # [N, 1, H, W]
-        return torch.cat([x, y], dim=1)
+        return y.repeat(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)  # [N, 1, H, W]
 
 
 def _act(x: torch.Tensor) -> torch.Tensor:
