@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # One short session on a CUDA machine: the real-world round trained on the GPU, then every GPU path timed.
 #
-#   OUT=DIR bash benchmarks/gpu_session/run.sh [round] [bench]      (default: both, in that order)
+#   OUT=DIR bash benchmarks/gpu_session/run.sh [round] [progan] [bench]   (default: round, bench, in that order)
 #   FAST=1 OUT=/tmp/x bash benchmarks/gpu_session/run.sh             (tiny counts on the CPU: checks the script)
 #
 # round: a re-synthesis bank trained on the GPU (wider decoders, 64 px windows, the PatchGAN loss beside L1),
 #        two real-world corpora (the bundled CPU bank's recipe and the same recipe with the GPU bank), and three
 #        detector candidates on them with 128 px crops; the checkpoints come back as tar files under OUT.
+# progan: a ProGAN trained on the photographs at 128 px, a corpus of its samples against windows of the same
+#         photographs, and two candidates on it and the real-world corpus; they come back as OUT/progan.tar.
 # bench: the GPU benchmarks (ProGAN and CycleGAN training/sampling, scoring and corpus throughput) with fewer
 #        steps than their defaults, each within what is left of BUDGET seconds; their result files come back as
 #        OUT/bench-results.tar.
@@ -99,6 +101,60 @@ EOF
   for c in cpubank gpubank; do
     [ -f "$RUN/corpus-$c/corpus.json" ] && cp "$RUN/corpus-$c/corpus.json" "$OUT/corpus-$c.json"
   done
+}
+
+progan() {
+  # CNNDetection's recipe in miniature: a whole GAN trained on the photographs at 128 px (not a re-synthesis),
+  # its samples against 128 px windows of the same photographs, and two candidates trained on that corpus
+  # together with the real-world one. Fixed before any of it ran (benchmarks/realworld/README.md, fourth round).
+  if [ -d .gpu/share ] && [ ! -e /usr/share/backgrounds/mate/nature/Aqua.jpg ]; then cp -rn .gpu/share/. /usr/share/; fi
+  local size=128 images=10000 real=40000 counts="1200, val = 180, test = 180" limit=250 det_limit=120
+  local sets=(--set fmap_base=4096 --set fmap_max=256 --set latent_dim=256 --set 'batch_sizes=[128,128,128,64,64,32]'
+              --set checkpoint_images=50000 --set metric_images=0)
+  if [ "${FAST:-0}" = 1 ]; then
+    size=16 images=64 real=500 counts="16, val = 8, test = 8" limit=300 det_limit=300
+    sets=(--set fmap_base=64 --set fmap_max=16 --set latent_dim=16 --set 'batch_sizes=[16]' --set metric_images=0)
+  fi
+  OMP_NUM_THREADS=8 stage progan-photos "$limit" $FS gan train progan --data debian-photos --real-images "$real" \
+    --size "$size" --channels 3 --preset gpu --set images_per_phase="$images" "${sets[@]}" \
+    --seed 0 --device "$DEVICE" --out "$RUN/progan-photos"
+  printf '%s\n' 'name = "photos-progan"' \
+    "description = \"native $size px windows of the Debian photographs vs. a ProGAN trained on them\"" \
+    'seed = 0' "size = $size" 'channels = 3' 'format = "png"' "counts = { train = $counts }" '' \
+    '[[real]]' 'source = "debian-photos"' '' '[[fake]]' "generator = \"./$RUN/progan-photos/checkpoint\"" \
+    >"$RUN/photos-progan.toml"
+  OMP_NUM_THREADS=8 stage corpus-progan 60 $FS corpus build "$RUN/photos-progan.toml" --out "$RUN/corpus-progan" \
+    --device "$DEVICE" --workers 4
+  local rw=$RUN/corpus-gpubank  # the real-world corpus of the round, when it ran; else built here (CPU bank)
+  if [ ! -f "$rw/corpus.json" ]; then
+    rw=$RUN/corpus-realworld
+    local recipe=datasets/realworld.toml
+    if [ "${FAST:-0}" = 1 ]; then
+      recipe=$RUN/realworld-fast.toml
+      sed -e 's/counts = { train = 1600, val = 240, test = 240 }/counts = { train = 8, val = 4, test = 4 }/' \
+          -e 's/^counts = { train = 160, val = 24, test = 24 }/counts = { train = 2, val = 2, test = 2 }/' \
+          -e 's/counts = { train = 320, val = 48, test = 48 }/counts = { train = 2, val = 2, test = 2 }/' \
+          datasets/realworld.toml >"$recipe"
+    fi
+    OMP_NUM_THREADS=8 stage corpus-realworld 100 $FS corpus build "$recipe" --out "$rw" --device "$DEVICE" \
+      --workers 4 &
+  fi
+  # the bundled generators' corpus, so that a candidate can keep what the default catches (rule 1b)
+  OMP_NUM_THREADS=4 stage corpus-mixed 100 $FS corpus build mixed --out "$RUN/corpus-mixed" --device "$DEVICE" &
+  wait
+  local corpora=(--corpus "$RUN/corpus-progan" --corpus "$rw" --corpus "$RUN/corpus-mixed")
+  # the default's own architecture and tile (fast enough for rule 1), and MobileNetV2 on 128 px tiles
+  OMP_NUM_THREADS=4 stage train-npr-progan "$det_limit" $FS train npr "${corpora[@]}" --augment resample \
+    --set width=32 --set crop=32 --set patience=6 --epochs "$((DET_EPOCHS * 2))" --half --seed 0 \
+    --device "$DEVICE" --out "$RUN/det-progan/npr-c32-progan" &
+  OMP_NUM_THREADS=4 stage train-mnv2-progan "$det_limit" $FS train timm:mobilenetv2_100 --init imagenet \
+    "${corpora[@]}" --augment resample --set crop=128 --set batch_size=64 --set lr=2e-4 --epochs "$DET_EPOCHS" \
+    --set patience=3 --half --seed 0 --device "$DEVICE" --out "$RUN/det-progan/mnv2-c128-progan" &
+  wait
+  $FS gan export "$RUN/progan-photos/checkpoint" --out "$RUN/export/progan-photos" >>"$OUT/export.log" 2>&1
+  cp "$RUN"/progan-photos/samples/*.png "$RUN/export/progan-photos/" 2>/dev/null
+  tar -cf "$OUT/progan.tar" -C "$RUN" det-progan export/progan-photos photos-progan.toml 2>>"$OUT/log.txt"
+  [ -f "$RUN/corpus-progan/corpus.json" ] && cp "$RUN/corpus-progan/corpus.json" "$OUT/corpus-progan.json"
 }
 
 want() { [[ " ${SKIP:-} " != *" $1 "* ]] && [ "$(left)" -gt 20 ]; }  # not in SKIP, and time left
