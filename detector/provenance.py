@@ -327,6 +327,8 @@ _XMP_MAX = 1 << 20  # bytes an XMP packet may span
 _METADATA_MAX = 64 << 20  # bytes of a video's metadata boxes read at most; the rest is left unread
 _MEDIA_BOXES = (b"mdat", b"free", b"skip", b"wide")  # ISO-BMFF boxes of frames or padding: never read
 _MEDIA_CHUNKS = (b"movi", b"idx1", b"JUNK")  # RIFF (AVI): the frames, their index, padding
+_MAX_BOXES = 10_000  # top-level boxes walked at most (a fragmented MP4 has a few per second of video)
+_QUICKTIME_FIRST = (b"moov", b"mdat", b"wide", b"free", b"skip")  # first boxes of QuickTime files without ftyp
 
 
 def read_video_provenance(path: str) -> list[Finding]:
@@ -366,6 +368,8 @@ def read_video_provenance(path: str) -> list[Finding]:
 def _video_mime(head: bytes) -> str | None:
     if head[4:8] == b"ftyp":
         return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head[4:8] in _QUICKTIME_FIRST:
+        return "video/quicktime"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "video/x-msvideo"
     return None
@@ -373,11 +377,17 @@ def _video_mime(head: bytes) -> str | None:
 
 def _video_metadata_bytes(f, mime: str) -> bytes:
     """The bytes of the container's top-level boxes (chunks) that are not frames, joined; at most
-    ``_METADATA_MAX``. A malformed size ends the walk (what was read so far is kept)."""
+    ``_METADATA_MAX`` bytes from at most ``_MAX_BOXES`` boxes. A malformed size ends the walk (what was read so far
+    is kept). An AVI is walked inside its first RIFF chunk only (OpenDML's further ``AVIX`` chunks hold frames)."""
     size = os.fstat(f.fileno()).st_size
     riff = mime == "video/x-msvideo"
-    pos, parts, total = 12 if riff else 0, [], 0
-    while pos + 8 <= size and total < _METADATA_MAX:
+    pos, out = (12 if riff else 0), bytearray()
+    if riff:
+        f.seek(4)
+        size = min(size, 8 + int.from_bytes(f.read(4), "little"))
+    for _ in range(_MAX_BOXES):
+        if pos + 8 > size or len(out) >= _METADATA_MAX:
+            break
         f.seek(pos)
         head = f.read(16)
         kind = head[:4] if riff else head[4:8]
@@ -396,10 +406,9 @@ def _video_metadata_bytes(f, mime: str) -> bytes:
             break
         if not skip:
             f.seek(pos)
-            parts.append(f.read(min(length, _METADATA_MAX - total)))
-            total += len(parts[-1])
+            out += f.read(min(length, _METADATA_MAX - len(out)))
         pos += length
-    return b"".join(parts)
+    return bytes(out)
 
 
 def _xmp_packet(data: bytes) -> tuple[bytes | None, bool]:

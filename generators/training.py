@@ -50,6 +50,13 @@ class Trainer(ABC):
 
     #: The standard FID Inception weights file (checked by hash), for families with ``quality_metrics``.
     inception_weights: str | os.PathLike | None = None
+    #: Whether the losses use statistics across the whole batch beyond BatchNorm (ProGAN's minibatch standard
+    #: deviation): under torchrun every batch must then divide evenly among the processes to train exactly.
+    even_batches: bool = False
+
+    def batch_sizes(self) -> set[int]:
+        """Every global batch size of the schedule."""
+        return {self.batch_size(step) for step in range(self.total_steps)}
 
     def __init__(self, gan: GANFamily, data: torch.Tensor, *, device: torch.device, seed: int) -> None:
         self.gan, self.data, self.device, self.seed = gan, data, device, seed
@@ -193,6 +200,11 @@ def train_gan(
         if min(trainer.batch_size(0), trainer.batch_size(trainer.total_steps - 1)) < ranks.size:
             raise RunFolderError(f"a global batch of {trainer.batch_size(0)} cannot be shared by {ranks.size} "
                                  "processes; use fewer processes or a larger batch")
+        uneven = sorted(b for b in trainer.batch_sizes() if b % ranks.size) if trainer.even_batches else []
+        if uneven:
+            raise RunFolderError(f"{gan.name} needs every batch size divisible by the {ranks.size} processes "
+                                 f"(its statistics span the batch), not {', '.join(map(str, uneven))}: use another "
+                                 "number of processes or --set batch_sizes=...")
         trainer.ranks = ranks
         distributed.sync_batchnorm(gan.nets)
     trainer.inception_weights = inception_weights

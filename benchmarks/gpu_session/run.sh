@@ -108,39 +108,42 @@ progan() {
   # its samples against 128 px windows of the same photographs, and two candidates trained on that corpus
   # together with the real-world one. Fixed before any of it ran (benchmarks/realworld/README.md, fourth round).
   if [ -d .gpu/share ] && [ ! -e /usr/share/backgrounds/mate/nature/Aqua.jpg ]; then cp -rn .gpu/share/. /usr/share/; fi
-  local size=128 images=10000 real=40000 counts="1200, val = 180, test = 180" limit=250 det_limit=120
+  local size=128 images=10000 real=40000 counts="1200, val = 180, test = 180" limit=240 det_limit=110
   local sets=(--set fmap_base=4096 --set fmap_max=256 --set latent_dim=256 --set 'batch_sizes=[128,128,128,64,64,32]'
               --set checkpoint_images=50000 --set metric_images=0)
   if [ "${FAST:-0}" = 1 ]; then
     size=16 images=64 real=500 counts="16, val = 8, test = 8" limit=300 det_limit=300
     sets=(--set fmap_base=64 --set fmap_max=16 --set latent_dim=16 --set 'batch_sizes=[16]' --set metric_images=0)
   fi
-  OMP_NUM_THREADS=8 stage progan-photos "$limit" $FS gan train progan --data debian-photos --real-images "$real" \
-    --size "$size" --channels 3 --preset gpu --set images_per_phase="$images" "${sets[@]}" \
-    --seed 0 --device "$DEVICE" --out "$RUN/progan-photos"
+  rm -rf "$RUN/progan-photos" "$RUN/corpus-progan" "$RUN/corpus-realworld" "$RUN/corpus-mixed" "$RUN/det-progan" \
+         "$RUN/export/progan-photos"  # a fresh round, also on a machine that ran it before
+  if ! OMP_NUM_THREADS=8 stage progan-photos "$limit" $FS gan train progan --data debian-photos \
+       --real-images "$real" --size "$size" --channels 3 --preset gpu --set images_per_phase="$images" \
+       "${sets[@]}" --seed 0 --device "$DEVICE" --out "$RUN/progan-photos"; then
+    # stopped before 128 px: its fakes would be up-sampled lower resolutions, not a candidate's corpus
+    log "progan stopped early; last metrics: $(tail -n 1 "$RUN/progan-photos/metrics.jsonl" 2>/dev/null)"
+    tar -cf "$OUT/progan.tar" -C "$RUN" progan-photos/metrics.jsonl progan-photos/samples 2>>"$OUT/log.txt"
+    return 1
+  fi
   printf '%s\n' 'name = "photos-progan"' \
     "description = \"native $size px windows of the Debian photographs vs. a ProGAN trained on them\"" \
     'seed = 0' "size = $size" 'channels = 3' 'format = "png"' "counts = { train = $counts }" '' \
     '[[real]]' 'source = "debian-photos"' '' '[[fake]]' "generator = \"./$RUN/progan-photos/checkpoint\"" \
     >"$RUN/photos-progan.toml"
-  OMP_NUM_THREADS=8 stage corpus-progan 60 $FS corpus build "$RUN/photos-progan.toml" --out "$RUN/corpus-progan" \
-    --device "$DEVICE" --workers 4
-  local rw=$RUN/corpus-gpubank  # the real-world corpus of the round, when it ran; else built here (CPU bank)
-  if [ ! -f "$rw/corpus.json" ]; then
-    rw=$RUN/corpus-realworld
-    local recipe=datasets/realworld.toml
-    if [ "${FAST:-0}" = 1 ]; then
-      recipe=$RUN/realworld-fast.toml
-      sed -e 's/counts = { train = 1600, val = 240, test = 240 }/counts = { train = 8, val = 4, test = 4 }/' \
-          -e 's/^counts = { train = 160, val = 24, test = 24 }/counts = { train = 2, val = 2, test = 2 }/' \
-          -e 's/counts = { train = 320, val = 48, test = 48 }/counts = { train = 2, val = 2, test = 2 }/' \
-          datasets/realworld.toml >"$recipe"
-    fi
-    OMP_NUM_THREADS=8 stage corpus-realworld 100 $FS corpus build "$recipe" --out "$rw" --device "$DEVICE" \
-      --workers 4 &
+  OMP_NUM_THREADS=8 stage corpus-progan 50 $FS corpus build "$RUN/photos-progan.toml" --out "$RUN/corpus-progan" \
+    --device "$DEVICE" --workers 4 &
+  # the `realworld` recipe as bundled (the CPU bank), whatever other round ran before in this lease
+  local rw=$RUN/corpus-realworld recipe=datasets/realworld.toml
+  if [ "${FAST:-0}" = 1 ]; then
+    recipe=$RUN/realworld-fast.toml
+    sed -e 's/counts = { train = 1600, val = 240, test = 240 }/counts = { train = 8, val = 4, test = 4 }/' \
+        -e 's/^counts = { train = 160, val = 24, test = 24 }/counts = { train = 2, val = 2, test = 2 }/' \
+        -e 's/counts = { train = 320, val = 48, test = 48 }/counts = { train = 2, val = 2, test = 2 }/' \
+        datasets/realworld.toml >"$recipe"
   fi
+  OMP_NUM_THREADS=4 stage corpus-realworld 90 $FS corpus build "$recipe" --out "$rw" --device "$DEVICE" --workers 4 &
   # the bundled generators' corpus, so that a candidate can keep what the default catches (rule 1b)
-  OMP_NUM_THREADS=4 stage corpus-mixed 100 $FS corpus build mixed --out "$RUN/corpus-mixed" --device "$DEVICE" &
+  OMP_NUM_THREADS=4 stage corpus-mixed 90 $FS corpus build mixed --out "$RUN/corpus-mixed" --device "$DEVICE" &
   wait
   local corpora=(--corpus "$RUN/corpus-progan" --corpus "$rw" --corpus "$RUN/corpus-mixed")
   # the default's own architecture and tile (fast enough for rule 1), and MobileNetV2 on 128 px tiles

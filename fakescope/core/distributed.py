@@ -176,9 +176,10 @@ def shard(items: Sequence[T], ranks: Ranks | None = None, *, block: int = 1) -> 
 def gather_batch(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     """``(every rank's x concatenated along dim 0 in rank order, start, stop)`` of this rank's rows in it.
 
-    Differentiable: the gradient that reaches this rank's rows is summed over every rank's use of them, as one
-    process computing on the whole batch would get. Slices may differ in length (they are padded for the
-    collective). One process: ``(x, 0, len(x))``.
+    Differentiable: the gradient that reaches this rank's rows is summed over every rank's use of them — with
+    equal slices and gradients averaged over ranks, what one process computing on the whole batch gets (with
+    uneven slices the other ranks' terms are weighted by this rank's share, not theirs). Slices may differ in
+    length (they are padded for the collective). One process: ``(x, 0, len(x))``.
     """
     ranks = current()
     if not ranks.active:

@@ -98,6 +98,7 @@ class ProGANTrainer(Trainer):
 
     def __init__(self, gan: ProGAN, data: torch.Tensor, *, device: torch.device, seed: int) -> None:
         super().__init__(gan, data, device=device, seed=seed)
+        self.even_batches = gan.config.mbstd_group > 0  # the minibatch stddev spans the global batch
         self.phases = schedule(gan.config)
         self._starts = [p.start for p in self.phases]
         self._new_optimizers()
@@ -121,6 +122,9 @@ class ProGANTrainer(Trainer):
 
     def batch_size(self, step: int) -> int:
         return self.phase(step).batch
+
+    def batch_sizes(self) -> set[int]:
+        return {p.batch for p in self.phases}
 
     def is_checkpoint(self, done: int) -> bool:
         ph = self.phase(done - 1)

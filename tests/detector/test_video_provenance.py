@@ -99,6 +99,16 @@ def test_only_the_metadata_boxes_are_read(tmp_path):
     (tmp_path / "far.mp4").write_bytes(plain + box(b"uuid", bytes(16) + far))
     found = read_video_provenance(str(tmp_path / "far.mp4"))
     assert [(f.kind, f.strength) for f in found if f.kind == "xmp"] == [("xmp", "error")]
+    many = plain + box(b"uuid", bytes(8)) * 10_000 + box(b"uuid", bytes(16) + xmp_packet())  # walked 10,000 at most
+    (tmp_path / "many.mp4").write_bytes(many)
+    assert not any(f.kind == "xmp" for f in read_video_provenance(str(tmp_path / "many.mp4")))
+    avi = video_bytes(tmp_path, "avi")  # OpenDML: frames go on in further RIFF chunks, never read
+    riff = b"RIFF" + (4 + len(xmp_packet()) + 8).to_bytes(4, "little") + b"AVIX" + b"JUNK"
+    (tmp_path / "avix.avi").write_bytes(avi + riff + len(xmp_packet()).to_bytes(4, "little") + xmp_packet())
+    assert not any(f.kind == "xmp" for f in read_video_provenance(str(tmp_path / "avix.avi")))
+    old_mov = plain[plain.index(b"moov") - 4:]  # a QuickTime file without ftyp, starting at its moov
+    (tmp_path / "old.mov").write_bytes(old_mov)
+    assert [f.found[:18] for f in read_video_provenance(str(tmp_path / "old.mov"))] == ["encoding tool: Lav"]
     mkv = b"\x1a\x45\xdf\xa3" + bytes(60) + b"c2pa" + xmp_packet()
     (tmp_path / "x.mkv").write_bytes(mkv)
     assert read_video_provenance(str(tmp_path / "x.mkv")) == []
