@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .base import Detector, create_detector
+from .base import Detector, create_detector, family_spec
 from .families import EXTERNAL_DEFAULTS
 
 
@@ -35,15 +35,15 @@ def load_external(spec: str) -> tuple[str, Detector]:
     family, _, file = spec.partition("=")
     if not family or not file:
         raise ValueError(f"{spec!r}: expected FAMILY=FILE (e.g. npr:official=NPR.pth, timm:resnet50=model.pth)")
+    from .neural import NeuralDetector
+
     try:
+        if not issubclass(family_spec(family)[0], NeuralDetector):  # a probe or spectrum needs its trained head
+            raise ValueError(f"{family}: a third-party weights file holds a network; this family is trained here "
+                             "(fakescope train), then scored by its checkpoint folder")
         det = create_detector(family, **EXTERNAL_DEFAULTS.get(family, {}))
     except KeyError as exc:
         raise ValueError(str(exc.args[0]) if exc.args else str(exc)) from None
-    from .neural import NeuralDetector
-
-    if not isinstance(det, NeuralDetector):  # a whole network in one file; a probe or spectrum needs its head
-        raise ValueError(f"{family}: a third-party weights file holds a network; this family is trained here "
-                         "(fakescope train), then scored by its checkpoint folder")
     det.init_from(file)  # ValueError naming the file when it is unreadable or does not fit
     det.net.eval()
     det.threshold = 0.5

@@ -151,8 +151,10 @@ class ProbeDetector(LinearDetector):
             raise KeyError(f"missing {BACKBONE}{missing[0]}")
         try:
             self.backbone.load_state_dict({k: state[k].to(own[k].dtype) if k in state else own[k] for k in own})
-        except RuntimeError:  # name the first tensor whose shape differs
-            bad = next(k for k in own if k in state and state[k].shape != own[k].shape)
+        except RuntimeError as exc:  # name the first tensor whose shape differs
+            bad = next((k for k in own if k in state and state[k].shape != own[k].shape), None)
+            if bad is None:
+                raise ValueError(f"backbone does not load into {self.name}: {str(exc).splitlines()[0]}") from None
             raise ValueError(f"{BACKBONE}{bad}: shape {tuple(state[bad].shape)}, {self.name} has "
                              f"{tuple(own[bad].shape)}") from None
         self.backbone.eval()
