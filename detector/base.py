@@ -96,16 +96,26 @@ class Detector(ABC):
         """
         return self._tile_pass(images, device)[0]
 
-    def _tile_pass(self, images: Sequence[np.ndarray], device) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """One scoring pass: ``([N] image scores, [T] tile scores, [T] owning image of each tile)``, uncalibrated."""
+    def tiled(self, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
+        """``([T] crop-sized tiles of every image at native resolution, [T] the image each tile comes from)``."""
         owner, pieces = [], []
         for i, image in enumerate(images):
             for tile in tiles(image, self.config.crop):
                 owner.append(i)
                 pieces.append(tile)
+        return pieces, owner
+
+    @staticmethod
+    def image_means(tile_values: np.ndarray, owner: Sequence[int], n: int) -> np.ndarray:
+        """``[N]``: the mean of each image's tile values (0 for an image without tiles)."""
+        sums = np.bincount(owner, weights=tile_values, minlength=n)
+        return sums / np.maximum(np.bincount(owner, minlength=n), 1)
+
+    def _tile_pass(self, images: Sequence[np.ndarray], device) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """One scoring pass: ``([N] image scores, [T] tile scores, [T] owning image of each tile)``, uncalibrated."""
+        pieces, owner = self.tiled(images)
         probs = self.tile_scores(pieces, device=device) if pieces else np.zeros(0)  # [T]
-        sums = np.bincount(owner, weights=probs, minlength=len(images))
-        return sums / np.maximum(np.bincount(owner, minlength=len(images)), 1), probs, owner
+        return self.image_means(probs, owner, len(images)), probs, owner
 
     def predict_proba(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
         """``images``: RGB ``uint8 [H, W, 3]`` arrays, any sizes → ``[N]`` calibrated probabilities of being fake."""

@@ -25,7 +25,7 @@ from fakescope.core.progress import Progress
 from fakescope.core.seeding import numpy_rng
 
 from .base import Detector
-from .data import ImageSet, sample_crops, tiles
+from .data import ImageSet, sample_crops
 from .metrics import summarize
 
 CLASSIFIERS = ("logistic", "svm")
@@ -109,13 +109,8 @@ class LinearDetector(Detector):
             y.append(train.labels)
             report(k + 1, float("nan"))
         x, y = np.concatenate(x), np.concatenate(y)  # [N*K, F], [N*K]
-        owner, val_tiles = [], []
-        for i, image in enumerate(val.images):
-            for tile in tiles(image, cfg.crop):
-                owner.append(i)
-                val_tiles.append(tile)
+        val_tiles, owner = self.tiled(val.images)
         val_x = self.featurize(val_tiles, device)  # [T, F], featurised once for every C
-        counts = np.maximum(np.bincount(owner, minlength=len(val)), 1)
         report(cfg.crops_per_image + 1, float("nan"))
 
         scaler = StandardScaler().fit(x)
@@ -129,8 +124,7 @@ class LinearDetector(Detector):
                 clf = LinearSVC(C=c, max_iter=20000, random_state=seed)
             clf.fit(xs, y)
             head = LinearHead(mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]))
-            scores = np.bincount(owner, weights=head.probs(val_x), minlength=len(val)) / counts  # [N] tile means
-            ap = summarize(val.labels, scores)["ap"]
+            ap = summarize(val.labels, self.image_means(head.probs(val_x), owner, len(val)))["ap"]
             history.append({"C": c, "val_ap": round(ap, 5)})
             if best is None or ap > best[0]:
                 best = (ap, c, head)

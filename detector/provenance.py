@@ -97,12 +97,17 @@ def read_provenance(data: bytes, image: np.ndarray | None = None, *, watermark: 
 
     Never raises: a reader that fails gives one ``error`` finding with a one-line reason.
     """
-    findings: list[Finding] = []
     readers: list[tuple[str, Callable[[], list[Finding]]]] = [("metadata", lambda: read_metadata(data))]
     if _may_hold_c2pa(data):
         readers.append(("c2pa", lambda: read_c2pa(data)))
     if watermark and image is not None and may_keep_watermark(data):
         readers.append(("watermark", lambda: read_watermark(image)))
+    return _run_readers(readers)
+
+
+def _run_readers(readers: list[tuple[str, Callable[[], list[Finding]]]]) -> list[Finding]:
+    """Every reader's findings, in order; a reader that fails gives one ``error`` finding instead."""
+    findings: list[Finding] = []
     for kind, read in readers:
         try:
             findings += read()
@@ -350,17 +355,10 @@ def read_video_provenance(path: str) -> list[Finding]:
                 f.seek(0)
                 return _read_c2pa_stream(mime, f)
 
-            findings = []
             readers: list[tuple[str, Callable[[], list[Finding]]]] = [("metadata", lambda: _video_metadata(meta))]
             if _may_hold_c2pa(meta):
                 readers.append(("c2pa", c2pa_of_file))
-            for kind, read in readers:
-                try:
-                    findings += read()
-                except Exception as exc:  # noqa: BLE001 — hostile metadata must never stop scoring
-                    findings.append(Finding(kind, f"{kind} unreadable ({type(exc).__name__}: {_line(exc)})",
-                                            "error"))
-            return findings
+            return _run_readers(readers)
     except OSError as exc:
         return [Finding("metadata", f"metadata unreadable ({type(exc).__name__}: {_line(exc)})", "error")]
 

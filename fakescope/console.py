@@ -315,6 +315,7 @@ class TableOrJson(str, Enum):
 
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (for people), json or csv.")]
+TableOrJsonOpt = Annotated[TableOrJson, typer.Option("--format", "-f", help="table (for people) or json.")]
 #: ``--format`` beside ``--output``: when not given, :func:`output_format` takes the file's suffix.
 OutputFormatOpt = Annotated[Format | None, typer.Option(
     "--format", "-f", show_default=False,
@@ -328,7 +329,6 @@ def output_format(format: Format | None, output: Path | None) -> Format:
         return format
     suffix = output.suffix.lower().lstrip(".") if output is not None else ""
     return Format(suffix) if suffix in (Format.json.value, Format.csv.value) else Format.table
-TableOrJsonOpt = Annotated[TableOrJson, typer.Option("--format", "-f", help="table (for people) or json.")]
 
 
 def command_line(ctx: typer.Context) -> str:

@@ -54,13 +54,13 @@ class Trainer(ABC):
     #: deviation): under torchrun every batch must then divide evenly among the processes to train exactly.
     even_batches: bool = False
 
-    def batch_sizes(self) -> set[int]:
-        """Every global batch size of the schedule."""
-        return {self.batch_size(step) for step in range(self.total_steps)}
-
     def __init__(self, gan: GANFamily, data: torch.Tensor, *, device: torch.device, seed: int) -> None:
         self.gan, self.data, self.device, self.seed = gan, data, device, seed
         self.ranks = distributed.Ranks()  # set by train_gan under torchrun
+
+    def batch_sizes(self) -> set[int]:
+        """Every global batch size of the schedule."""
+        return {self.batch_size(step) for step in range(self.total_steps)}
 
     def part(self, step: int) -> tuple[int, int]:
         """This rank's slice ``lo .. hi-1`` of step ``step``'s global batch (all of it for one process)."""

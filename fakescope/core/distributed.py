@@ -176,23 +176,17 @@ def shard(items: Sequence[T], ranks: Ranks | None = None, *, block: int = 1) -> 
 def gather_batch(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     """``(every rank's x concatenated along dim 0 in rank order, start, stop)`` of this rank's rows in it.
 
-    Differentiable: the gradient that reaches this rank's rows is summed over every rank's use of them — with
-    equal slices and gradients averaged over ranks, what one process computing on the whole batch gets (with
-    uneven slices the other ranks' terms are weighted by this rank's share, not theirs). Slices may differ in
-    length (they are padded for the collective). One process: ``(x, 0, len(x))``.
+    Every rank's ``x`` must have the same shape (the caller cuts equal slices). Differentiable: the gradient that
+    reaches this rank's rows is summed over every rank's use of them, so with gradients averaged over ranks it is
+    what one process computing on the whole batch gets. One process: ``(x, 0, len(x))``.
     """
     ranks = current()
     if not ranks.active:
         return x, 0, x.shape[0]
     from torch.distributed.nn.functional import all_gather as differentiable_all_gather
 
-    sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(ranks.size)]
-    dist.all_gather(sizes, torch.tensor([x.shape[0]], device=x.device))
-    counts = [int(n) for n in sizes]
-    padded = torch.cat([x, x.new_zeros((max(counts) - x.shape[0], *x.shape[1:]))]) if x.shape[0] < max(counts) else x
-    parts = differentiable_all_gather(padded)
-    start = sum(counts[:ranks.rank])
-    return torch.cat([p[:n] for p, n in zip(parts, counts, strict=True)]), start, start + x.shape[0]
+    start = ranks.rank * x.shape[0]
+    return torch.cat(differentiable_all_gather(x)), start, start + x.shape[0]
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
