@@ -19,6 +19,7 @@ MODULES = {
     "npr": f"{__name__}.npr",
     "probe": f"{__name__}.probe",
     "spectrum": f"{__name__}.spectrum",
+    "surprisal": f"{__name__}.surprisal",
     "timm": f"{__name__}.timm_backbone",
 }
 USAGE = {"timm": "timm:<arch>", "probe": "probe:<arch>"}  # families whose name carries a variant
