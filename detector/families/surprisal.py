@@ -110,42 +110,50 @@ def log2_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor
     """``log2 P(x)`` of integer grey levels ``x`` under discretised logistics (bins of width 1 on the integers;
     the tails are not folded into 0 and 255, so the entropy table below applies everywhere). Where a bin's mass
     underflows, the density at its centre stands in (as PixelCNN++ does)."""
-    centred = x - mean
     inv = torch.exp(-log_scale)
-    mass = torch.sigmoid(inv * (centred + 0.5)) - torch.sigmoid(inv * (centred - 0.5))
+    mid, half = (x - mean) * inv, 0.5 * inv  # the bin's centre and half its width, in scale units
+    mass = torch.sigmoid(mid + half) - torch.sigmoid(mid - half)
     log_p = torch.log(mass.clamp_min(1e-12))
     tiny = mass <= 1e-5
-    if bool(tiny.any()):  # rare: computed only where needed
-        mid = (inv * centred)[tiny]
-        log_p = log_p.masked_scatter(tiny, mid - log_scale[tiny] - 2.0 * F.softplus(mid))
+    if bool(tiny.any()):  # rare on photographs: computed only where needed
+        m = mid[tiny]
+        log_p = log_p.masked_scatter(tiny, m - log_scale[tiny] - 2.0 * F.softplus(m))
     return log_p / math.log(2.0)
 
 
 @lru_cache(maxsize=1)
-def entropy_table(points: int = 651) -> tuple[float, float, np.ndarray]:
-    """``(lo, step, H)``: the entropy in bits of a discretised logistic against its log scale on a grid over
-    ``LOG_SCALE``, averaged over where its mean falls inside a bin. Past a scale of 20 grey levels the
-    continuous entropy ``log2(s) + 2/ln 2`` is exact to 1e-4 bit and is used."""
+def entropy_table(points: int = 651, offsets: int = 33) -> tuple[float, float, np.ndarray]:
+    """``(lo, step, H)``: the entropy in bits of a discretised logistic, ``H[i, j]`` for log scale
+    ``lo + i·step`` (over ``LOG_SCALE``) and mean ``j / (2·(offsets − 1))`` of a bin away from the bin's centre
+    (0 to ½: the entropy is symmetric about the centre). Past a scale of 20 grey levels the continuous entropy
+    ``log2(s) + 2/ln 2`` is exact to 1e-4 bit whatever the offset and is used."""
     lo, hi = LOG_SCALE
     grid = np.linspace(lo, hi, points)
-    values = grid / math.log(2.0) + 2.0 / math.log(2.0)
+    values = np.repeat((grid / math.log(2.0) + 2.0 / math.log(2.0))[:, None], offsets, axis=1)  # [G, O]
     small = np.flatnonzero(np.exp(grid) <= 20.0)
-    scale = np.exp(grid[small])[:, None, None]  # [G, 1, 1]
-    offsets = ((np.arange(8) + 0.5) / 8.0)[None, :, None]  # [1, 8, 1]: where the mean lies inside its bin
-    centred = np.arange(-320, 321, dtype=np.float64)[None, None, :] - offsets  # [1, 8, K]: 16 scales of 20 each way
-    p = np.clip(expit((centred + 0.5) / scale) - expit((centred - 0.5) / scale), 1e-300, None)  # [G, 8, K]
-    values[small] = (-(p * np.log2(p)).sum(axis=2)).mean(axis=1)
+    scale = np.exp(grid[small])[:, None, None]  # [g, 1, 1]
+    shift = np.linspace(0.0, 0.5, offsets)[None, :, None]  # [1, O, 1]
+    centred = np.arange(-320, 321, dtype=np.float64)[None, None, :] - shift  # [1, O, K]: 16 scales of 20 each way
+    p = np.clip(expit((centred + 0.5) / scale) - expit((centred - 0.5) / scale), 1e-300, None)  # [g, O, K]
+    values[small] = -(p * np.log2(p)).sum(axis=2)
     return lo, (hi - lo) / (points - 1), values
 
 
-def entropy_bits(log_scale: torch.Tensor) -> torch.Tensor:
-    """The entropy in bits of the discretised logistic of each log scale (linear interpolation in the table)."""
+def entropy_bits(mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """The entropy in bits of the discretised logistic of each mean and log scale (bilinear in the table)."""
     lo, step, values = entropy_table()
-    table = torch.as_tensor(values, dtype=log_scale.dtype, device=log_scale.device)
-    pos = ((log_scale - lo) / step).clamp(0, len(values) - 1)
-    i0 = pos.floor().clamp(max=len(values) - 2)
-    left = table[i0.long()]
-    return torch.lerp(left, table[i0.long() + 1], pos - i0)
+    table = torch.as_tensor(values, dtype=log_scale.dtype, device=log_scale.device)  # [G, O]
+    rows, cols = table.shape
+    pos = ((log_scale - lo) / step).clamp(0, rows - 1)
+    i = pos.floor().clamp(max=rows - 2)
+    off = (mean - torch.round(mean)).abs() * (2 * (cols - 1))  # 0 .. cols-1
+    j = off.floor().clamp(max=cols - 2)
+    fi, fj = pos - i, off - j
+    flat = table.flatten()
+    k = i.long() * cols + j.long()
+    top = torch.lerp(flat[k], flat[k + 1], fj)
+    bottom = torch.lerp(flat[k + cols], flat[k + cols + 1], fj)
+    return torch.lerp(top, bottom, fi)
 
 
 def pyramid_level(x: torch.Tensor, level: int) -> torch.Tensor:
@@ -170,7 +178,7 @@ class SurprisalDetector(LinearDetector):
             target = pyramid_level(x, level)
             mean, log_scale = self.predictor(F.avg_pool2d(target, 2))
             log_p.append(log2_likelihood(target, mean, log_scale))
-            h.append(entropy_bits(log_scale))
+            h.append(entropy_bits(mean, log_scale))
         return log_p, h
 
     def _train_predictor(self, train, device: torch.device, seed: int, report) -> list[float]:
