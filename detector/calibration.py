@@ -2,8 +2,10 @@
 
 Both are fit on the validation split only, never on test data:
 
-- **Platt scaling** (Platt 1999): a one-feature logistic regression on ``logit(raw score)``; strictly monotone,
-  so it never changes a ranking (AP and ROC-AUC are unchanged).
+- **Platt scaling** (Platt 1999): a one-feature logistic regression on ``logit(raw score)`` with a slope that
+  is not negative: increasing, so it never reverses a ranking (AP and ROC-AUC are unchanged). Where the validation
+  split ranks fakes *below* reals, the best such map is flat — every image gets the validation share of fakes —
+  rather than a silent turn of the detector around (:attr:`Calibration.flat`; ``fakescope train`` says so).
 - **Isotonic regression** (Zadrozny & Elkan 2002): a monotone step function; more flexible, but it can merge
   nearby scores into ties.
 
@@ -53,6 +55,13 @@ class Calibration:
             return np.interp(raw, self.x, self.y)
         return raw
 
+    @property
+    def flat(self) -> bool:
+        """Whether every raw score maps to one probability (a validation split that ranked fakes below reals)."""
+        if self.method == "platt":
+            return bool(self.params[0] == 0)
+        return self.method == "isotonic" and bool(np.all(self.y == self.y[0]))
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """Arrays for the checkpoint (float64, kept at full precision even in an fp16 checkpoint)."""
         if self.method == "platt":
@@ -92,6 +101,8 @@ def fit_calibration(raw: np.ndarray, labels: np.ndarray, method: str = "platt") 
 
         lr = LogisticRegression(C=1e6, solver="lbfgs", max_iter=1000)
         lr.fit(x, y, sample_weight=np.concatenate([target, 1.0 - target]))
+        if lr.coef_[0, 0] < 0:  # the likelihood is concave: with the slope held at 0, the base rate is the optimum
+            return Calibration("platt", params=np.array([0.0, np.log(target.sum() / (1.0 - target).sum())]))
         return Calibration("platt", params=np.array([lr.coef_[0, 0], lr.intercept_[0]], dtype=np.float64))
     from sklearn.isotonic import IsotonicRegression
 

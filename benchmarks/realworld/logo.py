@@ -27,10 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name  # noqa: E402
-from fakescope.detector.base import create_detector  # noqa: E402
+from fakescope.detector.base import create_detector, family_spec  # noqa: E402
 from fakescope.detector.data import AUGMENT_POLICIES, ImageSet, load_split  # noqa: E402
 from fakescope.detector.metrics import summarize  # noqa: E402
 from fakescope.detector.training import fit_and_calibrate  # noqa: E402
+
+from fakescope.console import parse_overrides  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 GROUPS = {
@@ -56,14 +58,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--family", required=True)
-    ap.add_argument("--set", action="append", default=[], help="key=value config override (numbers only)")
+    ap.add_argument("--set", action="append", default=[], help="key=value config override, as fakescope train's")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--augment", default="realworld")
     ap.add_argument("--init")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=HERE / "logo.json")
     args = ap.parse_args()
-    overrides = {k: float(v) if "." in v or "e" in v else int(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = parse_overrides(args.set, family_spec(args.family)[0].Config)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     data = {s: load_split([args.corpus], s) for s in ("train", "val", "test")}

@@ -16,6 +16,7 @@ from ..console import (
     TableOrJsonOpt,
     check_output_folder,
     command_line,
+    err,
     fail,
     fail_on,
     is_main_rank,
@@ -145,6 +146,9 @@ def train_detector(
              f"({'FPR <= ' + format(spec.target_fpr, 'g') if spec.threshold_rule == 'fpr' else 'balanced'} on val)")
     show(metrics_table(title, rows, columns=("n", "ap", "roc_auc", "accuracy", "real_accuracy", "fake_accuracy",
                                              "ece"), first="split"))
+    if det.calibration.flat:
+        err.print(f"warning: {det.name} ranks the validation fakes no higher than the reals, so its calibrated "
+                  "score is the same for every image", highlight=False)
     out.print(f"checkpoint: {out_dir}", highlight=False)
 
 

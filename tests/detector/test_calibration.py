@@ -48,6 +48,21 @@ def test_isotonic_is_sklearns_and_round_trips_through_tensors():
     np.testing.assert_array_equal(Calibration.from_tensors(cal.tensors())(probe), cal(probe))
 
 
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_a_calibration_never_turns_a_detector_around(method):
+    """Validation scores that rank fakes below reals give a flat map (the base rate), not a reversed ranking."""
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(200, int), np.ones(100, int)]
+    raw = np.clip(np.where(labels == 1, 0.3, 0.7) + rng.normal(scale=0.15, size=300), 0.01, 0.99)
+    cal = fit_calibration(raw, labels, method)
+    assert cal.flat
+    probs = cal(np.linspace(0.01, 0.99, 50))
+    np.testing.assert_allclose(probs, probs[0], atol=1e-3 if method == "isotonic" else 1e-12)
+    if method == "platt":  # the validation share of fakes, with Platt's smoothed targets
+        assert probs[0] == pytest.approx((101 / 102 * 100 + 1 / 202 * 200) / 300, abs=1e-9)
+    assert not fit_calibration(1.0 - raw, labels, method).flat
+
+
 def test_platt_stays_finite_on_perfectly_separated_scores():
     labels = np.repeat([0, 1], 50)
     raw = np.r_[np.linspace(0.0, 0.3, 50), np.linspace(0.7, 1.0, 50)]
