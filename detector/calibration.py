@@ -3,9 +3,10 @@
 Both are fit on the validation split only, never on test data:
 
 - **Platt scaling** (Platt 1999): a one-feature logistic regression on ``logit(raw score)`` with a slope that
-  is not negative: increasing, so it never reverses a ranking (AP and ROC-AUC are unchanged). Where the validation
-  split ranks fakes *below* reals, the best such map is flat — every image gets the validation share of fakes —
-  rather than a silent turn of the detector around (:attr:`Calibration.flat`; ``fakescope train`` says so).
+  is not negative: strictly increasing, so it keeps a ranking (AP and ROC-AUC are unchanged). Where the validation
+  split ranks fakes *below* reals, the best such map is flat — every image gets the validation share of fakes, so
+  every ranking measured afterwards is at chance — rather than a silent turn of the detector around
+  (:attr:`Calibration.flat`; ``fakescope train`` warns).
 - **Isotonic regression** (Zadrozny & Elkan 2002): a monotone step function; more flexible, but it can merge
   nearby scores into ties.
 

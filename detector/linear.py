@@ -1,4 +1,4 @@
-"""Detectors that are a linear classifier on fixed features: what ``spectrum`` and ``probe`` share.
+"""Detectors that are a linear classifier on fixed features: what ``spectrum``, ``probe`` and ``surprisal`` share.
 
 A family subclasses :class:`LinearDetector` and says how a tile becomes a feature vector (:meth:`featurize`,
 :meth:`n_features`). Training draws ``crops_per_image`` augmented crops of every training image, featurises them,
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
@@ -48,7 +49,7 @@ class LinearHead:
     def probs(self, x: np.ndarray) -> np.ndarray:
         """``[N, F]`` features → ``[N]`` probabilities (float64)."""
         z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(z)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"scaler.mean": torch.from_numpy(self.mean), "scaler.scale": torch.from_numpy(self.scale),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name  # noqa: E402
@@ -65,7 +66,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=HERE / "logo.json")
     args = ap.parse_args()
-    overrides = parse_overrides(args.set, family_spec(args.family)[0].Config)
+    try:
+        overrides = parse_overrides(args.set, family_spec(args.family)[0].Config)
+    except typer.Exit as exc:  # parse_overrides has printed the error line
+        return exc.exit_code
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     data = {s: load_split([args.corpus], s) for s in ("train", "val", "test")}

@@ -31,6 +31,7 @@ as for every family); training never reads a fake image.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,8 @@ from ..metrics import summarize
 
 HEADS = ("below", "both", "linear")
 PREDICTOR = "predictor."  # the prefix of the pixel model's tensors in the checkpoint
-LOG_SCALE = (-7.0, 6.0)  # the predicted log scales are clamped here (scales of 0.001 to 400 grey levels)
+LOG_SCALE = (-2.5, 6.0)  # the predicted log scales are clamped here (scales of 0.08 to 400 grey levels: at 0.08 a
+#                         pixel is certain to 0.007 bit, and the entropy table is exact to 2e-3 bit)
 _FEATURES = ("nll", "h", "d")  # per level, in this order
 
 
@@ -76,8 +78,11 @@ class SurprisalConfig:
             raise ValueError(f"unknown surprisal head {self.head!r}; known: {', '.join(HEADS)}")
         if self.classifier not in CLASSIFIERS:
             raise ValueError(f"unknown surprisal classifier {self.classifier!r}; known: {', '.join(CLASSIFIERS)}")
-        if not self.levels or list(self.levels) != sorted(set(self.levels)) or self.levels[0] < 0:
-            raise ValueError(f"surprisal levels must be increasing and from 0, got {self.levels}")
+        if not self.levels or list(self.levels) != sorted(set(self.levels)) or self.levels[0] != 0:
+            raise ValueError(f"surprisal levels must be increasing and start at 0, got {self.levels}")
+        if self.crop < 2 or self.crops_per_image < 1 or (self.head == "linear" and not self.C):
+            raise ValueError("surprisal needs crop >= 2, crops_per_image >= 1 and, for the linear head, at least "
+                             "one C")
         if self.crop % 2 ** (self.levels[-1] + 1):
             raise ValueError(f"crop {self.crop} is not divisible by 2^{self.levels[-1] + 1} (level {self.levels[-1]} "
                              "is predicted from the next coarser one)")
@@ -108,21 +113,18 @@ class PixelModel(nn.Module):
 
 def log2_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """``log2 P(x)`` of integer grey levels ``x`` under discretised logistics (bins of width 1 on the integers;
-    the tails are not folded into 0 and 255, so the entropy table below applies everywhere). Where a bin's mass
-    underflows, the density at its centre stands in (as PixelCNN++ does)."""
+    the tails are not folded into 0 and 255, so the entropy table below applies everywhere).
+
+    ``P = σ(b) − σ(a)`` for the bin's edges ``a < b`` in scale units, computed as
+    ``log(1 − e^{a−b}) + log σ(b) + log σ(−a)``: exact without a branch, also where the bin's mass underflows."""
     inv = torch.exp(-log_scale)
     mid, half = (x - mean) * inv, 0.5 * inv  # the bin's centre and half its width, in scale units
-    mass = torch.sigmoid(mid + half) - torch.sigmoid(mid - half)
-    log_p = torch.log(mass.clamp_min(1e-12))
-    tiny = mass <= 1e-5
-    if bool(tiny.any()):  # rare on photographs: computed only where needed
-        m = mid[tiny]
-        log_p = log_p.masked_scatter(tiny, m - log_scale[tiny] - 2.0 * F.softplus(m))
+    log_p = torch.log(-torch.expm1(-inv)) - F.softplus(-(mid + half)) - F.softplus(mid - half)
     return log_p / math.log(2.0)
 
 
 @lru_cache(maxsize=1)
-def entropy_table(points: int = 651, offsets: int = 33) -> tuple[float, float, np.ndarray]:
+def entropy_table(points: int = 426, offsets: int = 65) -> tuple[float, float, np.ndarray]:
     """``(lo, step, H)``: the entropy in bits of a discretised logistic, ``H[i, j]`` for log scale
     ``lo + i·step`` (over ``LOG_SCALE``) and mean ``j / (2·(offsets − 1))`` of a bin away from the bin's centre
     (0 to ½: the entropy is symmetric about the centre). Past a scale of 20 grey levels the continuous entropy
@@ -142,7 +144,7 @@ def entropy_table(points: int = 651, offsets: int = 33) -> tuple[float, float, n
 def entropy_bits(mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """The entropy in bits of the discretised logistic of each mean and log scale (bilinear in the table)."""
     lo, step, values = entropy_table()
-    table = torch.as_tensor(values, dtype=log_scale.dtype, device=log_scale.device)  # [G, O]
+    table = _table_on(log_scale.dtype, log_scale.device)  # [G, O]
     rows, cols = table.shape
     pos = ((log_scale - lo) / step).clamp(0, rows - 1)
     i = pos.floor().clamp(max=rows - 2)
@@ -156,6 +158,11 @@ def entropy_bits(mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     return torch.lerp(top, bottom, fi)
 
 
+@lru_cache(maxsize=8)
+def _table_on(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(entropy_table()[2], dtype=dtype, device=device)
+
+
 def pyramid_level(x: torch.Tensor, level: int) -> torch.Tensor:
     """``[B, 3, S, S]`` grey levels → the image at ``level``: ``2^level``-average-pooled and rounded."""
     return x if level == 0 else torch.round(F.avg_pool2d(x, 2**level))
@@ -167,18 +174,21 @@ class SurprisalDetector(LinearDetector):
     Config = SurprisalConfig
 
     def __init__(self, config: SurprisalConfig) -> None:
-        self.predictor = PixelModel(config.width, config.depth).eval()
+        with torch.random.fork_rng(devices=[]):  # building a detector leaves torch's global random state alone
+            self.predictor = PixelModel(config.width, config.depth).eval()
         super().__init__(config)
 
     # the pixel model ---------------------------------------------------------------------------------------------
-    def _costs(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Grey levels ``[B, 3, S, S]`` → per level ``[B, 3, S_l, S_l]`` log2-likelihoods and entropies."""
+    def _costs(self, x: torch.Tensor, entropy: bool = True) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Grey levels ``[B, 3, S, S]`` → per level ``[B, 3, S_l, S_l]`` log2-likelihoods and (with ``entropy``)
+        entropies."""
         log_p, h = [], []
         for level in self.config.levels:
             target = pyramid_level(x, level)
             mean, log_scale = self.predictor(F.avg_pool2d(target, 2))
             log_p.append(log2_likelihood(target, mean, log_scale))
-            h.append(entropy_bits(mean, log_scale))
+            if entropy:
+                h.append(entropy_bits(mean, log_scale))
         return log_p, h
 
     def _train_predictor(self, train, device: torch.device, seed: int, report) -> list[float]:
@@ -198,7 +208,7 @@ class SurprisalDetector(LinearDetector):
             rng = numpy_rng(seed, "surprisal-steps", step)
             idx = reals[rng.integers(0, len(reals), size=cfg.batch_size)]
             x = _grey_levels(sample_crops(train.images, idx, cfg.augment, cfg.crop, rng), device)
-            log_p, _ = self._costs(x)
+            log_p, _ = self._costs(x, entropy=False)
             loss = -sum(lp.mean() for lp in log_p)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -295,6 +305,9 @@ class SurprisalDetector(LinearDetector):
         if bad is not None:
             raise ValueError(f"{PREDICTOR}{bad}: shape {tuple(state[bad].shape)}, {self.name} has "
                              f"{tuple(own[bad].shape)}")
+        bad = next((k for k in own if not torch.isfinite(state[k]).all()), None)
+        if bad is not None:
+            raise ValueError(f"{PREDICTOR}{bad} holds NaN or infinite values")
         self.predictor.load_state_dict({k: state[k].float() for k in own})
         self.predictor.eval()
         super().load_tensors({k: v for k, v in tensors.items() if not k.startswith(PREDICTOR)})
@@ -303,10 +316,11 @@ class SurprisalDetector(LinearDetector):
         from torch.utils.flop_counter import FlopCounterMode
 
         crop = self.config.crop
+        model = copy.deepcopy(self.predictor).cpu()  # the detector's own stays on its scoring device
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             for level in self.config.levels:
                 side = crop // 2 ** (level + 1)
-                PixelModel(self.config.width, self.config.depth)(torch.zeros(1, 3, side, side))
+                model(torch.zeros(1, 3, side, side))
         params = sum(p.numel() for p in self.predictor.parameters()) + 3 * self.n_features() + 1
         return {"parameters": params, "macs_per_crop": counter.get_total_flops() // 2, "crop": crop}
 

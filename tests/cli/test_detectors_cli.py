@@ -81,3 +81,30 @@ def test_detectors_list_names_the_third_party_layouts_it_loads():
         assert hasattr(create_detector(layout.family, **layout.overrides), "init_from")
     table = invoke("detectors", "list").stdout
     assert "npr:official=NPR.pth" in table and "FAMILY=FILE" in table
+
+
+def test_train_warns_when_the_validation_split_ranks_fakes_below_reals(tmp_path):
+    """A one-class head pointed the wrong way for these fakes: the calibration is flat, never reversed, and said."""
+    import numpy as np
+
+    from fakescope.core.imageio import write_png
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for split, n in (("train", 16), ("val", 12)):
+        for label in (0, 1):
+            for i in range(n):
+                if label == 0:  # smooth: predictable
+                    img = np.kron(rng.uniform(40, 200, size=(4, 4, 3)), np.ones((8, 8, 1)))
+                    img = img + rng.normal(0, 2, (32, 32, 3))
+                else:  # white noise: coded far more dearly than the real images, so `below` ranks it lowest
+                    img = rng.uniform(0, 255, size=(32, 32, 3))
+                path = f"{split}/{label}/{i:03d}.png"
+                write_png(tmp_path / "c" / path, np.clip(img, 0, 255).astype(np.uint8))
+                rows.append({"path": path, "label": label, "split": split})
+    (tmp_path / "c" / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = invoke("train", "surprisal", "--corpus", tmp_path / "c", "--set", "head=below", "--set", "crop=32",
+                    "--set", "steps=30", "--set", "width=8", "--device", "cpu", "--out", tmp_path / "det")
+    assert result.exit_code == 0, result.output
+    assert "ranks the validation fakes no higher than the reals" in result.output
+    assert json.loads((tmp_path / "det" / "config.json").read_text())["training"]["metrics"]["val"]["roc_auc"] == 0.5

@@ -14,33 +14,37 @@ TINY = {"crop": 32, "steps": 40, "width": 8, "batch_size": 16}
 
 
 def _exact(mean: float, log_scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every integer bin's probability (over a range holding all the mass) and those integers."""
-    k = np.arange(np.floor(mean) - 4000, np.floor(mean) + 4001)
+    """Every integer bin's probability (over a range holding all the mass) and those integers; each bin's mass is
+    taken on the side of the mean where the two logistic CDFs do not cancel."""
     from scipy.special import expit
 
     s = np.exp(log_scale)
-    p = expit((k + 0.5 - mean) / s) - expit((k - 0.5 - mean) / s)
+    reach = max(4000, int(60 * s))  # the logistic's mass beyond 60 scales: e^-60
+    k = np.arange(np.floor(mean) - reach, np.floor(mean) + reach + 1)
+    lo, hi = (k - 0.5 - mean) / s, (k + 0.5 - mean) / s
+    p = np.where(k > mean, expit(-lo) - expit(-hi), expit(hi) - expit(lo))
     return k, p
 
 
-@pytest.mark.parametrize(("mean", "log_scale"), [(100.3, -2.0), (17.0, 0.0), (200.8, 1.3), (128.5, 3.5), (5.2, 5.5)])
-def test_likelihood_and_entropy_are_those_of_the_discretised_logistic(mean, log_scale):
+@pytest.mark.parametrize(("mean", "log_scale"), [(100.3, -2.5), (100.0, -2.0), (17.0, 0.0), (200.8, 1.3),
+                                                 (128.5, 3.5), (5.2, 5.5)])
+def test_likelihood_is_that_of_the_discretised_logistic_also_far_in_its_tails(mean, log_scale):
     k, p = _exact(mean, log_scale)
     x = torch.tensor(k, dtype=torch.float64)
     log_p = log2_likelihood(x, torch.full_like(x, mean), torch.full_like(x, log_scale)).numpy()
-    mass = p > 1e-5
-    np.testing.assert_allclose(log_p[mass], np.log2(p[mass]), rtol=1e-6, atol=1e-9)
     assert p.sum() == pytest.approx(1.0, abs=1e-6)
-    exact = -(p[p > 0] * np.log2(p[p > 0])).sum()
-    h = entropy_bits(torch.tensor([mean], dtype=torch.float64), torch.tensor([log_scale], dtype=torch.float64))
-    assert float(h[0]) == pytest.approx(exact, abs=2e-3)
+    kept = p > 1e-250  # bins of 1e-5 and far below included: no stand-in density
+    assert (p[kept] < 1e-12).sum() > 10
+    np.testing.assert_allclose(log_p[kept], np.log2(p[kept]), rtol=1e-7, atol=1e-9)
 
 
-def test_the_entropy_falls_to_zero_for_a_sharp_prediction_and_grows_as_log2_of_the_scale():
-    h = entropy_bits(torch.full((3,), 99.0, dtype=torch.float64),
-                     torch.tensor([-7.0, 4.0, 5.0], dtype=torch.float64)).numpy()
-    assert h[0] < 1e-6
-    assert h[2] - h[1] == pytest.approx(1.0 / np.log(2.0), abs=1e-3)  # one nat more scale: 1/ln 2 more bits
+def test_entropy_is_exact_to_2e_3_bit_wherever_the_mean_falls_and_whatever_the_scale():
+    for log_scale in np.linspace(-2.5, 6.0, 18):
+        for mean in 100.0 + np.linspace(-0.5, 0.5, 11):
+            _, p = _exact(mean, log_scale)
+            exact = -(p[p > 0] * np.log2(p[p > 0])).sum()
+            h = entropy_bits(torch.tensor([mean], dtype=torch.float64), torch.tensor([log_scale], dtype=torch.float64))
+            assert float(h[0]) == pytest.approx(exact, abs=2e-3), (log_scale, mean)
 
 
 def _images(n: int, seed: int, smooth: bool) -> list[np.ndarray]:
@@ -64,12 +68,24 @@ def _split(n: int, seed: int, fakes: list[np.ndarray] | None = None) -> ImageSet
     return ImageSet(_images(n, seed, smooth=True) + fakes, np.array([0] * n + [1] * len(fakes)))
 
 
-def test_features_are_the_mean_nll_entropy_and_their_gap():
-    det = create_detector("surprisal", **TINY)
-    x = det.featurize(_images(3, 0, smooth=True))
-    assert x.shape == (3, 3) and det.feature_names() == ["nll0", "h0", "d0"]
-    np.testing.assert_allclose(x[:, 2], x[:, 0] - x[:, 1], atol=1e-9)
-    assert np.all(x[:, :2] > 0)
+def test_features_are_each_levels_mean_nll_entropy_and_their_gap():
+    """Against the pixel model's own predictions, level by level (level 1 predicted from level 2)."""
+    from fakescope.detector.families.surprisal import pyramid_level
+    from torch.nn import functional as F
+
+    det = create_detector("surprisal", levels=(0, 1), **TINY)
+    windows = _images(3, 0, smooth=True)
+    x = det.featurize(windows)
+    assert x.shape == (3, 6) and det.feature_names() == ["nll0", "h0", "d0", "nll1", "h1", "d1"]
+    grey = torch.from_numpy(np.stack(windows).astype(np.float32)).permute(0, 3, 1, 2)
+    for level in (0, 1):
+        target = pyramid_level(grey, level)
+        assert target.shape[-1] == 32 // 2**level
+        with torch.no_grad():
+            mean, log_scale = det.predictor(F.avg_pool2d(target, 2))
+        nll = -log2_likelihood(target, mean, log_scale).flatten(1).mean(1).double().numpy()
+        h = entropy_bits(mean, log_scale).flatten(1).mean(1).double().numpy()
+        np.testing.assert_allclose(x[:, 3 * level: 3 * level + 3], np.stack([nll, h, nll - h], 1), rtol=1e-5)
 
 
 @pytest.mark.parametrize("head", ["below", "both"])
@@ -108,6 +124,9 @@ def test_training_refuses_a_split_without_real_images():
 @pytest.mark.parametrize(("settings", "message"), [
     ({"head": "sideways"}, "unknown surprisal head"),
     ({"levels": (1, 0)}, "increasing"),
+    ({"levels": (1,)}, "start at 0"),
+    ({"crops_per_image": 0}, "crops_per_image"),
+    ({"head": "linear", "C": ()}, "one C"),
     ({"crop": 34, "levels": (0, 1)}, "not divisible"),
     ({"width": 0}, "positive"),
 ])
@@ -116,8 +135,9 @@ def test_bad_settings_are_clear_errors(settings, message):
         create_detector("surprisal", **settings)
 
 
-def test_the_checkpoint_holds_the_pixel_model_in_fp16_and_the_head_in_float64(tmp_path):
-    det = create_detector("surprisal", **TINY)
+@pytest.mark.parametrize("settings", [{}, {"head": "both"}, {"head": "linear", "levels": (0, 1)}])
+def test_the_checkpoint_holds_the_pixel_model_in_fp16_and_the_head_in_float64(settings, tmp_path):
+    det = create_detector("surprisal", **TINY, **settings)
     det.fit(_split(12, 0), _split(8, 10), device=torch.device("cpu"), seed=0)
     det.round_to_half()
     det.save(tmp_path / "ckpt", half=True)
@@ -145,3 +165,6 @@ def test_a_checkpoint_with_a_missing_or_misshapen_pixel_model_is_refused(tmp_pat
                                              "threshold": 0.5, "calibration_method": "none"})
     with pytest.raises(CheckpointError, match="predictor.body.0.weight"):
         load_detector(tmp_path / "bad")
+    broken = {**tensors, "predictor.body.0.bias": torch.full_like(tensors["predictor.body.0.bias"], float("nan"))}
+    with pytest.raises(ValueError, match="predictor.body.0.bias holds NaN"):
+        create_detector("surprisal", **TINY).load_tensors(broken)
