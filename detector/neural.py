@@ -80,6 +80,20 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 PRETRAINED_NAMES = ("imagenet",)
 
 
+def checkpoint_folder(path: str | os.PathLike) -> Path | None:
+    """The detector checkpoint ``--init`` names, if it names one: a folder (a checkpoint, or an error saying it is
+    not) or a bundled name such as ``npr-bundled``; None for a weights file."""
+    from fakescope.core.checkpoint import CONFIG_FILE, bundled_root, looks_like_path
+
+    given = Path(path)
+    if given.is_dir():
+        return given
+    bundled = bundled_root(__package__) / os.fspath(path)
+    if not given.exists() and not looks_like_path(os.fspath(path)) and (bundled / CONFIG_FILE).is_file():
+        return bundled
+    return None
+
+
 @dataclass(frozen=True)
 class NeuralConfig:
     """The training fields every neural family's config shares (a family's config subclasses it and adds its
@@ -134,12 +148,30 @@ class NeuralDetector(Detector):
             if unexpected:
                 raise ValueError(f"{path} weights do not fit {self.name}: {unexpected[:3]}")
             return
+        folder = checkpoint_folder(path)
+        if folder is not None:  # a detector trained here: its whole network (recalibrate it with --epochs 0)
+            self._load_checkpoint(folder)
+            return
         state = read_weights_file(path)
         try:
             self.init_module().load_state_dict(state)
         except RuntimeError as exc:
             missing = [m for m in str(exc).splitlines() if m.strip()][1:2] or [str(exc)]
             raise ValueError(f"{path}: weights do not fit {self.name} ({missing[0].strip()[:300]})") from None
+
+    def _load_checkpoint(self, folder: Path) -> None:
+        """The network of a fakescope checkpoint of this family; settings that shape the network must match."""
+        from .base import load_detector
+
+        source = load_detector(folder, family=self.name)
+        try:
+            self.net.load_state_dict(source.net.state_dict())
+        except RuntimeError:
+            ours, theirs = dataclasses.asdict(self.config), dataclasses.asdict(source.config)
+            differ = [f"{k}={theirs[k]!r} (here {ours[k]!r})" for k in ours
+                      if k not in dataclasses.asdict(NeuralConfig()) and ours[k] != theirs.get(k)]
+            raise ValueError(f"{folder}: its {self.name} network does not fit this one; give its settings with "
+                             f"--set: {', '.join(differ) or 'see its config.json'}") from None
 
     def complexity(self) -> dict[str, int]:
         from torch.utils.flop_counter import FlopCounterMode

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from fakescope.core.checkpoint import WEIGHTS_FILE
 from fakescope.core.corpus import CorpusError, read_record
 from fakescope.core.imageio import sha256_file
 from fakescope.core.progress import Progress
@@ -149,4 +150,9 @@ def _init_record(det: Detector, init: str | os.PathLike) -> dict:
 
         path = imagenet_file(det.config.arch)
         return {"path": "imagenet", "file": path.name, "sha256": sha256_file(path)}
+    from .neural import checkpoint_folder
+
+    folder = checkpoint_folder(init)
+    if folder is not None:  # a detector checkpoint: its weights file identifies it
+        return {"path": str(init), "checkpoint": str(folder), "sha256": sha256_file(folder / WEIGHTS_FILE)}
     return {"path": str(init), "sha256": sha256_file(init)}

