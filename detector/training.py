@@ -154,5 +154,5 @@ def _init_record(det: Detector, init: str | os.PathLike) -> dict:
 
     folder = checkpoint_folder(init)
     if folder is not None:  # a detector checkpoint: its weights file identifies it
-        return {"path": str(init), "checkpoint": str(folder), "sha256": sha256_file(folder / WEIGHTS_FILE)}
+        return {"path": str(init), "sha256": sha256_file(folder / WEIGHTS_FILE)}
     return {"path": str(init), "sha256": sha256_file(init)}

@@ -8,7 +8,8 @@ pooling, one logit) classifies it. As in the paper's code the residual is scaled
 
 Two layouts (``layout``, the variant: ``npr`` is fakescope's, ``npr:official`` the paper's):
 
-- ``fakescope`` (the default, bundled as ``npr-bundled``): basic blocks, a 3×3 stem without stride, inputs in
+- ``fakescope`` (the default layout; bundled as ``npr-bundled`` and, thresholded on native-resolution
+  photographs too, as ``npr-photos``, the default detector): basic blocks, a 3×3 stem without stride, inputs in
   [-1, 1]; small enough to train on a CPU.
 - ``official``: the authors' released network and checkpoint layout (github.com/chuangchuangtan/NPR-DeepfakeDetection,
   ``networks/resnet.py``): a ResNet-50 cut after ``layer2``: ``conv1`` (3×3, stride 2, 64 channels), ``bn1``,
