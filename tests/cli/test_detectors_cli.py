@@ -51,6 +51,31 @@ def test_train_with_init_and_zero_epochs_only_calibrates(tmp_path, tiny_corpus):
     assert meta["training"]["init"]["path"] == str(weights) and meta["training"]["steps"] == 0
 
 
+def test_train_recalibrates_a_detector_checkpoint_with_init_and_zero_epochs(tmp_path, tiny_corpus):
+    """--init takes a checkpoint folder or a bundled name: the same network, a calibration from these corpora."""
+    from fakescope.detector.base import load_detector
+
+    result = invoke("train", "npr", "--init", "npr-bundled", "--epochs", "0", "--corpus", tiny_corpus,
+                    "--device", "cpu", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "give its settings with --set: width=32 (here 64)" in result.output
+    result = invoke("train", "npr", "--init", "npr-bundled", "--epochs", "0", "--set", "width=32",
+                    "--corpus", tiny_corpus, "--device", "cpu", "--out", tmp_path / "re")
+    assert result.exit_code == 0, result.output
+    bundled, again = load_detector("npr-bundled"), load_detector(tmp_path / "re")
+    for k, v in bundled.net.state_dict().items():
+        assert torch.equal(again.net.state_dict()[k], v), k
+    assert again.threshold != bundled.threshold  # fit on the tiny corpus's val split, not the bundled one's
+    meta = json.loads((tmp_path / "re" / "config.json").read_text())
+    assert meta["training"]["init"] == {"path": "npr-bundled",
+                                        "sha256": bundled.info["sha256"]}
+    result = invoke("train", "npr", "--set", "width=32", "--init", tmp_path / "re", "--epochs", "0",
+                    "--corpus", tiny_corpus, "--device", "cpu", "--out", tmp_path / "re2")
+    assert result.exit_code == 0, result.output  # a folder works as a bundled name does
+    result = invoke("train", "discriminator", "--init", tmp_path / "re", "--epochs", "0", "--corpus", tiny_corpus,
+                    "--device", "cpu", "--out", tmp_path / "y")
+    assert result.exit_code == 2 and "is a 'npr' detector, not 'discriminator'" in result.output
+
+
 def test_train_refuses_bad_requests_in_one_line(tmp_path, tiny_corpus):
     for args, message in [
         (["timm:resnt18"], "did you mean resnet18"),
