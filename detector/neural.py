@@ -81,17 +81,19 @@ PRETRAINED_NAMES = ("imagenet",)
 
 
 def checkpoint_folder(path: str | os.PathLike) -> Path | None:
-    """The detector checkpoint ``--init`` names, if it names one: a folder (a checkpoint, or an error saying it is
-    not) or a bundled name such as ``npr-bundled``; None for a weights file."""
-    from fakescope.core.checkpoint import CONFIG_FILE, bundled_root, looks_like_path
+    """The detector checkpoint ``--init`` names, if it names one; None for a weights file.
 
-    given = Path(path)
-    if given.is_dir():
-        return given
-    bundled = bundled_root(__package__) / os.fspath(path)
-    if not given.exists() and not looks_like_path(os.fspath(path)) and (bundled / CONFIG_FILE).is_file():
-        return bundled
-    return None
+    Names resolve as everywhere else (:func:`fakescope.core.checkpoint.resolve_checkpoint`): a bare name that is
+    a bundled checkpoint (``npr-bundled``) is that one — an error when a checkpoint folder of that name is here
+    too; a path (``./x``, ``runs/x``, a ``Path``) or another bare name that is a folder is that folder."""
+    from fakescope.core.checkpoint import CONFIG_FILE, bundled_root, looks_like_path, resolve_checkpoint
+
+    text = os.fspath(path)
+    bare = isinstance(path, str) and not looks_like_path(text)
+    if bare and (bundled_root(__package__) / text / CONFIG_FILE).is_file():
+        return resolve_checkpoint(text, __package__)
+    given = Path(text).expanduser()
+    return given if given.is_dir() else None
 
 
 @dataclass(frozen=True)
@@ -164,14 +166,14 @@ class NeuralDetector(Detector):
         from .base import load_detector
 
         source = load_detector(folder, family=self.name)
-        try:
-            self.net.load_state_dict(source.net.state_dict())
-        except RuntimeError:
-            ours, theirs = dataclasses.asdict(self.config), dataclasses.asdict(source.config)
-            differ = [f"{k}={theirs[k]!r} (here {ours[k]!r})" for k in ours
-                      if k not in dataclasses.asdict(NeuralConfig()) and ours[k] != theirs.get(k)]
-            raise ValueError(f"{folder}: its {self.name} network does not fit this one; give its settings with "
-                             f"--set: {', '.join(differ) or 'see its config.json'}") from None
+        ours, theirs = dataclasses.asdict(self.config), dataclasses.asdict(source.config)
+        training = set(dataclasses.asdict(NeuralConfig())) - {"crop"}  # how it was trained, not what it is
+        differ = [f"{k}={theirs[k]!r} (here {ours[k]!r})" for k in ours
+                  if k not in training and ours[k] != theirs.get(k)]
+        if differ:  # also settings that change the network without changing its weights (a tile size, a factor)
+            raise ValueError(f"{folder}: its {self.name} network differs from this one; give its settings with "
+                             f"--set: {', '.join(differ)}")
+        self.net.load_state_dict(source.net.state_dict())
 
     def complexity(self) -> dict[str, int]:
         from torch.utils.flop_counter import FlopCounterMode
@@ -203,7 +205,15 @@ class NeuralDetector(Detector):
         from fakescope.core.safety import config_digest
 
         config = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "epochs"}
-        return config_digest({"family": self.family, "config": config, "seed": seed, "init": str(self.init_path),
+        init = str(self.init_path)
+        folder = None if self.init_path is None or self.init_path in PRETRAINED_NAMES else checkpoint_folder(
+            self.init_path)
+        if folder is not None:  # a checkpoint named by a name or a path: what it holds, not only where it is
+            from fakescope.core.checkpoint import WEIGHTS_FILE
+            from fakescope.core.imageio import sha256_file
+
+            init += ":" + sha256_file(folder / WEIGHTS_FILE)
+        return config_digest({"family": self.family, "config": config, "seed": seed, "init": init,
                               "train": _content_digest(train), "val": _content_digest(val)})
 
     def _load_state(self, path: Path, key: str, opt: torch.optim.Optimizer) -> dict | None:

@@ -55,10 +55,10 @@ def train_detector(
              "blur, JPEG 30-100, quarter turns, patch masking) or resample (realworld, and half of the images "
              "resized 0.5-2x); --blur-prob/--jpeg-prob then adjust it.",
     )] = None,
-    init: Annotated[Path | None, typer.Option(
+    init: Annotated[str | None, typer.Option(
         "--init", help="Start from a local weights file (.safetensors, .pth/.pt; a CNNDetection checkpoint loads "
-                       "into timm:resnet50), a detector checkpoint of the same family (a folder or a bundled "
-                       "name; with --epochs 0 it is recalibrated on these corpora), or `imagenet`: ImageNet "
+                       "into timm:resnet50), a detector checkpoint of the same neural family (a folder or a "
+                       "bundled name; with --epochs 0 it is recalibrated on these corpora), or `imagenet`: ImageNet "
                        "weights installed by `make imagenet` (timm:mobilenetv2_100, timm:efficientnet_lite0 and "
                        "the probe family on them).",
     )] = None,

@@ -58,6 +58,10 @@ def test_train_recalibrates_a_detector_checkpoint_with_init_and_zero_epochs(tmp_
     result = invoke("train", "npr", "--init", "npr-bundled", "--epochs", "0", "--corpus", tiny_corpus,
                     "--device", "cpu", "--out", tmp_path / "x")
     assert result.exit_code == 2 and "give its settings with --set: width=32 (here 64)" in result.output
+    result = invoke("train", "npr", "--init", "npr-bundled", "--epochs", "0", "--set", "width=32", "--set", "factor=4",
+                    "--corpus", tiny_corpus, "--device", "cpu", "--out", tmp_path / "x")
+    # same weights, another network: refused too
+    assert result.exit_code == 2 and "factor=2 (here 4)" in result.output, result.output
     result = invoke("train", "npr", "--init", "npr-bundled", "--epochs", "0", "--set", "width=32",
                     "--corpus", tiny_corpus, "--device", "cpu", "--out", tmp_path / "re")
     assert result.exit_code == 0, result.output
