@@ -173,10 +173,13 @@ def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
         details = training.get("corpus_details") or [{"path": c} for c in training.get("corpora", [])]
         corpora = [f"{d['real']} vs {d['generator']}" if "real" in d and "generator" in d else d.get("path", "?")
                    for d in details]
+        init = training.get("init") if isinstance(training.get("init"), dict) else {}
+        recalibrated = training.get("steps") == 0 and bool(init.get("path"))  # --init X --epochs 0
         bundled.append({"name": name, "family": meta.get("name", meta.get("family", "?")),
                         "threshold": meta.get("threshold", 0.5),
                         "calibration": meta.get("calibration_method", "none"),
-                        "corpora": corpora, "val": metrics.get("val", {}), "test": metrics.get("test", {}),
+                        "corpora": corpora, **({"network_from": init["path"]} if recalibrated else {}),
+                        "val": metrics.get("val", {}), "test": metrics.get("test", {}),
                         "command": training.get("command"), "default": name == DEFAULT_DETECTOR})
     external = list_external()
     if format == TableOrJson.json:
@@ -197,7 +200,10 @@ def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
     grid = Grid(["name", "family", "calibration", "threshold", "trained on", "test AP", "test ECE", "default"],
                 title="bundled detectors", keep=("name", "family"), right=("threshold", "test AP", "test ECE"))
     for b in bundled:
-        grid.add_row(b["name"], b["family"], b["calibration"], f"{b['threshold']:.4f}", ", ".join(b["corpora"]),
+        trained = ", ".join(b["corpora"])
+        if "network_from" in b:  # only calibrated on these corpora
+            trained = f"{b['network_from']}'s network, calibrated on {trained}"
+        grid.add_row(b["name"], b["family"], b["calibration"], f"{b['threshold']:.4f}", trained,
                      _num(b["test"].get("ap")), _num(b["test"].get("ece")), "yes" if b["default"] else "")
     show(grid)
 

@@ -98,6 +98,10 @@ def test_detectors_list_shows_families_and_bundled_checkpoints():
     assert {"discriminator", "npr", "spectrum", "timm:<arch>"} <= {f["family"] for f in listing["families"]}
     assert sum(b["default"] for b in listing["bundled"]) == 1
     assert all(b["corpora"] and "ap" in b["test"] for b in listing["bundled"])
+    # a detector only recalibrated on its corpora says whose network it holds
+    by_name = {b["name"]: b for b in listing["bundled"]}
+    assert by_name["npr-photos"]["network_from"] == "npr-bundled" and "network_from" not in by_name["npr-bundled"]
+    assert "npr-bundled's network, calibrated on" in invoke("detectors", "list").stdout
 
 
 def test_detectors_list_names_the_third_party_layouts_it_loads():
