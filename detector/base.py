@@ -278,3 +278,7 @@ def _check_settings(folder, meta: dict, calibration: Calibration) -> None:
     if calibration.method == "isotonic" and (len(calibration.x) != len(calibration.y) or len(calibration.x) == 0
                                              or not np.all((calibration.y >= 0) & (calibration.y <= 1))):
         raise CheckpointError(f"{folder}: isotonic calibration arrays of different lengths or outside [0, 1]")
+    if (calibration.method == "platt" and calibration.params[0] < 0) or (
+            calibration.method == "isotonic" and np.any(np.diff(calibration.y) < 0)):
+        raise CheckpointError(f"{folder}: its {calibration.method} calibration decreases, which turns the detector's "
+                              "ranking around; recalibrate it (fakescope train FAMILY --init FOLDER --epochs 0 ...)")

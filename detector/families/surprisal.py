@@ -17,8 +17,9 @@ the features are the mean NLL and the mean H in bits per sub-pixel and their gap
 Two heads read them (``head``):
 
 - ``below`` (one-class, ZED's statistic): the score rises as ``D`` at level 0 falls below its value on real
-  training windows, ``sigmoid(−(D₀ − mean) / std)`` with the mean and std of un-augmented windows of the real
-  training images — an image coded more cheaply than the model of real images expects.
+  training windows, ``sigmoid(−(D₀ − mean) / std)`` with the mean and std of un-augmented windows of a fifth
+  of the real training images, held out from the pixel model (on the images it learnt from, its coding cost is
+  biased low) — an image coded more cheaply than the model of real images expects.
 - ``both`` (one-class, two-sided): the score rises with ``|D₀ − mean| / std`` — an image coded either more
   cheaply or more dearly than real ones: generators that smooth fine detail away are too predictable, those
   that leave up-sampling artifacts too surprising.
@@ -191,12 +192,10 @@ class SurprisalDetector(LinearDetector):
                 h.append(entropy_bits(mean, log_scale))
         return log_p, h
 
-    def _train_predictor(self, train, device: torch.device, seed: int, report) -> list[float]:
-        """Adam on the NLL (bits per sub-pixel, summed over levels) of augmented windows of *real* images."""
+    def _train_predictor(self, train, reals: np.ndarray, device: torch.device, seed: int, report) -> list[float]:
+        """Adam on the NLL (bits per sub-pixel, summed over levels) of augmented windows of the real images
+        ``train.images[reals]``."""
         cfg = self.config
-        reals = np.flatnonzero(np.asarray(train.labels) == 0)
-        if len(reals) == 0:
-            raise ValueError("surprisal learns a model of real images: the training split holds none")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.predictor = PixelModel(cfg.width, cfg.depth).to(device)
@@ -251,17 +250,22 @@ class SurprisalDetector(LinearDetector):
             if progress is not None:
                 progress(completed=done, total=cfg.steps, description=f"surprisal pixel model NLL={loss:.3f} bits")
 
-        losses = self._train_predictor(train, torch.device(device), seed, report)
+        reals = np.flatnonzero(np.asarray(train.labels) == 0)
+        if len(reals) == 0:
+            raise ValueError("surprisal learns a model of real images: the training split holds none")
+        held = np.zeros(0, dtype=int)
+        if cfg.head != "linear" and len(reals) > 1:  # the one-class statistics come from real images it never saw
+            held = np.sort(numpy_rng(seed, "surprisal-held").permutation(reals)[:max(1, len(reals) // 5)])
+        losses = self._train_predictor(train, np.setdiff1d(reals, held), torch.device(device), seed, report)
         record = {"pixel_model": {"steps": cfg.steps, "final_nll_bits": round(float(np.mean(losses[-50:])), 4)
                                   if losses else None}}
         if cfg.head == "linear":
             return {**record, **super().fit(train, val, device=device, seed=seed, progress=progress)}
-        # one class: the statistics of real training images' windows as they are (no augmentation)
-        reals = train.subset(np.flatnonzero(np.asarray(train.labels) == 0))
+        # one class: the statistics of held-out real training images' windows as they are (no augmentation)
         feats = []
         for k in range(cfg.crops_per_image):
             rng = numpy_rng(seed, "surprisal-crops", k)
-            feats.append(self.featurize([random_crop(image, cfg.crop, rng) for image in reals.images], device))
+            feats.append(self.featurize([random_crop(train.images[i], cfg.crop, rng) for i in held], device))
         feats = np.concatenate(feats)  # [R*K, F]
         mean, scale = feats.mean(0), feats.std(0)
         scale[scale == 0] = 1.0

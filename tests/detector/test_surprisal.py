@@ -168,3 +168,16 @@ def test_a_checkpoint_with_a_missing_or_misshapen_pixel_model_is_refused(tmp_pat
     broken = {**tensors, "predictor.body.0.bias": torch.full_like(tensors["predictor.body.0.bias"], float("nan"))}
     with pytest.raises(ValueError, match="predictor.body.0.bias holds NaN"):
         create_detector("surprisal", **TINY).load_tensors(broken)
+
+
+def test_one_class_statistics_come_from_real_images_the_pixel_model_never_saw(monkeypatch):
+    """A fifth of the real training images is held out of the pixel model's training for the head's statistics."""
+    import fakescope.detector.families.surprisal as module
+
+    seen = []
+    original = module.sample_crops
+    monkeypatch.setattr(module, "sample_crops", lambda images, idx, *a: seen.extend(idx) or original(images, idx, *a))
+    det = create_detector("surprisal", **TINY)
+    record = det.fit(_split(20, 0), _split(4, 10), device=torch.device("cpu"), seed=0)
+    assert record["real_windows"] == 2 * 4  # crops_per_image x 20 // 5 held-out images
+    assert len(set(seen)) == 16 and max(seen) < 20  # the pixel model drew from the other 16 reals only

@@ -125,3 +125,18 @@ def test_an_oversized_model_safetensors_is_refused_before_it_is_read(tmp_path, m
         f.truncate(checkpoint.MAX_WEIGHTS_BYTES + 1)  # sparse: nothing is written
     with pytest.raises(CheckpointError, match="too large"):
         load_detector(folder)
+
+
+@pytest.mark.parametrize("calibration", [("platt", {"params": [-0.3, 0.1]}),
+                                         ("isotonic", {"x": [0.0, 0.5, 1.0], "y": [0.9, 0.5, 0.1]})])
+def test_a_calibration_that_turns_the_ranking_around_is_refused(tmp_path, calibration):
+    """Calibration is fit increasing (a Platt slope >= 0, isotonic increasing): a file that decreases is refused."""
+    import numpy as np
+    from fakescope.detector.calibration import Calibration
+
+    det = load_detector()
+    method, arrays = calibration
+    det.calibration = Calibration(method, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+    det.save(tmp_path / "det")
+    with pytest.raises(CheckpointError, match="turns the detector's ranking around"):
+        load_detector(tmp_path / "det")
