@@ -30,6 +30,14 @@ from .data import ImageSet, sample_crops
 from .metrics import summarize
 
 CLASSIFIERS = ("logistic", "svm")
+
+
+def check_head_settings(family: str, classifier: str, C: tuple[float, ...]) -> None:
+    """What every linear-head config checks: a known classifier and at least one regularisation strength."""
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"unknown {family} classifier {classifier!r}; known: {', '.join(CLASSIFIERS)}")
+    if not C:
+        raise ValueError(f"{family} needs at least one C (inverse regularisation strength)")
 HEAD_KEYS = ("scaler.mean", "scaler.scale", "linear.weight", "linear.bias")
 
 

@@ -28,7 +28,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ..base import DETECTORS
 from ..data import Augment
-from ..linear import CLASSIFIERS, LinearDetector
+from ..linear import LinearDetector, check_head_settings
 from ..neural import PRETRAINED_NAMES, read_weights_file, to_batch
 
 BACKBONE = "backbone."  # the prefix of the frozen backbone's tensors in the checkpoint
@@ -48,8 +48,7 @@ class ProbeConfig:
     def __post_init__(self) -> None:
         if not timm.is_model(self.arch):
             raise ValueError(f"unknown timm architecture {self.arch!r}; see timm.list_models()")
-        if self.classifier not in CLASSIFIERS:
-            raise ValueError(f"unknown probe classifier {self.classifier!r}; known: {', '.join(CLASSIFIERS)}")
+        check_head_settings("probe", self.classifier, self.C)
         if not self.stages or list(self.stages) != sorted(set(self.stages)):
             raise ValueError(f"probe stages must be increasing stage indices, got {self.stages}")
 

@@ -27,7 +27,7 @@ from scipy.fft import dctn
 
 from ..base import DETECTORS
 from ..data import Augment
-from ..linear import CLASSIFIERS, LinearDetector
+from ..linear import LinearDetector, check_head_settings
 
 FEATURES = ("fft", "dct", "both")
 
@@ -44,8 +44,7 @@ class SpectrumConfig:
     def __post_init__(self) -> None:
         if self.features not in FEATURES:
             raise ValueError(f"unknown spectrum features {self.features!r}; known: {', '.join(FEATURES)}")
-        if self.classifier not in CLASSIFIERS:
-            raise ValueError(f"unknown spectrum classifier {self.classifier!r}; known: {', '.join(CLASSIFIERS)}")
+        check_head_settings("spectrum", self.classifier, self.C)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:

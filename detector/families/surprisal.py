@@ -48,8 +48,7 @@ from fakescope.core.seeding import numpy_rng
 
 from ..base import DETECTORS
 from ..data import Augment, random_crop, sample_crops
-from ..linear import CLASSIFIERS, LinearDetector, LinearHead
-from ..metrics import summarize
+from ..linear import LinearDetector, LinearHead, check_head_settings
 
 HEADS = ("below", "both", "linear")
 PREDICTOR = "predictor."  # the prefix of the pixel model's tensors in the checkpoint
@@ -77,13 +76,11 @@ class SurprisalConfig:
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise ValueError(f"unknown surprisal head {self.head!r}; known: {', '.join(HEADS)}")
-        if self.classifier not in CLASSIFIERS:
-            raise ValueError(f"unknown surprisal classifier {self.classifier!r}; known: {', '.join(CLASSIFIERS)}")
+        check_head_settings("surprisal", self.classifier, self.C)
         if not self.levels or list(self.levels) != sorted(set(self.levels)) or self.levels[0] != 0:
             raise ValueError(f"surprisal levels must be increasing and start at 0, got {self.levels}")
-        if self.crop < 2 or self.crops_per_image < 1 or (self.head == "linear" and not self.C):
-            raise ValueError("surprisal needs crop >= 2, crops_per_image >= 1 and, for the linear head, at least "
-                             "one C")
+        if self.crop < 2 or self.crops_per_image < 1:
+            raise ValueError("surprisal needs crop >= 2 and crops_per_image >= 1")
         if self.crop % 2 ** (self.levels[-1] + 1):
             raise ValueError(f"crop {self.crop} is not divisible by 2^{self.levels[-1] + 1} (level {self.levels[-1]} "
                              "is predicted from the next coarser one)")
@@ -144,7 +141,7 @@ def entropy_table(points: int = 426, offsets: int = 65) -> tuple[float, float, n
 
 def entropy_bits(mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """The entropy in bits of the discretised logistic of each mean and log scale (bilinear in the table)."""
-    lo, step, values = entropy_table()
+    lo, step, _ = entropy_table()
     table = _table_on(log_scale.dtype, log_scale.device)  # [G, O]
     rows, cols = table.shape
     pos = ((log_scale - lo) / step).clamp(0, rows - 1)
@@ -257,6 +254,8 @@ class SurprisalDetector(LinearDetector):
         if cfg.head != "linear" and len(reals) > 1:  # the one-class statistics come from real images it never saw
             held = np.sort(numpy_rng(seed, "surprisal-held").permutation(reals)[:max(1, len(reals) // 5)])
         losses = self._train_predictor(train, np.setdiff1d(reals, held), torch.device(device), seed, report)
+        if not len(held):  # a single real image: its statistics are all there is
+            held = reals
         record = {"pixel_model": {"steps": cfg.steps, "final_nll_bits": round(float(np.mean(losses[-50:])), 4)
                                   if losses else None}}
         if cfg.head == "linear":
@@ -273,10 +272,7 @@ class SurprisalDetector(LinearDetector):
         d0 = _FEATURES.index("d")
         coef[d0] = -1.0 if cfg.head == "below" else 1.0
         self.head = LinearHead(mean, scale, coef, 0.0 if cfg.head == "below" else -2.0)
-        val_tiles, owner = self.tiled(val.images)
-        val_ap = summarize(val.labels, self.image_means(self.tile_scores(val_tiles, device=device), owner,
-                                                        len(val)))["ap"]
-        return {**record, "real_windows": len(feats), "val_ap": round(val_ap, 5),
+        return {**record, "real_windows": len(feats),
                 "real_d0": {"mean": round(float(mean[d0]), 5), "std": round(float(scale[d0]), 5)}}
 
     def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:

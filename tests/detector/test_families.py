@@ -273,3 +273,11 @@ def test_a_checkpoint_of_an_unknown_family_is_a_clear_error_also_when_a_family_i
     for family in (None, "npr"):
         with pytest.raises(CheckpointError, match="bogus"):
             load_detector(f"{tmp_path}/d", family=family)
+
+
+@pytest.mark.parametrize("family", ["spectrum", "probe", "surprisal"])
+def test_a_linear_head_without_a_regularisation_strength_is_a_clear_error(family):
+    with pytest.raises(ValueError, match=f"{family} needs at least one C"):
+        create_detector(family, C=())
+    with pytest.raises(ValueError, match=f"unknown {family} classifier 'tree'"):
+        create_detector(family, classifier="tree")

@@ -181,3 +181,11 @@ def test_one_class_statistics_come_from_real_images_the_pixel_model_never_saw(mo
     record = det.fit(_split(20, 0), _split(4, 10), device=torch.device("cpu"), seed=0)
     assert record["real_windows"] == 2 * 4  # crops_per_image x 20 // 5 held-out images
     assert len(set(seen)) == 16 and max(seen) < 20  # the pixel model drew from the other 16 reals only
+
+
+def test_a_single_real_training_image_still_gives_finite_statistics():
+    train = ImageSet(_images(1, 0, smooth=True) + _images(2, 1, smooth=False), np.array([0, 1, 1]))
+    det = create_detector("surprisal", **TINY)
+    det.fit(train, _split(4, 10), device=torch.device("cpu"), seed=0)
+    assert np.all(np.isfinite(det.head.mean)) and np.all(np.isfinite(det.head.scale))
+    assert np.all(np.isfinite(det.raw_scores(_images(2, 5, smooth=True))))
