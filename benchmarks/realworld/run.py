@@ -13,6 +13,7 @@ The set is not in the repository (users do not have it): without it the script s
 
     python benchmarks/realworld/run.py                          # every bundled detector → results.json, README table
     python benchmarks/realworld/run.py --detector runs/det-a --detector npr-bundled --perturb --out results-x.json
+    python benchmarks/realworld/run.py --detector runs/det-b --seen super-resolution   # also without a seen generator
     FAKESCOPE_REALWORLD_DEV=/path/to/realworld-dev python benchmarks/realworld/run.py
 """
 
@@ -77,7 +78,7 @@ def metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
             "roc_auc": round(float(roc_auc_score(labels, scores)), 4)}
 
 
-def evaluate(det, rows: list[dict], root: Path, kind: str, device: str) -> dict:
+def evaluate(det, rows: list[dict], root: Path, kind: str, device: str, seen: tuple[str, ...] = ()) -> dict:
     start = time.perf_counter()
     images = [perturb(read_image(root / "images" / r["file"]), kind) for r in rows]
     images = [np.repeat(im, 3, axis=2) if im.shape[2] == 1 else im[..., :3] for im in images]
@@ -98,6 +99,10 @@ def evaluate(det, rows: list[dict], root: Path, kind: str, device: str) -> dict:
         "per_generator": {},
         "per_format": {},
     }
+    if seen:  # the same without the fakes of generators the detector was trained on
+        unseen = np.array([r["generator"] not in seen for r in rows])
+        out["unseen"] = {"without": list(seen), "all": metrics(labels[unseen], scores[unseen]),
+                         "png_tiles": metrics(labels[unseen & tiles], scores[unseen & tiles])}
     for gen in sorted({r["generator"] for r in rows if r["generator"]}):
         keep = real | np.array([r["generator"] == gen for r in rows])
         m = metrics(labels[keep], scores[keep])
@@ -124,6 +129,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--seen", action="append", default=[], metavar="GENERATOR",
+                        help="a generator of the set that a detector was trained on (repeatable): AP and ROC-AUC "
+                             "are also recorded without its fakes")
     args = parser.parse_args()
     root = find_set()
     if root is None:
@@ -143,12 +151,16 @@ def main() -> int:
     for name in detectors:
         det = load_detector(name)
         kinds = ("none", "jpeg75", "half") if args.perturb else ("none",)
-        results["detectors"][name] = {"family": det.name, "runs": [evaluate(det, rows, root, k, args.device)
-                                                                   for k in kinds]}
+        results["detectors"][name] = {"family": det.name, "runs": [evaluate(det, rows, root, k, args.device,
+                                                                            tuple(args.seen)) for k in kinds]}
         for run in results["detectors"][name]["runs"]:
             print(f"{name:28s} {run['perturbation']:7s} AP {run['all']['ap']:.3f}  ROC-AUC {run['all']['roc_auc']:.3f}"
                   f"  PNG-tile ROC-AUC {run['png_tiles']['roc_auc']:.3f}  real acc {run['real_accuracy']:.2f}"
                   f"  fake acc {run['fake_accuracy']:.2f}  {run['images_per_s']:.1f} img/s", flush=True)
+            if "unseen" in run:
+                u = run["unseen"]
+                print(f"{'':28s} {'':7s} without {', '.join(u['without'])}: AP {u['all']['ap']:.3f}  ROC-AUC "
+                      f"{u['all']['roc_auc']:.3f}  PNG-tile ROC-AUC {u['png_tiles']['roc_auc']:.3f}", flush=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -9,5 +9,6 @@ MODULES = {
     "cyclegan": f"{__name__}.cyclegan",
     "progan": f"{__name__}.progan",
     "resynth": f"{__name__}.resynth",
+    "upscaler": f"{__name__}.upscaler",
     "vanilla": f"{__name__}.vanilla",
 }

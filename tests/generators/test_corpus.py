@@ -35,6 +35,7 @@ TINY = {
     "progan": {"image_size": 8, "latent_dim": 16, "fmap_base": 64, "fmap_max": 16},
     "cyclegan": {"image_size": 24, "ngf": 4, "ndf": 4, "n_blocks": 1},
     "resynth": {"image_size": 16, "width": 4, "stages": 1},
+    "upscaler": {"width": 4, "blocks": 1, "scale": 2, "channels": 1},
 }
 
 

