@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fakescope.generators.families import upscaler as up
+from fakescope.generators.gan import create_gan, load_gan
+from fakescope.generators.ncnn import NcnnError, read_model
 from torch import nn
 from typer.testing import CliRunner
 
 from fakescope.cli import app
 from fakescope.core.wheels import installed_file
-from fakescope.generators.families import upscaler as up
-from fakescope.generators.gan import create_gan, load_gan
-from fakescope.generators.ncnn import NcnnError, read_model
 
 
 def write_ncnn(net: nn.Module, folder: Path, stem: str, *, fp16: bool = True, extra: bytes = b"") -> tuple[Path, Path]:
