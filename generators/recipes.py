@@ -5,6 +5,7 @@ images each gives per split, the image size and channel count every image is sto
 perturbation applied to real and fake images alike. ``datasets/README.md`` documents the schema; in short::
 
     name = "digits-vanilla"            # default: the file name without .toml
+    setup = "make upscalers"           # optional: what makes checkpoints that are not bundled (named when missing)
     seed = 0                           # every image's seed derives from it and the image's index
     size = 32                          # stored image side (default: the first generator's)
     channels = 1                       # 1 gray or 3 RGB (default: the first generator's)
@@ -50,7 +51,7 @@ RECIPE_SUFFIX = ".toml"
 FORMATS = ("png", "jpeg")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
-_TOP_KEYS = ("name", "description", "seed", "size", "channels", "format", "quality", "counts", "real", "fake",
+_TOP_KEYS = ("name", "description", "setup", "seed", "size", "channels", "format", "quality", "counts", "real", "fake",
              "perturbations")
 _REAL_KEYS = ("name", "source", "counts")
 _FAKE_KEYS = ("name", "generator", "sha256", "counts", "direction", "input", "input_split", "input_size")
@@ -202,7 +203,8 @@ def parse_recipe(
     default_counts = _counts(data["counts"], "counts", err) if "counts" in data else None
     real = [_parse_real(item, f"real[{i}]", base, default_counts, err)
             for i, item in enumerate(_tables(data, "real", err))]
-    fake = [_parse_fake(item, f"fake[{i}]", base, default_counts, err)
+    setup = _get(data, "setup", str, "", "", err)
+    fake = [_parse_fake(item, f"fake[{i}]", base, default_counts, err, setup)
             for i, item in enumerate(_tables(data, "fake", err))]
     _check_entries(real, fake, err)
     perturbations = [_parse_perturbation(item, f"perturbations[{i}]", err)
@@ -288,7 +290,7 @@ def _parse_real(item: dict, at: str, base: Path, default_counts: dict | None, er
     return RealEntry(name=_get(item, "name", str, _source_name(source), at, err), source=source, counts=counts)
 
 
-def _parse_fake(item: dict, at: str, base: Path, default_counts: dict | None, err) -> FakeEntry:
+def _parse_fake(item: dict, at: str, base: Path, default_counts: dict | None, err, setup: str = "") -> FakeEntry:
     """One ``[[fake]]`` table; whether its checkpoint's kind takes ``direction``/``input`` is checked with it."""
     _keys(item, _FAKE_KEYS, at, err)
     generator = _get(item, "generator", str, None, at, err)
@@ -297,7 +299,7 @@ def _parse_fake(item: dict, at: str, base: Path, default_counts: dict | None, er
     pinned = _get(item, "sha256", str, None, at, err)
     if pinned is not None and not re.fullmatch(r"[0-9a-f]{64}", pinned):
         raise err(f"{at}.sha256: expected 64 lowercase hex digits")
-    folder = _resolve_checkpoint(generator, base, at, err)
+    folder = _resolve_checkpoint(generator, base, at, err, setup)
     direction = _get(item, "direction", str, None, at, err)
     input_source = _get(item, "input", str, None, at, err)
     input_split = _get(item, "input_split", str, None, at, err)
@@ -410,9 +412,10 @@ def _resolve_source(source: str, base: Path) -> str:
     return source
 
 
-def _resolve_checkpoint(generator: str, base: Path, at: str, err) -> Path:
+def _resolve_checkpoint(generator: str, base: Path, at: str, err, setup: str = "") -> Path:
     local = base / generator
     try:
         return resolve_checkpoint(local if (local / "config.json").is_file() else generator, __package__)
     except CheckpointError as exc:
-        raise err(f"{at}.generator: {exc}") from None
+        hint = f"; the recipe's checkpoints are made by `{setup}`" if setup else ""
+        raise err(f"{at}.generator: {exc}{hint}") from None

@@ -1,7 +1,9 @@
-"""Translation of image files and folders with image → image GANs (:class:`~.kinds.image.ImageToImage`).
+"""Translation of image files and folders with image → image GANs: a translator between two domains
+(:class:`~.kinds.image.ImageToImage`, with a direction) or a re-synthesiser (:class:`~.kinds.resynth.SameSizeImage`,
+no direction).
 
-Images keep their size: each is reflect-padded to sides that are multiples of 4 and cropped back by the
-family's ``translate`` (never stretched); tensors go through :func:`~.kinds.image.translate_images`.
+Images keep their size: each is reflect-padded to the sides the family needs and cropped back (never stretched);
+tensors go through :func:`~.kinds.image.translate_images` or :func:`~.kinds.resynth.resynthesize_images`.
 
 :func:`translate_paths` writes ``OUT/<name>.png`` per readable input plus ``OUT/manifest.jsonl`` with one row
 per input: the output path and sha256, the source image path and sha256, the direction, the checkpoint, or
@@ -12,10 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from fakescope.core.imageio import (
     IMAGE_SUFFIXES,
@@ -32,22 +35,36 @@ from fakescope.core.imageio import (
 from fakescope.core.progress import Progress
 from fakescope.core.walk import walk
 
-from .kinds.image import ImageToImage, check_translator, translate_images
+from .gan import GANFamily
+from .kinds.image import check_translator, translate_images
+from .kinds.resynth import SameSizeImage, resynthesize_images
 
 #: Larger inputs are refused rather than risking memory exhaustion (activations scale with the pixel count).
 MAX_TRANSLATE_PIXELS = 4096 * 4096
 MANIFEST_FILE = "manifest.jsonl"
 
 
-def translate_array(gan: ImageToImage, image: np.ndarray, direction: str) -> np.ndarray:
-    """``uint8 [H, W, C]`` (any C of 1 or 3) → translated ``uint8 [H, W, channels of the model]``."""
+def converter(gan: GANFamily, direction: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What turns ``[N, C, H, W]`` images into ``gan``'s output: a re-synthesis (``direction`` None) or a
+    translation in ``direction``; ``ValueError`` when ``gan`` maps no image to an image or the direction is wrong."""
+    if isinstance(gan, SameSizeImage):
+        if direction is not None:
+            raise ValueError(f"{gan.name} re-synthesises images: it has no direction")
+        return lambda x: resynthesize_images(gan, x)
     check_translator(gan, direction)
+    return lambda x: translate_images(gan, x, direction)
+
+
+def translate_array(gan: GANFamily, image: np.ndarray, direction: str | None) -> np.ndarray:
+    """``uint8 [H, W, C]`` (any C of 1 or 3) → translated (or re-synthesised: ``direction`` None)
+    ``uint8 [H, W, channels of the model]``."""
+    convert = converter(gan, direction)
     h, w = image.shape[:2]
     if h * w > MAX_TRANSLATE_PIXELS:
         raise ImageReadError(f"too large to translate: {w}x{h} pixels (limit {MAX_TRANSLATE_PIXELS:,}); "
                              "downscale it first")
     x = to_tensor(set_channels(image, gan.config.channels)).unsqueeze(0)  # [1, C, H, W]
-    return to_uint8(translate_images(gan, x, direction)[0])
+    return to_uint8(convert(x)[0])
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path, str | None]]:
@@ -67,19 +84,20 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path,
 
 
 def translate_paths(
-    gan: ImageToImage,
+    gan: GANFamily,
     inputs: Iterable[str | os.PathLike],
     out: str | os.PathLike,
     *,
-    direction: str,
+    direction: str | None,
     checkpoint: dict | None = None,
     progress: Progress | None = None,
 ) -> list[dict]:
     """Translate image files and folders into ``out`` at their own size; returns the manifest rows.
 
-    Unreadable inputs do not stop the run: their row has ``error`` set and no output ``path``.
+    Unreadable inputs do not stop the run: their row has ``error`` set and no output ``path``. ``direction`` is
+    None for a re-synthesiser.
     """
-    check_translator(gan, direction)
+    converter(gan, direction)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint or {}

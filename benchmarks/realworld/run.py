@@ -141,6 +141,10 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = load_rows(root)
+    generators = sorted({r["generator"] for r in rows if r["generator"]})
+    unknown = [g for g in args.seen if g not in generators]
+    if unknown:
+        parser.error(f"--seen {', '.join(unknown)}: not a generator of the set ({', '.join(generators)})")
     detectors = args.detector or list_bundled("fakescope.detector")
     results = {"date": date.today().isoformat(), "machine": f"{cpu_name()}, {os.cpu_count()} cores, "
                f"torch {torch.__version__}, {torch.get_num_threads()} threads", "device": args.device,

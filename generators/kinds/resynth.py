@@ -10,10 +10,12 @@ window it came from. On the CPU every image gets its own forward pass, so bytes 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
+from torch import nn
+from torch.nn import functional as F
 
 from ..gan import GANFamily
 from .image import from_inputs, one_pass_each
@@ -48,3 +50,25 @@ class SameSizeImage(GANFamily):
 def resynthesize_images(gan: SameSizeImage, images: torch.Tensor, *, batch_size: int = 16) -> torch.Tensor:
     """``images [N, C, H, W]`` → re-syntheses (float, on the CPU); one forward pass per image on the CPU."""
     return one_pass_each(gan.resynthesize, images, gan.device, batch_size=batch_size)
+
+
+def run_padded(net: nn.Module, images: torch.Tensor, *, multiple: int, channels: int,
+               forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """``forward`` (default ``net``) in eval mode, no grad, over ``images [N, channels, H, W]`` (float32 on
+    ``net``'s device), reflect-padded at the bottom and right to sides that are multiples of ``multiple``
+    (replicated when the image is too small to reflect) and cropped back to ``H × W``."""
+    if images.ndim != 4 or images.shape[1] != channels:
+        raise ValueError(f"expected images [N, {channels}, H, W], got {tuple(images.shape)}")
+    h, w = images.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    x = images.to(next(net.parameters()).device, torch.float32)
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            out = (forward or net)(x)
+    finally:
+        net.train(was_training)
+    return out[..., :h, :w]

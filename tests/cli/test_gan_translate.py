@@ -64,6 +64,22 @@ def test_translate_files_and_folders_at_their_own_size(tiny_cyclegan, tmp_path):
     assert read_image(out / by_source[str(folder_a / "0.png")]["path"]).shape == (30, 40, 3)
 
 
+def test_a_resynthesiser_redraws_images_at_their_own_size_without_a_direction(tmp_path):
+    odd = tmp_path / "in" / "odd.png"
+    image = np.random.default_rng(2).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    write_png(odd, image)
+    out = tmp_path / "out"
+    result = invoke("gan", "translate", "resynth-nearest-s2", odd, "--device", "cpu", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "1 images re-synthesised by resynth" in " ".join(result.output.split())
+    row = json.loads((out / "manifest.jsonl").read_text())
+    assert row["direction"] is None and row["generator"] == "resynth" and row["size"] == [37, 53]
+    redrawn = read_image(out / row["path"])
+    assert redrawn.shape == image.shape and not np.array_equal(redrawn, image)
+    result = invoke("gan", "translate", "resynth-nearest-s2", odd, "--direction", "a2b", "--out", tmp_path / "o2")
+    assert result.exit_code == 2 and "has no direction" in result.output
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["gan", "train", "cyclegan", "--domain-a", "photos", "--out", "{tmp}/r"], "--domain-b"),
     (["gan", "train", "vanilla", "--domain-a", "photos", "--domain-b", "paintings", "--out", "{tmp}/r"],

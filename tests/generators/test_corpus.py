@@ -29,23 +29,14 @@ from fakescope.generators.recipes import parse_recipe
 
 from fakescope.core.corpus import BUILD_DIR, CorpusError, corpus_stats, read_manifest, verify_corpus
 
-#: Small configs per family (a family without one is tested at its default config).
-TINY = {
-    "vanilla": {"image_size": 8, "latent_dim": 8, "g_hidden": (16, 32), "d_hidden": (16,)},
-    "progan": {"image_size": 8, "latent_dim": 16, "fmap_base": 64, "fmap_max": 16},
-    "cyclegan": {"image_size": 24, "ngf": 4, "ndf": 4, "n_blocks": 1},
-    "resynth": {"image_size": 16, "width": 4, "stages": 1},
-    "upscaler": {"width": 4, "blocks": 1, "scale": 2, "channels": 1},
-}
-
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> dict[str, Path]:
+def checkpoints(tmp_path_factory, tiny) -> dict[str, Path]:
     """An untrained, tiny checkpoint folder per registered GAN family (outputs are deterministic all the same)."""
     root = tmp_path_factory.mktemp("ckpts")
     folders = {}
     for name in list_gans():
-        gan = create_gan(name, seed=0, **TINY.get(name, {}))
+        gan = create_gan(name, seed=0, **tiny.get(name, {}))
         gan.nets.eval()
         gan.save(root / name)
         folders[name] = root / name

