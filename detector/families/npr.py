@@ -8,9 +8,10 @@ pooling, one logit) classifies it. As in the paper's code the residual is scaled
 
 Two layouts (``layout``, the variant: ``npr`` is fakescope's, ``npr:official`` the paper's):
 
-- ``fakescope`` (the default layout; bundled as ``npr-bundled`` and, thresholded on native-resolution
-  photographs too, as ``npr-photos``, the default detector): basic blocks, a 3×3 stem without stride, inputs in
-  [-1, 1]; small enough to train on a CPU.
+- ``fakescope`` (the default layout; bundled as ``npr-bundled``, as ``npr-photos`` (the same network thresholded on
+  native-resolution photographs too) and as ``npr-upscaled``, the default detector, trained on photographs against
+  published super-resolution GANs too): basic blocks, a 3×3 stem without stride, inputs in [-1, 1]; small enough to
+  train on a CPU.
 - ``official``: the authors' released network and checkpoint layout (github.com/chuangchuangtan/NPR-DeepfakeDetection,
   ``networks/resnet.py``): a ResNet-50 cut after ``layer2``: ``conv1`` (3×3, stride 2, 64 channels), ``bn1``,
   max-pool, ``layer1`` (3 bottlenecks, 256 channels) and ``layer2`` (4 bottlenecks, 512 channels), average
