@@ -83,6 +83,9 @@ PUBLISHED: dict[str, Published] = {
         "Real-ESRGAN animevideo v3: compact VGG-style net with a pixel shuffle, trained on animation frames"),
 }
 
+NOT_TRAINABLE = ("upscaler networks are published ones, trained elsewhere: create a checkpoint with "
+                 f"`fakescope gan import NAME --out DIR` ({', '.join(PUBLISHED)})")
+
 
 def conv3(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
@@ -154,7 +157,6 @@ class SRVGGNet(nn.Module):
 class Upscaler(SameSizeImage):
     name = "upscaler"
     Config = UpscalerConfig
-    exported = ("G",)
 
     def build_nets(self) -> nn.ModuleDict:
         cfg = self.config
@@ -167,11 +169,10 @@ class Upscaler(SameSizeImage):
         return nn.ModuleDict({"G": RRDBNet(cfg) if cfg.arch == "rrdb" else SRVGGNet(cfg)})
 
     def make_trainer(self, data, *, device, seed):
-        raise ValueError(f"{self.name} networks are published ones, trained elsewhere: create a checkpoint with "
-                         f"`fakescope gan import NAME --out DIR` ({', '.join(PUBLISHED)})")
+        raise ValueError(NOT_TRAINABLE)
 
     def training_data(self, **kwargs):
-        self.make_trainer(None, device=None, seed=0)
+        raise ValueError(NOT_TRAINABLE)
 
     def resynthesize(self, images: torch.Tensor) -> torch.Tensor:
         """``images [N, C, H, W]`` in [-1, 1] → ``[N, C, H, W]``: area-shrunk ×scale (sides reflect-padded to a
