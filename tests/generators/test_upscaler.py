@@ -286,6 +286,7 @@ def test_the_published_networks_load_super_resolve_and_are_pinned_by_the_recipe(
     got = [round(out[c, y % n, x % n].item(), 4) for c, y, x in NCNN_POINTS]
     assert got == pytest.approx([round(v, 4) for v in values], abs=2e-4)
     datasets = Path(__file__).resolve().parents[2] / "datasets"
-    pinned = {f["name"]: f["sha256"] for r in RECIPES for f in tomllib.loads((datasets / f"{r}.toml").read_text())["fake"]}
+    recipes = [tomllib.loads((datasets / f"{r}.toml").read_text()) for r in RECIPES]
+    pinned = {f["name"]: f["sha256"] for recipe in recipes for f in recipe["fake"]}
     assert set(pinned) == set(up.PUBLISHED)
     assert gan.save(tmp_path / "ck", meta=meta, half=True) == pinned[name]  # `make upscalers` makes these bytes
