@@ -11,7 +11,7 @@ Videos add ``aggregate`` (how frame scores became the video's score), ``threshol
 (``scored``, ``no face`` or ``not decoded``). Frames without a score are left out of the aggregate. With
 ``faces=True`` images add ``face`` as well, and an image or video without any face gets an error. A record has
 ``note`` (only then) when its score says little: an image under 8 px on a side or of one colour, a video whose
-scored frames are all of one colour.
+scored frames are all of one colour; or when it says less: an image under 64 px on a side.
 
 Records are :class:`~fakescope.detector.records.ScoreRecord` s (``to_json()`` gives the fields above).
 Throughput: decoding (and face finding) runs in background threads, several inputs ahead, while the detector

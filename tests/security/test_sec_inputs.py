@@ -163,11 +163,13 @@ def test_an_empty_folder_among_other_inputs_is_named(tmp_path):
     ("one.png", np.zeros((1, 1, 3), np.uint8), "too small"),
     ("black.png", np.zeros((64, 64, 3), np.uint8), "flat"),
     ("gray.png", np.full((40, 30, 3), 128, np.uint8), "flat"),
+    ("small.png", np.random.default_rng(3).integers(0, 255, (63, 200, 3), dtype=np.uint8), "small (200x63 px)"),
 ])
-def test_a_tiny_or_flat_image_gets_a_note(tmp_path, det, name, pixels, note):
-    """Item 13: a 1×1 image or a flat black frame got a confident "real" with no note."""
+def test_a_tiny_flat_or_small_image_gets_a_note(tmp_path, det, name, pixels, note):
+    """Item 13: a 1×1 image or a flat black frame got a confident "real" with no note; an image under 64 px gets
+    one that its score says less, and a 64 px one none."""
     Image.fromarray(pixels).save(tmp_path / name)
-    Image.fromarray(np.random.default_rng(2).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "ok.png")
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "ok.png")
     records = score_paths([tmp_path / name, tmp_path / "ok.png"], det)
     assert note in records[0].note
     assert records[1].note is None and "note" not in records[1].to_json()
