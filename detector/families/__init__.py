@@ -24,7 +24,7 @@ MODULES = {
 }
 USAGE = {"timm": "timm:<arch>", "probe": "probe:<arch>"}  # families whose name carries a variant
 
-DEFAULT_DETECTOR = "npr-upscaled"  # the bundled checkpoint `fakescope score` uses when none is named
+DEFAULT_DETECTOR = "npr-published"  # the bundled checkpoint `fakescope score` uses when none is named
 
 
 def about(name: str) -> str:

@@ -9,8 +9,9 @@ pooling, one logit) classifies it. As in the paper's code the residual is scaled
 Two layouts (``layout``, the variant: ``npr`` is fakescope's, ``npr:official`` the paper's):
 
 - ``fakescope`` (the default layout; bundled as ``npr-bundled``, as ``npr-photos`` (the same network thresholded on
-  native-resolution photographs too) and as ``npr-upscaled``, the default detector, trained on photographs against
-  published super-resolution GANs too): basic blocks, a 3×3 stem without stride, inputs in [-1, 1]; small enough to
+  native-resolution photographs too), as ``npr-upscaled``, trained on photographs against Real-ESRGAN's
+  super-resolution GANs too, and as ``npr-published``, the default detector, trained on photographs against
+  RealSR, waifu2x and Real-CUGAN instead): basic blocks, a 3×3 stem without stride, inputs in [-1, 1]; small enough to
   train on a CPU.
 - ``official``: the authors' released network and checkpoint layout (github.com/chuangchuangtan/NPR-DeepfakeDetection,
   ``networks/resnet.py``): a ResNet-50 cut after ``layer2``: ``conv1`` (3×3, stride 2, 64 channels), ``bn1``,
