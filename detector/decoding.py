@@ -98,7 +98,7 @@ def is_flat(image: np.ndarray) -> bool:
 
 
 def judge_note(image: np.ndarray) -> str | None:
-    """Why a score of ``image`` says little (too small, flat), or None."""
+    """Why a score of ``image`` says little (too small, flat) or less (small), or None."""
     h, w = image.shape[:2]
     if min(h, w) < MIN_SIDE:
         return f"too small to judge ({w}x{h} px)"

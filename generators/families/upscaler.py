@@ -337,7 +337,9 @@ MODULES = {"Convolution": nn.Conv2d, "Deconvolution": nn.ConvTranspose2d, "Inner
 
 def load_ncnn_weights(net: nn.Module, param: str | Path, weights: str | Path) -> None:
     """Copy an ncnn model's weighted layers, in file order, onto ``net``'s modules of the matching type in
-    definition order (the order of its forward pass); every count, shape and geometry must agree."""
+    definition order (the order of its forward pass); every count, shape and geometry must agree. Activations fused
+    into a layer (``9=``) are not compared: they are the network's own, checked against ncnn's outputs by the
+    tests for each published file."""
     layers = read_model(param, weights)
     pairs = {kind: ([layer for layer in layers if layer.type == kind],
                     [m for m in net.modules() if type(m) is module]) for kind, module in MODULES.items()}
@@ -378,8 +380,9 @@ def load_ncnn_weights(net: nn.Module, param: str | Path, weights: str | Path) ->
 
 
 def conv_geometry(layer) -> dict[str, tuple[int, ...]]:
-    """An ncnn Convolution's stride, dilation and padding (top, left, bottom, right → as (h, w, h, w)), with
-    ncnn's defaults: an unset height value follows the width one, unset paddings follow the first."""
+    """An ncnn Convolution's or Deconvolution's stride, dilation and padding (top, left, bottom, right → as
+    (h, w, h, w)), and a Deconvolution's output padding, with ncnn's defaults: an unset height value follows the width
+    one, unset paddings follow the first. A Deconvolution with a fixed output size is refused."""
     p = layer.int_param
     pad_w = p(4)
     pad_h, pad_r = p(14, pad_w), p(15, pad_w)

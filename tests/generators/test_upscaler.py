@@ -16,6 +16,7 @@ from fakescope.generators.families import upscaler as up
 from fakescope.generators.gan import create_gan, load_gan
 from fakescope.generators.ncnn import NcnnError, read_model
 from torch import nn
+from torch.nn import functional as F
 from typer.testing import CliRunner
 
 from fakescope.cli import app
@@ -152,6 +153,36 @@ def test_a_damaged_or_foreign_ncnn_file_is_refused_by_name(tmp_path):
     param, weights = write_ncnn(net, tmp_path / "other", "m")
     with pytest.raises(ValueError, match="not this architecture"):
         up.load_ncnn_weights(up.Upscaler(up.UpscalerConfig(width=4, blocks=2)).nets["G"], param, weights)
+
+
+def test_transposed_and_fully_connected_layers_read_exactly_and_their_geometry_must_match(tmp_path):
+    net = nn.Sequential(nn.ConvTranspose2d(2, 3, 4, 2, 1), nn.Flatten(), nn.Linear(3 * 8 * 8, 5))
+    rounded_to_fp16(net)
+    param, weights = write_ncnn(net, tmp_path, "tl")
+    other = nn.Sequential(nn.ConvTranspose2d(2, 3, 4, 2, 1), nn.Flatten(), nn.Linear(3 * 8 * 8, 5))
+    up.load_ncnn_weights(other, param, weights)
+    x = torch.rand(1, 2, 4, 4)
+    assert torch.equal(other(x), net(x))
+    # an output padding (18=, 19=) the network does not have, a fixed output size, quantised fully connected weights
+    for extra, message in [(" 18=1 19=1", "output_padding"), (" 20=9 21=9", "fixed output size")]:
+        param.write_text(param.read_text().replace(" 6=", extra + " 6=", 1))
+        with pytest.raises(ValueError, match=message):
+            up.load_ncnn_weights(other, param, weights)
+        param, weights = write_ncnn(net, tmp_path, "tl")
+    param.write_text(param.read_text().replace(" 2=", " 8=1 2=", 1))
+    with pytest.raises(NcnnError, match=r"tl\.param: layer f1 \(InnerProduct\) stores quantised weights"):
+        read_model(param, weights)
+
+
+@pytest.mark.parametrize("arch", ["upconv7", "cunet"])
+def test_the_unpadded_networks_see_the_shrunk_image_with_reflected_context_and_come_back_in_place(arch):
+    gan = create_gan("upscaler", arch=arch, scale=2, seed=3)
+    x = torch.rand(1, 3, 48, 40) * 2 - 1
+    net, pad = gan.nets["G"], gan.nets["G"].prepad
+    with torch.no_grad():
+        expected = net(F.pad(F.avg_pool2d((x + 1) / 2, 2), (pad,) * 4, mode="reflect"))
+    assert expected.shape == x.shape
+    assert torch.allclose(gan.resynthesize(x), expected.clamp(0, 1) * 2 - 1, atol=1e-6)
 
 
 @pytest.mark.parametrize("hw", [(32, 32), (37, 50), (3, 5)])
