@@ -321,8 +321,10 @@ class Upscaler(SameSizeImage):
 
         def enlarge(x: torch.Tensor) -> torch.Tensor:
             low = F.avg_pool2d(x, s)
-            if pad:
-                low = F.pad(low, (pad,) * 4, mode="reflect" if min(low.shape[-2:]) > pad else "replicate")
+            if pad:  # reflected along each side long enough to reflect, else replicated
+                h, w = low.shape[-2:]
+                low = F.pad(low, (pad, pad, 0, 0), mode="reflect" if w > pad else "replicate")
+                low = F.pad(low, (0, 0, pad, pad), mode="reflect" if h > pad else "replicate")
             return net(low)
 
         multiple = 2 * s if self.config.arch == "cunet" else s

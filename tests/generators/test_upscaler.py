@@ -183,6 +183,13 @@ def test_the_unpadded_networks_see_the_shrunk_image_with_reflected_context_and_c
         expected = net(F.pad(F.avg_pool2d((x + 1) / 2, 2), (pad,) * 4, mode="reflect"))
     assert expected.shape == x.shape
     assert torch.allclose(gan.resynthesize(x), expected.clamp(0, 1) * 2 - 1, atol=1e-6)
+    # a strip too short to reflect along one side: that side replicated, the other still reflected
+    strip = torch.rand(1, 3, 8, 80) * 2 - 1
+    low = F.avg_pool2d((strip + 1) / 2, 2)
+    low = F.pad(F.pad(low, (pad, pad, 0, 0), mode="reflect"), (0, 0, pad, pad), mode="replicate")
+    with torch.no_grad():
+        expected = net(low)
+    assert torch.allclose(gan.resynthesize(strip), expected.clamp(0, 1) * 2 - 1, atol=1e-6)
 
 
 @pytest.mark.parametrize("hw", [(32, 32), (37, 50), (3, 5)])
