@@ -24,6 +24,8 @@ import torch
 
 MAGIC = "7767517"
 FP16_TAG = 0x01306B47
+# layers with a weight matrix → (the key of its value count, the key of its bias flag) on the .param line
+WEIGHTED = {"Convolution": (6, 5), "Deconvolution": (6, 5), "InnerProduct": (2, 1)}
 WEIGHTLESS = frozenset({"Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU",
                         "Sigmoid", "TanH", "Clip", "Crop", "Padding", "Noop", "Pooling"})
 
@@ -111,20 +113,21 @@ def read_model(param: str | os.PathLike, weights: str | os.PathLike) -> list[Ncn
 
     for layer in layers:
         where = f"layer {layer.name} ({layer.type})"
-        if layer.type in ("Convolution", "Deconvolution", "InnerProduct"):
-            out_ch, size = layer.int_param(0), layer.int_param(6 if layer.type != "InnerProduct" else 2)
-            k = layer.int_param(1) if layer.type != "InnerProduct" else 1
-            kh = layer.int_param(11, k) if layer.type != "InnerProduct" else 1
-            if layer.type == "InnerProduct" and layer.int_param(8):
+        if layer.type in WEIGHTED:
+            size_key, bias_key = WEIGHTED[layer.type]
+            dense = layer.type == "InnerProduct"
+            out_ch, size = layer.int_param(0), layer.int_param(size_key)
+            k = 1 if dense else layer.int_param(1)
+            kh = 1 if dense else layer.int_param(11, k)
+            if dense and layer.int_param(8):
                 raise NcnnError(f"{param}: {where} stores quantised weights (int8_scale_term); only fp16 and fp32 "
                                 "are read")
             if not out_ch or not k or not size or size % (out_ch * k * kh):
                 raise NcnnError(f"{param}: {where} has weight size {size} for {out_ch} outputs of {kh}x{k}")
             w = torch.from_numpy(tagged(size, where).copy())
-            # Convolution and InnerProduct: [out, in, kh, kw]; Deconvolution: [out, in, kh, kw] too, as ncnn keeps
-            # it (PyTorch's ConvTranspose2d wants [in, out, kh, kw], kernel not flipped)
+            # [out, in, kh, kw] for all three, as ncnn keeps them (PyTorch's ConvTranspose2d wants [in, out, kh, kw],
+            # the kernel not flipped)
             layer.tensors["weight"] = w.reshape(out_ch, -1, kh, k)
-            bias_key = 5 if layer.type != "InnerProduct" else 1
             if layer.int_param(bias_key):
                 layer.tensors["bias"] = torch.from_numpy(floats(out_ch, where).copy())
         elif layer.type == "PReLU":

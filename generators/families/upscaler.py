@@ -274,9 +274,11 @@ class UNet2(nn.Module):
 
 class CUNet(nn.Module):
     """Real-CUGAN's ×2 network: a U-Net that enlarges (transposed convs), then a second U-Net refining its output
-    as a residual. It reads ``prepad`` = 18 pixels of context on each side: [h + 36] → [2h], h even."""
+    as a residual. It reads ``prepad`` = 18 pixels of context on each side: [h + 36] → [2h], h even
+    (``low_multiple``)."""
 
     prepad = 18
+    low_multiple = 2  # its input's sides (before the context) must be multiples of this
 
     def __init__(self, cfg: UpscalerConfig) -> None:
         super().__init__()
@@ -314,7 +316,7 @@ class Upscaler(SameSizeImage):
 
     def resynthesize(self, images: torch.Tensor) -> torch.Tensor:
         """``images [N, C, H, W]`` in [-1, 1] → ``[N, C, H, W]``: area-shrunk ×scale (sides reflect-padded to a
-        multiple of it, ×2 more for cunet's halvings, cropped back after), then enlarged by the network, which
+        multiple of it, times the network's ``low_multiple``, cropped back after), then enlarged by the network, which
         sees the shrunk image reflect-padded by the context it consumes."""
         s, net = self.config.scale, self.nets["G"]
         pad = getattr(net, "prepad", 0)
@@ -327,7 +329,7 @@ class Upscaler(SameSizeImage):
                 low = F.pad(low, (0, 0, pad, pad), mode="reflect" if h > pad else "replicate")
             return net(low)
 
-        multiple = 2 * s if self.config.arch == "cunet" else s
+        multiple = s * getattr(net, "low_multiple", 1)
         out = run_padded(net, (images + 1) / 2, multiple=multiple, channels=self.config.channels, forward=enlarge)
         return out.clamp(0, 1) * 2 - 1
 
