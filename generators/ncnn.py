@@ -134,6 +134,10 @@ def read_model(param: str | os.PathLike, weights: str | os.PathLike) -> list[Ncn
             if layer.int_param(0) < 1:
                 raise NcnnError(f"{param}: {where} gives no slope count (0=)")
             layer.tensors["slope"] = torch.from_numpy(floats(layer.int_param(0), where).copy())
+        elif layer.type == "Scale":  # 0=-233: the scale is the second input blob, nothing in the .bin
+            if layer.int_param(0) != -233 or layer.int_param(1):
+                raise NcnnError(f"{param}: {where} keeps its own scale or bias; only a scale by a second input "
+                                "(0=-233) is read")
         elif layer.type not in WEIGHTLESS:
             raise NcnnError(f"{param}: {where}: this reader knows no {layer.type} layer")
     if pos != len(data):

