@@ -209,7 +209,8 @@ def gan_import(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Published network: realesrgan-x4plus, realesrgan-x4plus-anime, "
                                              "realesr-animevideov3, realsr-df2k, waifu2x-photo, "
-                                             "waifu2x-photo-denoise3 or realcugan-se-x2.")],
+                                             "waifu2x-photo-denoise3, waifu2x-cunet, realcugan-se-x2, "
+                                             "realcugan-se-x3 or realcugan-se-x4.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Checkpoint folder to write.")],
     half: Annotated[bool, typer.Option("--half/--full", help="Store in fp16: the weights are published in fp16, "
                                                              "their biases and PReLU slopes in fp32 (--full keeps "

@@ -16,8 +16,9 @@ downloaded and nothing is executed; the checkpoints are not bundled (``realesrga
   pixel shuffle ×4, plus the nearest-neighbour enlarged input): ``realesr-animevideov3``;
 - ``upconv7``: waifu2x's ×2 net (six unpadded 3×3 convs, then a 4×4 stride-2 transposed conv):
   ``waifu2x-photo`` and ``waifu2x-photo-denoise3``;
-- ``cunet``: Real-CUGAN's ×2 net (two cascaded U-Nets with squeeze-excitation and transposed convs):
-  ``realcugan-se-x2``.
+- ``cunet``: Real-CUGAN's nets (two cascaded U-Nets with squeeze-excitation and transposed convs; ×2, ×3 with a
+  5×5 stride-3 transposed conv, ×4 with a pixel shuffle added to the nearest-neighbour enlarged input):
+  ``realcugan-se-x2``, ``realcugan-se-x3``, ``realcugan-se-x4``, and waifu2x's CUNet ×2 (``waifu2x-cunet``).
 
 As a ``resynth``-kind generator it maps an image to one of the same size: area-shrunk ×``scale`` (sides
 reflect-padded to a multiple of it) and super-resolved back, so a fake keeps its source's content, size and
@@ -46,7 +47,7 @@ ARCHS = ("rrdb", "srvgg", "upconv7", "cunet")
 @dataclass(frozen=True)
 class UpscalerConfig:
     arch: str = "srvgg"  # one of ARCHS
-    scale: int = 4  # the network enlarges ×scale (rrdb ×4, upconv7 ×2, cunet ×2–4); an image is first area-shrunk by it
+    scale: int = 4  # enlarges ×scale (rrdb ×4, upconv7 ×2, cunet ×2, ×3, ×4); an image is first area-shrunk by it
     width: int = 64  # feature channels
     blocks: int = 16  # RRDB blocks (rrdb) or body convolutions (srvgg)
     growth: int = 32  # channels each dense-block convolution adds (rrdb)

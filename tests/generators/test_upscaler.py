@@ -76,10 +76,18 @@ def rounded_to_fp16(net: nn.Module, *, all_tensors: bool = False) -> nn.Module:
     return net
 
 
-@pytest.mark.parametrize("arch", up.ARCHS)
+ARCH_SCALES = [("rrdb", 4), ("srvgg", 4), ("upconv7", 2), ("cunet", 2), ("cunet", 3), ("cunet", 4)]
+
+
+def test_every_architecture_and_scale_is_covered():
+    assert {arch for arch, _ in ARCH_SCALES} == set(up.ARCHS)
+    assert {scale for arch, scale in ARCH_SCALES if arch == "cunet"} == set(up.CUNet.GEOMETRY)
+
+
+@pytest.mark.parametrize(("arch", "scale"), ARCH_SCALES)
 @pytest.mark.parametrize("fp16", [True, False])
-def test_ncnn_weights_map_exactly_onto_the_network(tmp_path, arch, fp16):
-    cfg = up.UpscalerConfig(arch=arch, scale=2 if arch in ("upconv7", "cunet") else 4, width=8, blocks=2, growth=4)
+def test_ncnn_weights_map_exactly_onto_the_network(tmp_path, arch, scale, fp16):
+    cfg = up.UpscalerConfig(arch=arch, scale=scale, width=8, blocks=2, growth=4)
     torch.manual_seed(0)
     source = up.Upscaler(cfg, seed=2)
     if fp16:
@@ -174,18 +182,18 @@ def test_transposed_and_fully_connected_layers_read_exactly_and_their_geometry_m
         read_model(param, weights)
 
 
-@pytest.mark.parametrize("arch", ["upconv7", "cunet"])
-def test_the_unpadded_networks_see_the_shrunk_image_with_reflected_context_and_come_back_in_place(arch):
-    gan = create_gan("upscaler", arch=arch, scale=2, seed=3)
-    x = torch.rand(1, 3, 48, 40) * 2 - 1
+@pytest.mark.parametrize(("arch", "scale"), [("upconv7", 2), ("cunet", 2), ("cunet", 3), ("cunet", 4)])
+def test_the_unpadded_networks_see_the_shrunk_image_with_reflected_context_and_come_back_in_place(arch, scale):
+    gan = create_gan("upscaler", arch=arch, scale=scale, seed=3)
+    x = torch.rand(1, 3, 96, 120) * 2 - 1  # sides that are multiples of scale x low_multiple, and long enough
     net, pad = gan.nets["G"], gan.nets["G"].prepad
     with torch.no_grad():
-        expected = net(F.pad(F.avg_pool2d((x + 1) / 2, 2), (pad,) * 4, mode="reflect"))
+        expected = net(F.pad(F.avg_pool2d((x + 1) / 2, scale), (pad,) * 4, mode="reflect"))
     assert expected.shape == x.shape
     assert torch.allclose(gan.resynthesize(x), expected.clamp(0, 1) * 2 - 1, atol=1e-6)
     # a strip too short to reflect along one side: that side replicated, the other still reflected
-    strip = torch.rand(1, 3, 8, 80) * 2 - 1
-    low = F.avg_pool2d((strip + 1) / 2, 2)
+    strip = torch.rand(1, 3, 4 * scale, 96) * 2 - 1
+    low = F.avg_pool2d((strip + 1) / 2, scale)
     low = F.pad(F.pad(low, (pad, pad, 0, 0), mode="reflect"), (0, 0, pad, pad), mode="replicate")
     with torch.no_grad():
         expected = net(low)
@@ -195,7 +203,7 @@ def test_the_unpadded_networks_see_the_shrunk_image_with_reflected_context_and_c
 @pytest.mark.parametrize("hw", [(32, 32), (37, 50), (3, 5)])
 def test_resynthesis_keeps_the_size_and_range_and_follows_the_image(hw):
     x = torch.rand(2, 3, *hw) * 2 - 1
-    for arch, scale in [("srvgg", 4), ("upconv7", 2), ("cunet", 2)]:  # the latter two consume context: prepadded
+    for arch, scale in ARCH_SCALES[1:]:  # upconv7 and cunet consume context: prepadded
         out = create_gan("upscaler", arch=arch, scale=scale, width=8, blocks=1, seed=1).resynthesize(x)
         assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1, arch
     gan = create_gan("upscaler", width=8, blocks=1, seed=1)
@@ -211,14 +219,37 @@ def test_resynthesis_keeps_the_size_and_range_and_follows_the_image(hw):
     assert torch.allclose(inner, image[..., :16, :24], atol=1e-6)
 
 
+def test_the_x4_cunet_adds_its_correction_to_the_nearest_neighbour_enlargement_in_place():
+    # zero weights: the correction is zero, so an image constant on 4x4 cells comes back exactly (the enlargement is
+    # of the input without its context, not shifted by it)
+    gan = create_gan("upscaler", arch="cunet", scale=4, seed=1)
+    with torch.no_grad():
+        for p in gan.nets.parameters():
+            p.zero_()
+    cells = torch.rand(1, 3, 6, 10) * 2 - 1
+    image = cells.repeat_interleave(4, 2).repeat_interleave(4, 3)
+    assert torch.allclose(gan.resynthesize(image), image, atol=1e-6)
+
+
+def test_a_scale_by_a_second_input_is_read_and_a_weighted_scale_refused(tmp_path):
+    net = nn.Sequential(nn.Conv2d(1, 2, 3))
+    param, weights = write_ncnn(net, tmp_path, "sc")
+    text = param.read_text()
+    param.write_text(text.replace("Split s 1 2 b1 x y", "Scale sc0 2 1 b1 x z 0=-233"))  # in place of a Split
+    assert [layer.type for layer in read_model(param, weights)] == ["Input", "Convolution", "Scale"]
+    param.write_text(text.replace("Split s 1 2 b1 x y", "Scale sc0 1 1 b1 z 0=2 1=1"))
+    with pytest.raises(NcnnError, match=r"layer sc0 \(Scale\) keeps its own scale or bias"):
+        read_model(param, weights)
+
+
 def test_it_cannot_be_trained_here_and_says_how_to_get_one():
     gan = create_gan("upscaler", width=4, blocks=1)
     with pytest.raises(ValueError, match="fakescope gan import"):
         gan.make_trainer(torch.zeros(1, 3, 8, 8), device=torch.device("cpu"), seed=0)
     with pytest.raises(ValueError, match="enlarges ×4"):
         create_gan("upscaler", arch="rrdb", scale=2)
-    with pytest.raises(ValueError, match="enlarges ×2"):
-        create_gan("upscaler", arch="cunet", scale=4)
+    with pytest.raises(ValueError, match="enlarges ×2 or ×3 or ×4"):
+        create_gan("upscaler", arch="cunet", scale=5)
     with pytest.raises(ValueError, match="unknown upscaler arch"):
         create_gan("upscaler", arch="swinir")
 
@@ -294,8 +325,13 @@ NCNN_REFERENCE = {
     "waifu2x-photo": (0.54358, [0.40698, 0.89429, 0.70376, 0.81075, 0.55678, 0.51859]),
     "waifu2x-photo-denoise3": (0.54359, [0.46332, 0.87796, 0.78651, 0.86915, 0.5591, 0.5056]),
     "realcugan-se-x2": (0.44307, [1.20593, 0.94692, 0.77632, 0.94943, 1.07745, 0.29565]),
+    "realcugan-se-x3": (0.48796, [0.85928, 0.41958, 0.02784, 0.03607, 0.41289, -0.08391]),
+    # ncnn's graph for Real-CUGAN x4 leaves out the input enlarged x4 by nearest neighbour, which its PyTorch code
+    # adds at the end: added to ncnn's output here
+    "realcugan-se-x4": (0.52700, [0.6106, 0.74829, 0.79355, 0.27114, 0.62224, 0.74397]),
+    "waifu2x-cunet": (0.54373, [0.70794, 0.7432, 0.41319, 0.89841, 0.81765, 0.79895]),
 }
-RECIPES = ("photos-upscaled", "photos-published")  # between them they pin every published network
+RECIPES = ("photos-upscaled", "photos-published", "photos-unets")  # between them they pin every published network
 
 
 def wheel_installed(name: str) -> bool:
