@@ -10,11 +10,19 @@ import sys
 from typing import Annotated
 
 import typer
-from typer._click import exceptions as click  # the click that typer runs on (typer carries its own copy)
 from typer.core import TyperGroup
 
 from .commands import bench, corpus, demo, detectors, gan, score
 from .console import error_line, fail
+
+
+def _click_class(name: str) -> type[Exception]:
+    """A base class of typer's public ``BadParameter`` by name: the exceptions of the click that typer runs on (its
+    own private copy since typer 0.26, the click package before), reached without importing either."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+_UsageError, _ClickException = _click_class("UsageError"), _click_class("ClickException")
 
 
 class _OneLineErrors(TyperGroup):
@@ -26,14 +34,14 @@ class _OneLineErrors(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.NoArgsIsHelpError as exc:  # a bare group: its help, as before
-            exc.show()
+        except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as before
+                exc.show()
+            else:
+                where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+                error_line(" ".join(exc.format_message().split()) + where)
             code = exc.exit_code
-        except click.UsageError as exc:
-            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-            error_line(" ".join(exc.format_message().split()) + where)
-            code = exc.exit_code
-        except click.ClickException as exc:  # a bad file argument and the like
+        except _ClickException as exc:  # a bad file argument and the like
             error_line(" ".join(exc.format_message().split()))
             code = exc.exit_code
         except typer.Abort:
