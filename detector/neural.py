@@ -2,7 +2,9 @@
 
 Training (Wang et al., CVPR 2020): each step draws a batch, augments every image by the same law whatever its
 label (Gaussian blur σ ~ U(0, 3) and JPEG quality ~ U(30, 100), each with its configured probability, then a
-flip), takes a random ``crop``×``crop`` window and minimises BCE with Adam. After each epoch the validation AP
+flip), takes a random ``crop``×``crop`` window and minimises BCE with Adam (at a constant learning rate, or with
+``lr_schedule="cosine"`` one that decays from ``lr`` to 0 along a half cosine over all ``epochs``). After each epoch
+the validation AP
 is measured (after BatchNorm statistics are recomputed over un-augmented training crops); training stops after
 ``patience`` epochs without a better one and keeps the best epoch's weights.
 Every random draw comes from ``seed``, so training is deterministic on the CPU.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -105,9 +108,22 @@ class NeuralConfig:
     epochs: int = 10
     batch_size: int = 64
     lr: float = 2e-4  # Adam
+    lr_schedule: str = "constant"  # constant | cosine (from lr to 0 over all epochs' steps)
     patience: int = 3  # epochs without a better validation AP before stopping
     augment: Augment = field(default_factory=Augment)
     pairs: bool = False  # train on (real image, its reconstruction) pairs under identical augmentation
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(cfg: NeuralConfig, step: int, total: int) -> float:
+    """The learning rate of training step ``step`` (0-based) of ``total``."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
+    raise ValueError(f"lr_schedule {cfg.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}")
 
 
 class NeuralDetector(Detector):
@@ -201,7 +217,8 @@ class NeuralDetector(Detector):
                              state_path=None if state is None else Path(state))
 
     def _state_key(self, train: ImageSet, val: ImageSet, seed: int) -> str:
-        """What a saved state must match to be continued: everything but the number of epochs."""
+        """What a saved state must match to be continued: everything but the number of epochs (with a cosine
+        schedule, the steps left then follow the schedule of the new number)."""
         from fakescope.core.safety import config_digest
 
         config = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "epochs"}
@@ -248,6 +265,7 @@ class NeuralDetector(Detector):
             self._load_init(self.init_path)
         self.net.to(device)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        learning_rate(cfg, 0, 1)  # an unknown schedule is refused here, before any step
         key = self._state_key(train, val, seed) if state_path is not None else ""
         resumed = self._load_state(state_path, key, opt) if state_path is not None else None
         batches = TrainingBatches(train, cfg, seed)
@@ -275,6 +293,8 @@ class NeuralDetector(Detector):
                 scaled = loss * ((hi - lo) * ranks.size / len(crops)) if ranks.active else loss
                 opt.zero_grad(set_to_none=True)
                 scaled.backward()
+                for group in opt.param_groups:  # from the step count alone: a resumed run follows the same schedule
+                    group["lr"] = learning_rate(cfg, step, total)
                 opt.step()
                 step += 1
                 if progress is not None:

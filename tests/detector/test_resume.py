@@ -73,3 +73,50 @@ def test_a_state_of_other_data_of_the_same_size_is_refused(tmp_path, tiny_corpus
     train.rows[0] = {**train.rows[0], "sha256": "0" * 64}  # another corpus of the same size: another image
     with pytest.raises(ValueError, match="another configuration"):
         det.fit(train, load_split([tiny_corpus], "val"), device=torch.device("cpu"), seed=3, state=state)
+
+
+def test_the_learning_rate_schedules():
+    from fakescope.detector.neural import NeuralConfig, learning_rate
+
+    constant, cosine = NeuralConfig(lr=1e-3), NeuralConfig(lr=1e-3, lr_schedule="cosine")
+    assert [learning_rate(constant, s, 10) for s in (0, 5, 10)] == [1e-3] * 3
+    assert [learning_rate(cosine, s, 10) for s in (0, 5, 10)] == pytest.approx([1e-3, 5e-4, 0.0])
+    assert learning_rate(cosine, 2, 10) > learning_rate(cosine, 3, 10)  # decreasing
+    with pytest.raises(ValueError, match="lr_schedule 'step': expected one of constant, cosine"):
+        learning_rate(NeuralConfig(lr_schedule="step"), 0, 1)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_cosine_training_is_another_run_and_resumes_exactly(tmp_path, tiny_corpus):
+    train, val = load_split([tiny_corpus], "train"), load_split([tiny_corpus], "val")
+
+    def fit(schedule, state=None, progress=None):
+        det = create_detector("npr", width=8, batch_size=32, epochs=3, patience=5, lr=1e-3, lr_schedule=schedule)
+        return det, det.fit(train, val, device=torch.device("cpu"), seed=3, state=state, progress=progress)
+
+    whole, record = fit("cosine")
+    constant, _ = fit("constant")
+    assert any(not torch.equal(v, constant.net.state_dict()[k]) for k, v in whole.net.state_dict().items())
+    steps_per_epoch = record["steps"] // 3
+
+    def kill_in_second_epoch(completed, **_):
+        if completed > steps_per_epoch:
+            raise _Killed
+
+    state = tmp_path / "train_state.pt"
+    with pytest.raises(_Killed):
+        fit("cosine", state, kill_in_second_epoch)
+    resumed, again = fit("cosine", state)
+    assert again["history"] == record["history"] and again["steps"] == record["steps"]
+    for k, v in whole.net.state_dict().items():
+        assert torch.equal(v, resumed.net.state_dict()[k]), k
+
+
+def test_an_unknown_schedule_is_refused_before_training(tiny_corpus):
+    det = create_detector("npr", width=8, epochs=1, lr_schedule="linear")
+    with pytest.raises(ValueError, match="lr_schedule 'linear'"):
+        det.fit(load_split([tiny_corpus], "train"), load_split([tiny_corpus], "val"), device=torch.device("cpu"),
+                seed=0)
