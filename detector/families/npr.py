@@ -34,12 +34,13 @@ from ..neural import NeuralConfig, NeuralDetector
 
 
 @dataclass(frozen=True)
-class NPRConfig(NeuralConfig):  # crop, epochs, batch_size, lr, patience, augment; crop a multiple of factor
+class NPRConfig(NeuralConfig):  # NeuralConfig's training fields; crop a multiple of factor
     width: int = 64  # channels of the stem and first stage; the second stage has twice as many (fakescope layout)
     factor: int = 2  # down/up-sampling factor of the residual
     layout: str = "fakescope"  # fakescope | official (the authors' truncated ResNet-50 and checkpoint keys)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.factor < 2 or self.crop % self.factor:
             raise ValueError(f"npr needs factor >= 2 dividing crop (got factor={self.factor}, crop={self.crop})")
         if self.layout not in LAYOUTS:

@@ -26,7 +26,7 @@ from ..neural import NeuralConfig, NeuralDetector
 
 
 @dataclass(frozen=True)
-class TimmConfig(NeuralConfig):  # crop, epochs, batch_size, lr, patience, augment
+class TimmConfig(NeuralConfig):  # crop, epochs, batch_size, lr, lr_schedule, patience, augment
     arch: str = "resnet18"  # any name in timm.list_models()
     mean: tuple[float, float, float] = IMAGENET_DEFAULT_MEAN  # per-channel normalisation of [0, 1] inputs
     std: tuple[float, float, float] = IMAGENET_DEFAULT_STD
@@ -34,6 +34,7 @@ class TimmConfig(NeuralConfig):  # crop, epochs, batch_size, lr, patience, augme
     lr: float = 1e-4  # (NeuralConfig: 2e-4) pretrained backbones take a smaller step
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not timm.is_model(self.arch):
             close = difflib.get_close_matches(self.arch, timm.list_models(), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"

@@ -115,8 +115,24 @@ def test_cosine_training_is_another_run_and_resumes_exactly(tmp_path, tiny_corpu
         assert torch.equal(v, resumed.net.state_dict()[k]), k
 
 
-def test_an_unknown_schedule_is_refused_before_training(tiny_corpus):
-    det = create_detector("npr", width=8, epochs=1, lr_schedule="linear")
-    with pytest.raises(ValueError, match="lr_schedule 'linear'"):
-        det.fit(load_split([tiny_corpus], "train"), load_split([tiny_corpus], "val"), device=torch.device("cpu"),
-                seed=0)
+@pytest.mark.parametrize("family", ["npr", "timm:resnet18", "discriminator"])
+def test_an_unknown_schedule_is_refused_with_the_settings(family):
+    with pytest.raises(ValueError, match="lr_schedule 'linear': expected one of constant, cosine"):
+        create_detector(family, lr_schedule="linear")
+
+
+def test_a_state_saved_before_schedules_existed_still_resumes(tiny_corpus):
+    # the key of a constant schedule is the key as it was computed before the setting existed (no lr_schedule in
+    # the config), so such states are continued; another schedule is another configuration
+    import dataclasses
+
+    from fakescope.core.safety import config_digest
+    from fakescope.detector.neural import _content_digest
+
+    det = create_detector("npr", width=8)
+    train, val = load_split([tiny_corpus], "train"), load_split([tiny_corpus], "val")
+    before = {k: v for k, v in dataclasses.asdict(det.config).items() if k not in ("epochs", "lr_schedule")}
+    old_key = config_digest({"family": "npr", "config": before, "seed": 3, "init": "None",
+                             "train": _content_digest(train), "val": _content_digest(val)})
+    assert det._state_key(train, val, 3) == old_key
+    assert create_detector("npr", width=8, lr_schedule="cosine")._state_key(train, val, 3) != old_key
