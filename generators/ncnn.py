@@ -5,7 +5,8 @@ wheels). ncnn's Python package runs such a model but exposes no weights, so this
 :mod:`fakescope.generators.families.upscaler` maps the tensors by position onto PyTorch networks of the same
 architecture. Only what those models use is read: ``Convolution``, ``Deconvolution`` and ``InnerProduct`` (weights
 stored as fp16 or fp32, an optional fp32 bias), ``PReLU`` (fp32 slopes) and ``Scale`` by a second input blob (no
-weights); every other layer in the file carries no weights. Quantised weights, and any other weighted layer, are refused by name. Nothing in the files is executed.
+weights); every other layer in the file carries no weights. Quantised weights, and any other weighted layer, are
+refused by name. Nothing in the files is executed.
 
 Format (ncnn's ``param`` and ``modelbin``): the ``.param`` file is the magic ``7767517``, ``layer_count
 blob_count``, then one line per layer: ``type name n_in n_out in_blobs... out_blobs... key=value...``. In the

@@ -21,9 +21,9 @@ downloaded and nothing is executed; the checkpoints are not bundled (``realesrga
   ``realcugan-se-x2``, ``realcugan-se-x3``, ``realcugan-se-x4``, and waifu2x's CUNet ×2 (``waifu2x-cunet``).
 
 As a ``resynth``-kind generator it maps an image to one of the same size: area-shrunk ×``scale`` (sides
-reflect-padded to a multiple of it times the network's ``low_multiple``) and super-resolved back, so a fake keeps its source's content, size and
-format, and its manifest row names the source image. The unpadded networks see the shrunk image reflect-padded by
-the context they consume (``prepad``), as their own tools feed them.
+reflect-padded to a multiple of it times the network's ``low_multiple``) and super-resolved back, so a fake keeps
+its source's content, size and format, and its manifest row names the source image. The unpadded networks see the
+shrunk image reflect-padded by the context they consume (``prepad``), as their own tools feed them.
 """
 
 from __future__ import annotations
@@ -296,8 +296,8 @@ class CUNet(nn.Module):
     """Real-CUGAN's networks (waifu2x's CUNet at ×2): a U-Net that enlarges, then a second U-Net refining its
     output as a residual. ×2: the first U-Net ends in a 4×4 stride-2 transposed conv; ×3: in a 5×5 stride-3 one;
     ×4: the ×2 U-Nets carry 64 channels, then a conv to 4 × channels and a pixel shuffle (×2), added to the input
-    enlarged ×4 by nearest neighbour. Each reads ``prepad`` pixels of context on each side ([h + 2·prepad] → [scale·h]) and needs
-    the sides h, w to be multiples of ``low_multiple``."""
+    enlarged ×4 by nearest neighbour. Each reads ``prepad`` pixels of context on each side ([h + 2·prepad] →
+    [scale·h]) and needs the sides h, w to be multiples of ``low_multiple``."""
 
     GEOMETRY = {2: (18, 2, 4, 2, 3), 3: (14, 4, 5, 3, 2), 4: (19, 2, 4, 2, 3)}  # prepad, low_multiple, bottom k s p
 

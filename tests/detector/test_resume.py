@@ -126,8 +126,9 @@ def test_a_state_saved_before_schedules_existed_still_resumes(tiny_corpus):
     # the config), so such states are continued; another schedule is another configuration
     import dataclasses
 
-    from fakescope.core.safety import config_digest
     from fakescope.detector.neural import _content_digest
+
+    from fakescope.core.safety import config_digest
 
     det = create_detector("npr", width=8)
     train, val = load_split([tiny_corpus], "train"), load_split([tiny_corpus], "val")
