@@ -44,8 +44,9 @@ def fakescope(*args, procs: int = 1, check: bool = True, timeout: int = 120) -> 
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}",
                "-m", "fakescope", *map(str, args)]
     result = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=timeout)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
+    if check:  # a rank's own last words (a C++ "terminate called ... what(): ...") come before torchrun's summary
+        causes = [ln for ln in result.stderr.splitlines() if any(w in ln for w in ("terminate", "what()", "Error"))]
+        assert result.returncode == 0, "\n".join([*causes[-20:], result.stderr[-3000:]])
     return result
 
 
