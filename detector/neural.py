@@ -121,12 +121,10 @@ class NeuralConfig:
 
 
 def learning_rate(cfg: NeuralConfig, step: int, total: int) -> float:
-    """The learning rate of training step ``step`` (0-based) of ``total``."""
-    if cfg.lr_schedule == "constant":
-        return cfg.lr
+    """The learning rate of training step ``step`` (0-based) of ``total`` (the config checked the schedule)."""
     if cfg.lr_schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
-    raise ValueError(f"lr_schedule {cfg.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}")
+    return cfg.lr
 
 
 class NeuralDetector(Detector):

@@ -17,7 +17,7 @@ from ..neural import NeuralConfig, NeuralDetector
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig(NeuralConfig):  # crop, epochs, batch_size, lr, lr_schedule, patience, augment
+class DiscriminatorConfig(NeuralConfig):  # NeuralConfig's training fields, and:
     width: int = 32  # channels of the first convolution; doubled at each stride-2 layer
     depth: int = 3  # stride-2 layers (receptive field grows with depth)
 

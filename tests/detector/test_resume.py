@@ -83,7 +83,7 @@ def test_the_learning_rate_schedules():
     assert [learning_rate(cosine, s, 10) for s in (0, 5, 10)] == pytest.approx([1e-3, 5e-4, 0.0])
     assert learning_rate(cosine, 2, 10) > learning_rate(cosine, 3, 10)  # decreasing
     with pytest.raises(ValueError, match="lr_schedule 'step': expected one of constant, cosine"):
-        learning_rate(NeuralConfig(lr_schedule="step"), 0, 1)
+        NeuralConfig(lr_schedule="step")
 
 
 class _Killed(Exception):
