@@ -403,10 +403,14 @@ def _entry_counts(item: dict, default: dict | None, at: str, err) -> dict[str, i
 
 
 def _source_name(source: str) -> str:
+    if source.startswith("enlarged:"):
+        return f"{_source_name(source.split(':', 1)[1])}-enlarged"
     return Path(source.split(":", 1)[1]).name if source.startswith("folder:") else source
 
 
 def _resolve_source(source: str, base: Path) -> str:
+    if source.startswith("enlarged:"):
+        return f"enlarged:{_resolve_source(source.split(':', 1)[1], base)}"
     if source.startswith("folder:"):
         return f"folder:{base / source.split(':', 1)[1]}"
     return source

@@ -8,6 +8,8 @@
 ``photo-patches``, ``painting-patches``  the same at native resolution: windows of the requested size, never
             resized (``photos`` and ``paintings`` crops are area-downscaled from larger windows).
 ``folder:PATH``  every readable image under PATH (recursive); unreadable files are skipped and counted.
+``enlarged:NAME``  real photographs of a crops source (``debian-photos``, ``photo-patches``...) enlarged by
+            bilinear, bicubic or Lanczos interpolation: real images a detector should not flag.
 
 Every source has a fixed split of its items into train/val/test (seeded by the source, not the caller), so
 two corpora built from one source never put the same real image into different splits. Photos are split by
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -231,8 +234,6 @@ class PaintingsSource(PhotosSource):
 
     def load_item(self, index: int) -> np.ndarray:
         if index not in self._cache:
-            import cv2
-
             bgr = cv2.cvtColor(_load_bundled_photo(_PHOTOS[index]), cv2.COLOR_RGB2BGR)
             painted = cv2.stylization(bgr, sigma_s=PAINTING_FILTER["sigma_s"], sigma_r=PAINTING_FILTER["sigma_r"])
             self._cache[index] = np.ascontiguousarray(cv2.cvtColor(painted, cv2.COLOR_BGR2RGB))
@@ -322,9 +323,11 @@ class FolderSource(RealSource):
 
 
 def create_source(spec: str) -> RealSource:
-    """A source from its spec: a registered name (``digits``) or ``folder:PATH``."""
+    """A source from its spec: a registered name (``digits``), ``folder:PATH`` or ``enlarged:SPEC``."""
     if spec.startswith("folder:"):
         return FolderSource(spec.split(":", 1)[1])
+    if spec.startswith("enlarged:"):
+        return EnlargedSource(create_source(spec.split(":", 1)[1]))
     return SOURCES.get(spec)()
 
 
@@ -461,3 +464,75 @@ class DebianPhotosSource(RealSource):
                 image = np.repeat(image, 3, axis=2)
             self._cache[index] = np.ascontiguousarray(image[..., :3])
         return self._cache[index]
+
+
+#: How ``enlarged:`` sources enlarge: each image is a smaller square enlarged ``s`` times, ``s`` drawn uniformly
+#: from this range, by one of these interpolations (OpenCV's flags), the ones image editors and browsers use.
+ENLARGE_RANGE = (1.25, 4.0)
+ENLARGE_INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def enlarge(image: np.ndarray, size: int, small: int, interpolation: str) -> np.ndarray:
+    """``uint8 [H, W, C]`` → ``[size, size, C]``: area-shrunk to ``small`` px when larger, then enlarged to ``size``
+    by one of :data:`ENLARGE_INTERPOLATIONS`."""
+    if image.shape[0] != small or image.shape[1] != small:
+        image = cv2.resize(image, (small, small), interpolation=cv2.INTER_AREA)
+    out = cv2.resize(image, (size, size), interpolation=ENLARGE_INTERPOLATIONS[interpolation])
+    return out.reshape(size, size, -1)
+
+
+class EnlargedSource(RealSource):
+    """``enlarged:NAME``: real photographs enlarged the way images are enlarged outside any generator.
+
+    Each image is a smaller square enlarged to the requested size by a classical interpolation
+    (:data:`ENLARGE_INTERPOLATIONS`), ``s`` times (:data:`ENLARGE_RANGE`); the smaller square is, with even odds, a
+    native window of side ``size / s`` of a photograph of the inner crops source, or the ``size`` window
+    area-shrunk by ``s`` (as the super-resolution fakes of the ``upscaler`` family are made, with a network in
+    place of the interpolation). They are still real photographs: a detector that flags them has learnt that an
+    image was enlarged, not that it was generated. Items, ids and split are the inner source's."""
+
+    crops = True
+    native = True
+
+    def __init__(self, inner: RealSource) -> None:
+        if not inner.crops:
+            raise ValueError(f"source 'enlarged:{inner.name}' needs a source of crops (photographs such as "
+                             f"debian-photos or photo-patches); {inner.name!r} draws whole images")
+        self.inner = inner
+        self.name = f"enlarged:{inner.name}"
+
+    def item_ids(self) -> list[str]:
+        return self.inner.item_ids()
+
+    def load_item(self, index: int) -> np.ndarray:
+        return self.inner.load_item(index)
+
+    @cached_property
+    def _split_of(self) -> np.ndarray:
+        return self.inner._split_of
+
+    def _item_shape(self, item: int) -> tuple[int, int]:
+        return self.inner._item_shape(item)
+
+    def _crop_pick(self, pool: list[int], seed: int, split: str, i: int, size: int) -> tuple[int, tuple]:
+        rng = numpy_rng(seed, "crop", self.name, split, i)
+        item = pool[int(rng.integers(len(pool)))]
+        h, w = self._item_shape(item)
+        small = max(1, round(size / float(rng.uniform(*ENLARGE_RANGE))))
+        shrunk = bool(rng.integers(2))
+        side = min(size if shrunk else small, h, w)
+        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        interpolation = sorted(ENLARGE_INTERPOLATIONS)[int(rng.integers(len(ENLARGE_INTERPOLATIONS)))]
+        return item, (y, x, side, side, min(small, side), interpolation)
+
+    def _prepare(self, item: int, box: tuple | None, size: int, channels: int) -> tuple[np.ndarray, dict]:
+        y, x, side, _, small, interpolation = box
+        photo = self.load_item(item)
+        image = enlarge(photo[y : y + side, x : x + side], size, small, interpolation)
+        info = {"source": self.name, "item": self.item_ids()[item], "original_size": list(photo.shape[:2]),
+                "crop": [y, x, side, side],
+                "enlarged": {"from": small, "to": size, "interpolation": interpolation,
+                             "window": "area-shrunk" if side != small else "native"}}
+        if photo.shape[2] != channels:
+            info["converted"] = f"{photo.shape[2]}ch->{channels}ch"
+        return set_channels(image, channels), info

@@ -101,6 +101,8 @@ def write_reals(ctx: WriteContext, entry: RealEntry, split: str, start: int, sto
             continue
         row = {"label": 0, "split": split, "index": index, "origin": entry.name, "source": meta["source"],
                "source_image": meta["item"], "crop": meta.get("crop")}
+        if "enlarged" in meta:  # how an enlarged: source made the image from its window
+            row["enlarged"] = meta["enlarged"]
         rows.append(store_image(ctx, path, image, row))
     return rows
 

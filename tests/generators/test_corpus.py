@@ -309,3 +309,14 @@ def test_a_build_fed_with_replayed_batches_writes_the_same_bytes(tmp_path, check
 
     assert build_corpus(recipe, tmp_path / "b", batch_size=32, generate=replay) == built
     assert made and snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+
+
+def test_a_reals_only_corpus_of_enlarged_photographs_records_each_enlargement(tmp_path):
+    data = {"name": "e", "seed": 2, "size": 24, "channels": 3, "counts": {"train": 4, "val": 2, "test": 2},
+            "real": [{"source": "enlarged:photo-patches"}]}
+    record = build_corpus(parse_recipe(data), tmp_path / "c", workers=1)
+    assert record["counts"]["test"] == {"real": 2, "fake": 0}
+    rows = read_manifest(tmp_path / "c")
+    assert {r["origin"] for r in rows} == {"photo-patches-enlarged"}
+    assert all(r["enlarged"]["to"] == 24 and r["enlarged"]["from"] < 24 for r in rows)
+    assert verify_corpus(tmp_path / "c")["ok"]

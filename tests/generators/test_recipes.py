@@ -13,6 +13,7 @@ from fakescope.generators.recipes import RecipeError, list_recipes, load_recipe,
 from fakescope.core.checkpoint import read_meta
 
 SHIPPED = list_recipes()
+REALS_ONLY = {"photos-enlarged"}  # real images a detector must not flag, trained beside other corpora's fakes
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +38,12 @@ def test_shipped_recipe_validates_and_pins_its_checkpoints(name):
             pytest.skip(f"{name}: its checkpoints are not made here (`{setup}`)")
         raise
     assert recipe.name == name and recipe.description
-    assert recipe.fake and recipe.real
+    assert recipe.real and (bool(recipe.fake) is (name not in REALS_ONLY))
     for entry in recipe.fake:
         assert entry.sha256 is not None, f"{name}: {entry.name} is not pinned"
         assert read_meta(entry.checkpoint)["sha256"] == entry.sha256
-    for split in ("train", "val", "test"):  # every split holds both classes
-        assert recipe.count(0, split) > 0 and recipe.count(1, split) > 0, split
+    for split in ("train", "val", "test"):  # every split holds both classes (reals only: its reals)
+        assert recipe.count(0, split) > 0 and (recipe.count(1, split) > 0 or name in REALS_ONLY), split
     assert recipe.size and recipe.channels in (1, 3)
 
 
@@ -135,3 +136,13 @@ def test_translate_families_need_an_input_and_a_direction(tmp_path):
         parse_recipe(data)
     data["fake"][0].update(direction="a2b")
     assert parse_recipe(data).fake[0].input == "digits"
+
+
+def test_an_enlarged_source_names_its_origin_and_resolves_folders(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    data = {"size": 8, "channels": 3, "counts": {"train": 2}, "real": [{"source": "enlarged:photo-patches"}]}
+    assert parse_recipe(data, name="e").real[0].name == "photo-patches-enlarged"
+    recipe_file = tmp_path / "r.toml"
+    recipe_file.write_text('size = 8\nchannels = 3\ncounts = { train = 1 }\n[[real]]\nsource = "enlarged:faces"\n')
+    with pytest.raises(RecipeError, match=r"real\[0\]\.source: source 'enlarged:faces' needs a source of crops"):
+        load_recipe(recipe_file)

@@ -115,3 +115,41 @@ def test_debian_photos_give_native_windows_from_their_split():
     assert all("resized" not in m and m["crop"][2:] == [48, 48] for m in drawn.meta)
     test_ids = {create_source("debian-photos").item_ids()[i] for i in create_source("debian-photos").indices("test")}
     assert {m["item"] for m in drawn.meta} <= test_ids
+
+
+def test_enlarged_sources_are_windows_of_the_same_split_enlarged_classically():
+    from fakescope.generators.sources import ENLARGE_RANGE, enlarge
+
+    inner, src = create_source("photo-patches"), create_source("enlarged:photo-patches")
+    assert src.name == "enlarged:photo-patches" and src.indices("test") == inner.indices("test")
+    a = src.draw(12, size=40, channels=3, split="test", seed=5)
+    assert torch.equal(a.images, src.draw(12, size=40, channels=3, split="test", seed=5).images)
+    test_items = {inner.item_ids()[i] for i in inner.indices("test")}
+    windows = set()
+    for image, meta in zip(a.images, a.meta, strict=True):
+        e, (y, x, side, _) = meta["enlarged"], meta["crop"]
+        assert meta["item"] in test_items and e["to"] == 40
+        assert ENLARGE_RANGE[0] - 0.1 <= 40 / e["from"] <= ENLARGE_RANGE[1] + 0.2
+        assert side == (40 if e["window"] == "area-shrunk" else e["from"])
+        photo = inner.load_item(inner.item_ids().index(meta["item"]))
+        again = enlarge(photo[y : y + side, x : x + side], 40, e["from"], e["interpolation"])
+        assert torch.equal(image, torch.from_numpy(again).permute(2, 0, 1).float() / 127.5 - 1)
+        windows.add((e["window"], e["interpolation"]))
+    assert len(windows) >= 4  # both kinds of window, several interpolations
+
+
+def test_enlarged_images_lose_the_fine_detail_of_native_windows():
+    native = create_source("photo-patches").draw(16, size=64, channels=1, split="train", seed=0).images
+    enlarged = create_source("enlarged:photo-patches").draw(16, size=64, channels=1, split="train", seed=0).images
+
+    def fine(x):  # mean absolute difference between neighbouring pixels
+        return (x[..., 1:] - x[..., :-1]).abs().mean()
+
+    assert fine(enlarged) < 0.6 * fine(native)
+
+
+def test_enlarged_needs_a_source_of_crops():
+    with pytest.raises(ValueError, match=r"'enlarged:faces' needs a source of crops"):
+        create_source("enlarged:faces")
+    with pytest.raises(KeyError, match="unknown real source"):
+        create_source("enlarged:nope")
