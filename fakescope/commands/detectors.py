@@ -171,8 +171,8 @@ def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
         training = meta.get("training", {})
         metrics = training.get("metrics", {})
         details = training.get("corpus_details") or [{"path": c} for c in training.get("corpora", [])]
-        corpora = [f"{d['real']} vs {d['generator']}" if "real" in d and "generator" in d else d.get("path", "?")
-                   for d in details]
+        corpora = [f"{d['real']} vs {d['generator']}" if "real" in d and "generator" in d
+                   else f"{d['real']} (reals only)" if "real" in d else d.get("path", "?") for d in details]
         init = training.get("init") if isinstance(training.get("init"), dict) else {}
         recalibrated = training.get("steps") == 0 and bool(init.get("path"))  # --init X --epochs 0
         bundled.append({"name": name, "family": meta.get("name", meta.get("family", "?")),

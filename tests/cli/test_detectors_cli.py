@@ -102,6 +102,7 @@ def test_detectors_list_shows_families_and_bundled_checkpoints():
     by_name = {b["name"]: b for b in listing["bundled"]}
     assert by_name["npr-photos"]["network_from"] == "npr-bundled" and "network_from" not in by_name["npr-bundled"]
     assert "npr-bundled's network, calibrated on" in invoke("detectors", "list").stdout
+    assert by_name["npr-enlarged"]["corpora"][-1] == "enlarged:debian-photos (reals only)"
 
 
 def test_detectors_list_names_the_third_party_layouts_it_loads():
