@@ -116,12 +116,15 @@ def test_demo_runs_and_writes_its_report(tmp_path):
     assert all(h in result.output for h in ("AP", "ROC-AUC", "real acc.", "fake acc.", "resynth-nearest-s2"))
     report = json.loads((out / "report.json").read_text())
     generators = list_bundled("fakescope.generators")
-    assert set(report["table"]) == {"all", "real photographs", *generators}
-    assert report["table"]["all"]["n"] == 16 + 4 * len(generators)
+    enlarged = "real photographs, enlarged"
+    assert set(report["table"]) == {"all", "real photographs", enlarged, *generators}
+    assert report["table"]["all"]["n"] == 16 + 4 * len(generators)  # the enlarged reals are reported apart
+    assert report["table"][enlarged]["n"] == 4 and 0.0 <= report["table"][enlarged]["real_accuracy"] <= 1.0
     assert all(report["table"][g]["n"] == 4 and 0.0 <= report["table"][g]["ap"] <= 1.0 for g in generators)
     records = json.loads((out / "scores.json").read_text())
-    assert len(records) == 16 + 4 * len(generators) and {r["truth"] for r in records} == {"real", "fake"}
-    assert {r["origin"] for r in records} == {"real photographs", *generators}
+    assert len(records) == 20 + 4 * len(generators) and {r["truth"] for r in records} == {"real", "fake"}
+    assert {r["origin"] for r in records} == {"real photographs", enlarged, *generators}
+    assert {r["truth"] for r in records if r["origin"] == enlarged} == {"real"}
     assert (out / "grid.png").stat().st_size > 0
 
 
