@@ -9,8 +9,9 @@ windows into paintings, and the small noise-to-image GANs sample at their own 32
 PNG, scored through the same path as ``fakescope score``, and reported per origin (AP and ROC-AUC of that
 origin's fakes against every real image, and the share of each called correctly at the detector's threshold).
 
-The report folder holds ``scores.json`` (one record per image with its true label and origin),
-``report.json`` (the table) and ``grid.png`` (the most and least confident real and fake images).
+The report folder holds ``scores.json`` (one record per image with its true label and origin; the enlarged
+reals are in it, but not in the table's ``all`` row or any generator's AP), ``report.json`` (the table) and
+``grid.png`` (the most and least confident real and fake images).
 """
 
 from __future__ import annotations

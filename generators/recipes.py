@@ -13,7 +13,7 @@ perturbation applied to real and fake images alike. ``datasets/README.md`` docum
     counts = { train = 1000, val = 200, test = 200 }     # default per-entry counts
 
     [[real]]
-    source = "digits"                  # digits, faces, photos or folder:PATH
+    source = "digits"                  # digits, faces, photos, debian-photos, ..., folder:PATH or enlarged:SPEC
 
     [[fake]]
     generator = "vanilla-digits"       # a bundled checkpoint name or a checkpoint folder
@@ -66,7 +66,7 @@ class RealEntry:
     """Real images from one source."""
 
     name: str  # file-name prefix and manifest ``origin``; default: the source name
-    source: str  # digits, faces, photos or folder:PATH (absolute once resolved)
+    source: str  # a registered source, folder:PATH or enlarged:SPEC (folder paths absolute once resolved)
     counts: dict[str, int]  # images per split
 
 

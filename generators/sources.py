@@ -8,8 +8,9 @@
 ``photo-patches``, ``painting-patches``  the same at native resolution: windows of the requested size, never
             resized (``photos`` and ``paintings`` crops are area-downscaled from larger windows).
 ``folder:PATH``  every readable image under PATH (recursive); unreadable files are skipped and counted.
-``enlarged:NAME``  real photographs of a crops source (``debian-photos``, ``photo-patches``...) enlarged by
-            bilinear, bicubic or Lanczos interpolation: real images a detector should not flag.
+``enlarged:NAME``  real photographs of a crops source (``debian-photos``, ``photo-patches``..., or
+            ``folder:PATH``) enlarged by bilinear, bicubic or Lanczos interpolation: real images a detector should
+            not flag.
 
 Every source has a fixed split of its items into train/val/test (seeded by the source, not the caller), so
 two corpora built from one source never put the same real image into different splits. Photos are split by
@@ -327,7 +328,15 @@ def create_source(spec: str) -> RealSource:
     if spec.startswith("folder:"):
         return FolderSource(spec.split(":", 1)[1])
     if spec.startswith("enlarged:"):
-        return EnlargedSource(create_source(spec.split(":", 1)[1]))
+        inner = spec.split(":", 1)[1]
+        if inner.startswith("enlarged:"):
+            raise ValueError(f"source {spec!r}: a photograph is enlarged once; give enlarged:NAME")
+        if inner.startswith("folder:"):  # windows of your own photographs
+            return EnlargedSource(FolderSource(inner.split(":", 1)[1], crops=True))
+        try:
+            return EnlargedSource(create_source(inner))
+        except KeyError as exc:
+            raise KeyError(f"source {spec!r}: {exc.args[0]}") from None
     return SOURCES.get(spec)()
 
 
@@ -473,9 +482,16 @@ ENLARGE_INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUB
 
 
 def enlarge(image: np.ndarray, size: int, small: int, interpolation: str) -> np.ndarray:
-    """``uint8 [H, W, C]`` → ``[size, size, C]``: area-shrunk to ``small`` px when larger, then enlarged to ``size``
-    by one of :data:`ENLARGE_INTERPOLATIONS`."""
-    if image.shape[0] != small or image.shape[1] != small:
+    """A square ``uint8 [S, S, C]`` (``S >= small``) → ``[size, size, C]``: area-shrunk to ``small`` px when larger,
+    then enlarged to ``size >= small`` by one of :data:`ENLARGE_INTERPOLATIONS`."""
+    side = image.shape[0]
+    if image.shape[1] != side or not small <= side or not 1 <= small <= size:
+        raise ValueError(f"enlarge: expected a square image of side >= {small} and 1 <= {small} <= {size}; "
+                         f"got {image.shape[0]}x{image.shape[1]}")
+    if interpolation not in ENLARGE_INTERPOLATIONS:
+        raise ValueError(f"enlarge: unknown interpolation {interpolation!r}; known: "
+                         f"{', '.join(sorted(ENLARGE_INTERPOLATIONS))}")
+    if side != small:
         image = cv2.resize(image, (small, small), interpolation=cv2.INTER_AREA)
     out = cv2.resize(image, (size, size), interpolation=ENLARGE_INTERPOLATIONS[interpolation])
     return out.reshape(size, size, -1)
@@ -489,7 +505,8 @@ class EnlargedSource(RealSource):
     native window of side ``size / s`` of a photograph of the inner crops source, or the ``size`` window
     area-shrunk by ``s`` (as the super-resolution fakes of the ``upscaler`` family are made, with a network in
     place of the interpolation). They are still real photographs: a detector that flags them has learnt that an
-    image was enlarged, not that it was generated. Items, ids and split are the inner source's."""
+    image was enlarged, not that it was generated. Items, ids and split are the inner source's; ``enlarged:folder:PATH``
+    enlarges windows of your own photographs."""
 
     crops = True
     native = True

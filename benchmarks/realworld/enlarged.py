@@ -4,9 +4,10 @@ Super-resolution fakes (the ``photos-upscaled`` and ``photos-published`` corpora
 back by a network, while the reals beside them are never enlarged; a detector trained on them may learn "was
 enlarged" instead of "was generated", and then accuses every real photograph a browser, an editor or a
 thumbnail service enlarged. This measures it on our own data: windows of the held-out test photographs of
-``debian-photos`` (`make data`), each enlarged by every factor and interpolation below, in two ways (the centre
-``256 / s`` px of the window enlarged, and the whole window area-shrunk by ``s`` and enlarged back), scored by
-each detector at its own threshold. The share flagged for each, against the windows as they are and shrunk ×0.5.
+``debian-photos`` (`make data`; photographs under 256 px left out), each enlarged by every factor and
+interpolation below, in two ways (the centre ``256 / s`` px of the window enlarged, and the whole window
+area-shrunk by ``s`` and enlarged back), scored by each detector at its own threshold. The share flagged for
+each, against the windows as they are and shrunk ×0.5.
 
     python benchmarks/realworld/enlarged.py --detector npr-published --out benchmarks/realworld/enlarged.json
 """
@@ -54,13 +55,20 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=120, help="windows of the test photographs")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    drawn = create_source("debian-photos").draw(args.images, size=SIZE, channels=3, split="test", seed=0)
-    windows = [to_uint8(image) for image in drawn.images]
+    windows, photographs = [], set()
+    source, start = create_source("debian-photos"), 0
+    while len(windows) < args.images:  # windows of photographs under SIZE px would be enlarged already: left out
+        drawn = source.draw(args.images, size=SIZE, channels=3, split="test", seed=0, start=start)
+        start += args.images
+        for image, meta in zip(drawn.images, drawn.meta, strict=True):
+            if "resized" not in meta and len(windows) < args.images:
+                windows.append(to_uint8(image))
+                photographs.add(meta["item"])
     sets = variants(windows)
     enlarged = [k for k in sets if k.startswith("x")]
     results = {"date": date.today().isoformat(), "machine": f"{cpu_name()}, {os.cpu_count()} cores",
                "command": " ".join(["python", *sys.argv]), "windows": len(windows),
-               "photographs": sorted({m["item"] for m in drawn.meta}), "detectors": {}}
+               "photographs": sorted(photographs), "detectors": {}}
     for name in args.detector:
         det = load_detector(name)
         flagged = {k: float(np.mean(det.predict_proba(v) >= det.threshold)) for k, v in sets.items()}

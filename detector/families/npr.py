@@ -10,8 +10,9 @@ Two layouts (``layout``, the variant: ``npr`` is fakescope's, ``npr:official`` t
 
 - ``fakescope`` (the default layout; bundled as ``npr-bundled``, as ``npr-photos`` (the same network thresholded on
   native-resolution photographs too), as ``npr-upscaled``, trained on photographs against Real-ESRGAN's
-  super-resolution GANs too, and as ``npr-published``, the default detector, trained on photographs against
-  RealSR, waifu2x and Real-CUGAN instead): basic blocks, a 3×3 stem without stride, inputs in [-1, 1]; small enough to
+  super-resolution GANs too, as ``npr-published``, the default detector, trained on photographs against
+  RealSR, waifu2x and Real-CUGAN instead, and as ``npr-enlarged``, the same with enlarged photographs as reals):
+  basic blocks, a 3×3 stem without stride, inputs in [-1, 1]; small enough to
   train on a CPU.
 - ``official``: the authors' released network and checkpoint layout (github.com/chuangchuangtan/NPR-DeepfakeDetection,
   ``networks/resnet.py``): a ResNet-50 cut after ``layer2``: ``conv1`` (3×3, stride 2, 64 channels), ``bn1``,

@@ -82,7 +82,8 @@ def from_inputs(request: FakeRequest, size: int, channels: int,
                             split=split, seed=seed, start=base)
         yield base, make(drawn.images), [
             {"input": entry.input, "input_split": split, "input_seed": seed, "direction": entry.direction,
-             "input_size": entry.input_size, "source_image": m["item"], "crop": m.get("crop")}
+             "input_size": entry.input_size, "source_image": m["item"], "crop": m.get("crop"),
+             **({"enlarged": m["enlarged"]} if "enlarged" in m else {})}
             for m in drawn.meta
         ]
 

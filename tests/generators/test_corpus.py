@@ -320,3 +320,5 @@ def test_a_reals_only_corpus_of_enlarged_photographs_records_each_enlargement(tm
     assert {r["origin"] for r in rows} == {"photo-patches-enlarged"}
     assert all(r["enlarged"]["to"] == 24 and r["enlarged"]["from"] < 24 for r in rows)
     assert verify_corpus(tmp_path / "c")["ok"]
+    build_corpus(parse_recipe(data), tmp_path / "d", batch_size=3, workers=2)  # other batches, same bytes
+    assert snapshot(tmp_path / "d") == snapshot(tmp_path / "c")

@@ -139,9 +139,17 @@ def test_translate_families_need_an_input_and_a_direction(tmp_path):
 
 
 def test_an_enlarged_source_names_its_origin_and_resolves_folders(tmp_path):
-    (tmp_path / "imgs").mkdir()
+    import numpy as np
+
+    from fakescope.core.imageio import write_png
+
+    write_png(tmp_path / "imgs" / "a.png", np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8))
     data = {"size": 8, "channels": 3, "counts": {"train": 2}, "real": [{"source": "enlarged:photo-patches"}]}
     assert parse_recipe(data, name="e").real[0].name == "photo-patches-enlarged"
+    (tmp_path / "mine.toml").write_text('size = 16\nchannels = 3\ncounts = { train = 2 }\n[[real]]\n'
+                                        'source = "enlarged:folder:imgs"\n')
+    entry = load_recipe(tmp_path / "mine.toml").real[0]
+    assert entry.source == f"enlarged:folder:{tmp_path / 'imgs'}" and entry.name == "imgs-enlarged"
     recipe_file = tmp_path / "r.toml"
     recipe_file.write_text('size = 8\nchannels = 3\ncounts = { train = 1 }\n[[real]]\nsource = "enlarged:faces"\n')
     with pytest.raises(RecipeError, match=r"real\[0\]\.source: source 'enlarged:faces' needs a source of crops"):

@@ -151,5 +151,23 @@ def test_enlarged_images_lose_the_fine_detail_of_native_windows():
 def test_enlarged_needs_a_source_of_crops():
     with pytest.raises(ValueError, match=r"'enlarged:faces' needs a source of crops"):
         create_source("enlarged:faces")
-    with pytest.raises(KeyError, match="unknown real source"):
+
+
+def test_enlarged_takes_your_own_folder_and_refuses_what_it_cannot_enlarge(tmp_path):
+    from fakescope.generators.sources import enlarge
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_png(tmp_path / f"{i}.png", rng.integers(0, 255, (60, 70, 3), dtype=np.uint8))
+    drawn = create_source(f"enlarged:folder:{tmp_path}").draw(4, size=32, channels=3, split="all", seed=0)
+    assert drawn.images.shape == (4, 3, 32, 32) and all(m["enlarged"]["from"] < 32 for m in drawn.meta)
+    with pytest.raises(ValueError, match="a photograph is enlarged once"):
+        create_source("enlarged:enlarged:photo-patches")
+    with pytest.raises(KeyError, match="source 'enlarged:nope': unknown real source 'nope'"):
         create_source("enlarged:nope")
+    square = np.zeros((20, 20, 3), np.uint8)
+    assert enlarge(square, 40, 10, "lanczos").shape == (40, 40, 3)
+    for args in [(np.zeros((20, 30, 3), np.uint8), 40, 10, "bicubic"), (square, 40, 25, "bicubic"),
+                 (square, 8, 10, "bicubic"), (square, 40, 10, "nearest")]:
+        with pytest.raises(ValueError, match="enlarge: "):
+            enlarge(*args)
