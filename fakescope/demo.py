@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from fakescope.core.checkpoint import bundled_root, list_bundled, write_json_atomic
-from fakescope.core.imageio import read_image, resize, save_grid, set_channels, to_tensor, to_uint8, write_png
+from fakescope.core.imageio import read_image, resize, set_channels, to_uint8, write_png
 from fakescope.core.progress import Progress
 from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
 from fakescope.detector.metrics import summarize
@@ -114,17 +114,42 @@ def run_demo(
               "seed": seed, "table": table}
     write_json_atomic(out / "scores.json", rows)
     write_json_atomic(out / "report.json", report)
-    _confidence_grid(out / "grid.png", paths, scores, labels)
+    _confidence_grid(out / "grid.png", paths, scores, labels, origins, det.threshold)
     return report
 
 
-def _confidence_grid(path: Path, paths: list[Path], scores: np.ndarray, truth: np.ndarray, per_row: int = 8) -> None:
-    """Four rows: most confident real, least confident real, most confident fake, least confident fake."""
+def _confidence_grid(path: Path, paths: list[Path], scores: np.ndarray, truth: np.ndarray, origins: list[str],
+                     threshold: float, per_row: int = 8) -> None:
+    """Four labelled rows: the reals the detector is surest of, the reals it is least sure of (highest scores),
+    then the same for the fakes; each image with its origin and score, red when it is on the wrong side of the
+    threshold."""
+    from fakescope.core.imageio import atomic_path
+    from fakescope.core.report import new_figure
+
     rows = []
-    for label in (0, 1):
+    for label, kind in ((0, "real"), (1, "fake")):
         idx = np.flatnonzero(truth == label)
         confidence = scores[idx] if label else 1.0 - scores[idx]
         order = idx[np.argsort(-confidence, kind="stable")]
-        rows += [order[:per_row], order[::-1][:per_row]]
-    tiles = [to_tensor(resize(read_image(paths[i]), 96)) for row in rows for i in row]
-    save_grid(path, torch.stack(tiles), nrow=per_row)
+        rows += [(f"{kind}: surest", order[:per_row]), (f"{kind}: least sure", order[::-1][:per_row])]
+    fig = new_figure(1.35 * per_row + 0.6, 1.75 * len(rows))
+    axes = fig.subplots(len(rows), per_row, squeeze=False)
+    for r, (title, row) in enumerate(rows):
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(title, fontsize=9)
+            if c >= len(row):
+                ax.axis("off")
+                continue
+            i = row[c]
+            wrong = (scores[i] >= threshold) != bool(truth[i])
+            ax.imshow(resize(read_image(paths[i]), 96).squeeze(), cmap="gray", vmin=0, vmax=255)
+            origin = {"real photographs": "real photograph", ENLARGED: "real, enlarged"}.get(origins[i], origins[i])
+            ax.set_title(f"{origin[:24]}\n{scores[i]:.2f}", fontsize=6, color="tab:red" if wrong else "black",
+                         parse_math=False)
+    fig.suptitle(f"most and least confident images (score = P(synthetic); red: wrong at threshold {threshold:.2f})",
+                 fontsize=9)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
