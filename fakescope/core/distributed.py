@@ -14,6 +14,7 @@ the ranks' results in rank order gives the single-process order.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ T = TypeVar("T")
 
 #: How long a rank waits for the others at a collective before giving up (a build's ranks can finish far apart).
 TIMEOUT = timedelta(hours=6)
+SHUTDOWN_WAIT = timedelta(seconds=60)  # how long a finished rank waits for the others before it leaves
 
 _objects_group: Any = None  # the gloo group for Python objects (the default group itself when that is gloo)
 
@@ -110,9 +112,17 @@ def init(device: torch.device, *, tensors: bool = True) -> Ranks:
 
 
 def shutdown() -> None:
-    """Leave the process group (commands end with their own barrier or gather, so no rank still talks to it)."""
+    """Leave the process group. Every rank first waits for the others (at most :data:`SHUTDOWN_WAIT`): a rank that
+    tore its connections down while another was still finishing (rank 0 writes the outputs last) was seen to abort
+    in C++ now and then ("terminate called without an active exception", after every output was written); then
+    whatever still refers to the group (autograd graphs of gathered tensors) is freed before it is destroyed."""
     global _objects_group
     if dist.is_available() and dist.is_initialized():
+        try:
+            dist.monitored_barrier(group=_objects_group, timeout=SHUTDOWN_WAIT)
+        except Exception:  # noqa: BLE001 - a rank failed or left: nothing left to wait for
+            pass
+        gc.collect()
         dist.destroy_process_group()
     _objects_group = None
 
