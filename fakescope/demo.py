@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from fakescope.core.checkpoint import bundled_root, list_bundled, write_json_atomic
-from fakescope.core.imageio import read_image, resize, set_channels, to_uint8, write_png
+from fakescope.core.imageio import atomic_path, read_image, resize, set_channels, to_uint8, write_png
 from fakescope.core.progress import Progress
 from fakescope.detector.base import DEFAULT_DETECTOR, load_detector
 from fakescope.detector.metrics import summarize
@@ -36,6 +36,7 @@ from fakescope.generators.sampling import generate_range, image_seed
 from fakescope.generators.sources import create_source
 
 REAL_SOURCE = "photo-patches"  # native-resolution windows of the bundled photographs
+REAL = "real photographs"  # the origin of the windows as they are
 ENLARGED = "real photographs, enlarged"  # the same photographs enlarged by interpolation: real, and a known weakness
 WINDOW = 256  # side of the real windows and of the windows fed to image-to-image generators
 
@@ -72,7 +73,7 @@ def run_demo(
             origins.append(origin)
 
     say(f"taking {count} real {WINDOW} px windows of the bundled photographs")
-    keep(source.draw(count, size=WINDOW, channels=3, split="all", seed=seed).images, "real photographs", 0)
+    keep(source.draw(count, size=WINDOW, channels=3, split="all", seed=seed).images, REAL, 0)
     per_generator = max(4, count // 4)
     say(f"enlarging {per_generator} other windows 1.25-4x by interpolation")
     keep(create_source(f"enlarged:{REAL_SOURCE}").draw(per_generator, size=WINDOW, channels=3, split="all",
@@ -101,7 +102,7 @@ def run_demo(
     enlarged = origin_of == ENLARGED  # reported apart: every fake is ranked against the photographs as they are
     is_real = (labels == 0) & ~enlarged
     table = {"all": summarize(labels[~enlarged], scores[~enlarged], det.threshold)}
-    for name, sel in (("real photographs", is_real), (ENLARGED, enlarged)):
+    for name, sel in ((REAL, is_real), (ENLARGED, enlarged)):
         table[name] = {"n": int(sel.sum()), "real_accuracy": float((scores[sel] < det.threshold).mean())}
     for origin in dict.fromkeys(o for o, y in zip(origins, truth, strict=True) if y == 1):
         sel = is_real | (origin_of == origin)
@@ -123,8 +124,7 @@ def _confidence_grid(path: Path, paths: list[Path], scores: np.ndarray, truth: n
     """Four labelled rows: the reals the detector is surest of, the reals it is least sure of (highest scores),
     then the same for the fakes; each image with its origin and score, red when it is on the wrong side of the
     threshold."""
-    from fakescope.core.imageio import atomic_path
-    from fakescope.core.report import new_figure
+    from fakescope.core.report import new_figure  # matplotlib, only when a grid is drawn
 
     rows = []
     for label, kind in ((0, "real"), (1, "fake")):
@@ -146,7 +146,7 @@ def _confidence_grid(path: Path, paths: list[Path], scores: np.ndarray, truth: n
             i = row[c]
             wrong = (scores[i] >= threshold) != bool(truth[i])
             ax.imshow(resize(read_image(paths[i]), 96).squeeze(), cmap="gray", vmin=0, vmax=255)
-            origin = {"real photographs": "real photograph", ENLARGED: "real, enlarged"}.get(origins[i], origins[i])
+            origin = {REAL: "real photograph", ENLARGED: "real, enlarged"}.get(origins[i], origins[i])
             ax.set_title(f"{origin[:24]}\n{scores[i]:.2f}", fontsize=6, color="tab:red" if wrong else "black",
                          parse_math=False)
     fig.suptitle(f"most and least confident images (score = P(synthetic); red: wrong at threshold {threshold:.2f})",
