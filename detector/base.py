@@ -258,11 +258,11 @@ def _check_settings(folder, meta: dict, calibration: Calibration) -> None:
     """Refuse a checkpoint whose threshold or calibration is out of range or disagrees with its stored arrays."""
     import math
 
-    from .calibration import METHODS
+    from .calibration import FLAG_NOTHING, METHODS
 
     threshold = meta.get("threshold", 0.5)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
-            or not 0.0 <= threshold <= 1.0:
+            or not 0.0 <= threshold <= FLAG_NOTHING:
         raise CheckpointError(f"{folder}: threshold {threshold!r} in config.json is not a number in [0, 1]")
     method = meta.get("calibration_method", calibration.method)
     if method not in METHODS:

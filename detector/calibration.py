@@ -112,6 +112,11 @@ def fit_calibration(raw: np.ndarray, labels: np.ndarray, method: str = "platt") 
                        y=np.asarray(iso.y_thresholds_, dtype=np.float64))
 
 
+#: The threshold that flags nothing, not even a score of exactly 1 (the "fpr" rule's answer when no real may be
+#: flagged and the highest validation score is 1).
+FLAG_NOTHING = float(np.nextafter(1.0, 2.0))
+
+
 def choose_threshold(labels: np.ndarray, scores: np.ndarray, rule: str = "fpr", target_fpr: float = 0.05) -> float:
     """A decision threshold (``score >= threshold`` means fake) from validation ``scores``.
 
@@ -136,8 +141,8 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray, rule: str = "fpr", 
         best = int(np.argmax(tpr - fpr))
     upper = thresholds[best]
     lower = thresholds[best + 1] if best + 1 < len(thresholds) else -np.inf
-    if not np.isfinite(upper):  # nothing may be flagged: just above the highest score (above 1 if that is 1)
-        return float(np.nextafter(scores.max(), np.inf))
+    if not np.isfinite(upper):  # nothing may be flagged: just above the highest score (FLAG_NOTHING if that is 1)
+        return float(min(np.nextafter(scores.max(), np.inf), FLAG_NOTHING))
     t = upper if not np.isfinite(lower) else 0.5 * (upper + lower)
     return float(t if lower < t <= upper else upper)  # neighbours too close for a midpoint: upper itself
 

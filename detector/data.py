@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fakescope.core.config import check_ranges
 from fakescope.core.corpus import CorpusError, read_manifest
 from fakescope.core.corpus_import import ImageFolder, gather
 from fakescope.core.imageio import ImageReadError, read_image
@@ -42,6 +43,10 @@ class ImageSet:
                         np.concatenate([s.labels for s in sets]).astype(np.int64), [r for s in sets for r in s.rows])
 
 
+class EmptySplitError(ValueError):
+    """The corpora hold no image of the split asked for (not an unreadable one: that is a CorpusError)."""
+
+
 def load_split(corpora: Sequence[str | os.PathLike], split: str,
                on_error: Callable[[str], None] | None = None) -> ImageSet:
     """Every image of ``split`` in the given corpora, in manifest order.
@@ -66,7 +71,7 @@ def load_split(corpora: Sequence[str | os.PathLike], split: str,
             labels.append(int(row["label"]))
             rows.append({**row, "corpus": str(corpus)})
     if not images:
-        raise ValueError(f"no {split!r} images in {', '.join(map(str, corpora))}")
+        raise EmptySplitError(f"no {split!r} images in {', '.join(map(str, corpora))}")
     return ImageSet(images, np.asarray(labels, dtype=np.int64), rows)
 
 
@@ -136,6 +141,10 @@ def paired_crops(real: np.ndarray, fake: np.ndarray, aug: Augment, size: int, se
     return crops[0], crops[1]
 
 
+#: Training crop and scoring tile sides every family accepts (every image is padded up to a tile at least).
+MIN_CROP, MAX_CROP = 8, 1024
+
+
 @dataclass(frozen=True)
 class Augment:
     blur_prob: float = 0.1  # probability of a Gaussian blur with sigma ~ U(0, blur_sigma)
@@ -153,6 +162,18 @@ class Augment:
     rot90: bool = False  # a random quarter turn (0-3)
     mask_prob: float = 0.0  # probability of masking up to mask_fraction of a crop's 16 px patches to mid-gray
     mask_fraction: float = 0.25
+
+    def __post_init__(self) -> None:
+        probs = ("blur_prob", "jpeg_prob", "scale_prob", "jitter_prob", "mask_prob", "mask_fraction")
+        check_ranges("augment", **{k: (getattr(self, k), 0, 1) for k in probs}, blur_sigma=(self.blur_sigma, 0, 50),
+                     jitter=(self.jitter, 0, 1), jpeg_quality_low=(self.jpeg_quality[0], 1, self.jpeg_quality[1]),
+                     jpeg_quality_high=(self.jpeg_quality[1], self.jpeg_quality[0], 100),
+                     scale_low=(self.scale_range[0], 0.05, self.scale_range[1]),
+                     scale_high=(self.scale_range[1], self.scale_range[0], 8))
+        unknown = [m for m in self.scale_methods if m not in _INTERPOLATION]
+        if not self.scale_methods or unknown:
+            raise ValueError(f"augment scale_methods {self.scale_methods}: expected some of "
+                             f"{', '.join(_INTERPOLATION)}")
 
 
 _INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,

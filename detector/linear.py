@@ -56,8 +56,12 @@ class LinearHead:
 
     def probs(self, x: np.ndarray) -> np.ndarray:
         """``[N, F]`` features → ``[N]`` probabilities (float64)."""
-        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale @ self.coef + self.intercept
-        return expit(z)
+        return expit(self.logits((np.asarray(x, dtype=np.float64) - self.mean) / self.scale))
+
+    def logits(self, standardised: np.ndarray) -> np.ndarray:
+        """``[N, F]`` → ``[N]``: ``w · x + b`` row by row (a matrix product's rounding depends on N; this does not,
+        so a tile's score does not depend on the tiles scored with it)."""
+        return (standardised * self.coef).sum(axis=1) + self.intercept
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"scaler.mean": torch.from_numpy(self.mean), "scaler.scale": torch.from_numpy(self.scale),

@@ -26,7 +26,7 @@ import dataclasses
 import math
 import os
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +36,31 @@ from torch import nn
 from torch.nn import functional as F
 
 from fakescope.core import distributed
+from fakescope.core.config import check_ranges
 from fakescope.core.progress import Progress
 from fakescope.core.seeding import numpy_rng
 
 from .base import Detector
-from .data import Augment, ImageSet, center_crop, paired_crops, paired_reals, random_crop, sample_crops
+from .data import (
+    MAX_CROP,
+    MIN_CROP,
+    Augment,
+    ImageSet,
+    center_crop,
+    paired_crops,
+    paired_reals,
+    random_crop,
+    sample_crops,
+)
+
+
+def fixed_chunks(items: Sequence, size: int) -> Iterator[tuple[list, int]]:
+    """``items`` in chunks of exactly ``size`` (the last padded with copies of its last item), each with how many
+    of it are real items. Kernels may pick their algorithm by batch size; a network that always sees ``size``
+    inputs gives each input the same output whatever it was scored with (tested bit for bit)."""
+    for start in range(0, len(items), size):
+        part = list(items[start : start + size])
+        yield part + [part[-1]] * (size - len(part)), len(part)
 
 
 def to_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -99,6 +119,8 @@ def checkpoint_folder(path: str | os.PathLike) -> Path | None:
 
 
 LR_SCHEDULES = ("constant", "cosine")
+#: Tiles per forward pass when scoring (fixed, so that a tile's score never depends on its batch neighbours).
+SCORE_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,8 @@ class NeuralConfig:
     def __post_init__(self) -> None:  # a family's config that has its own calls this too
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule {self.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}")
+        check_ranges("detector", crop=(self.crop, MIN_CROP, MAX_CROP), epochs=(self.epochs, 0, None),
+                     batch_size=(self.batch_size, 1, None), lr=(self.lr, 0, None), patience=(self.patience, 1, None))
 
 
 def learning_rate(cfg: NeuralConfig, step: int, total: int) -> float:
@@ -368,14 +392,15 @@ class NeuralDetector(Detector):
     # prediction ------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu",
-                    batch_size: int = 256) -> np.ndarray:
-        """The network's probability for each ``crop``-sized tile."""
+                    chunk: int = SCORE_CHUNK) -> np.ndarray:
+        """The network's probability for each ``crop``-sized tile, ``chunk`` tiles per pass (:func:`fixed_chunks`:
+        a tile's score does not depend on the tiles scored with it)."""
         self.net.to(device).eval()
-        probs = np.empty(len(tiles), dtype=np.float64)
-        for s in range(0, len(tiles), batch_size):
-            x = to_batch(tiles[s : s + batch_size]).to(device)  # [B, 3, crop, crop]
-            probs[s : s + len(x)] = torch.sigmoid(self.net(x).float()).cpu().numpy()
-        return probs
+        probs = []
+        for part, n in fixed_chunks(tiles, chunk):
+            x = to_batch(part).to(device)  # [chunk, 3, crop, crop]
+            probs.append(torch.sigmoid(self.net(x).float()).cpu().numpy()[:n].astype(np.float64))
+        return np.concatenate(probs) if probs else np.zeros(0)
 
 
 class TrainingBatches:

@@ -19,7 +19,7 @@ from fakescope.core.progress import Progress
 
 from .base import Detector
 from .calibration import METHODS, THRESHOLD_RULES, choose_threshold, fit_calibration
-from .data import ImageSet, load_split
+from .data import EmptySplitError, ImageSet, load_split
 from .metrics import summarize
 
 
@@ -101,7 +101,7 @@ def train_detector(
     train, val = load_split(corpora, "train"), load_split(corpora, "val")
     try:
         test = load_split(corpora, "test")
-    except ValueError:
+    except EmptySplitError:  # no test split; an unreadable test image still stops training with its name
         test = None
     fitted, metrics = fit_and_calibrate(det, train, val, test, device=device, seed=seed, calibration=calibration,
                                         half=half, init=init, progress=progress, state=state)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from fakescope.core.config import check_ranges
+
 from ..base import DETECTORS
 from ..neural import NeuralConfig, NeuralDetector
 
@@ -20,6 +22,10 @@ from ..neural import NeuralConfig, NeuralDetector
 class DiscriminatorConfig(NeuralConfig):  # NeuralConfig's training fields, and:
     width: int = 32  # channels of the first convolution; doubled at each stride-2 layer
     depth: int = 3  # stride-2 layers (receptive field grows with depth)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges("discriminator", width=(self.width, 1, 1024), depth=(self.depth, 1, 8))
 
 
 class PatchDiscriminator(nn.Module):

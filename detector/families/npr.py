@@ -30,6 +30,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fakescope.core.config import check_ranges
+
 from ..base import DETECTORS
 from ..neural import NeuralConfig, NeuralDetector
 
@@ -46,6 +48,7 @@ class NPRConfig(NeuralConfig):  # NeuralConfig's training fields; crop a multipl
             raise ValueError(f"npr needs factor >= 2 dividing crop (got factor={self.factor}, crop={self.crop})")
         if self.layout not in LAYOUTS:
             raise ValueError(f"npr layout {self.layout!r}: expected one of {', '.join(LAYOUTS)}")
+        check_ranges("npr", width=(self.width, 1, 1024), factor=(self.factor, 2, self.crop // 2))
 
 
 LAYOUTS = ("fakescope", "official")

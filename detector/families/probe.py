@@ -26,10 +26,12 @@ import timm
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from fakescope.core.config import check_ranges
+
 from ..base import DETECTORS
-from ..data import Augment
+from ..data import MAX_CROP, MIN_CROP, Augment
 from ..linear import LinearDetector, check_head_settings
-from ..neural import PRETRAINED_NAMES, read_weights_file, to_batch
+from ..neural import PRETRAINED_NAMES, fixed_chunks, read_weights_file, to_batch
 
 BACKBONE = "backbone."  # the prefix of the frozen backbone's tensors in the checkpoint
 
@@ -51,6 +53,8 @@ class ProbeConfig:
         check_head_settings("probe", self.classifier, self.C)
         if not self.stages or list(self.stages) != sorted(set(self.stages)):
             raise ValueError(f"probe stages must be increasing stage indices, got {self.stages}")
+        check_ranges("probe", crop=(self.crop, MIN_CROP, MAX_CROP), crops_per_image=(self.crops_per_image, 1, None),
+                     batch_size=(self.batch_size, 1, None))
 
 
 @DETECTORS.register
@@ -100,13 +104,13 @@ class ProbeDetector(LinearDetector):
         mean = torch.tensor(IMAGENET_DEFAULT_MEAN, device=device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_DEFAULT_STD, device=device).view(1, 3, 1, 1)
         out = []
-        for start in range(0, len(windows), self.config.batch_size):
-            x = (to_batch(windows[start:start + self.config.batch_size]).to(device) + 1.0) * 0.5  # [B, 3, S, S]
+        for part, n in fixed_chunks(windows, self.config.batch_size):
+            x = (to_batch(part).to(device) + 1.0) * 0.5  # [B, 3, S, S]
             parts = []
             for fmap in self._stage_maps((x - mean) / std):  # [B, C_k, S/r_k, S/r_k] per stage
                 flat = fmap.flatten(2)
                 parts += [flat.mean(2), flat.std(2, correction=0)]  # [B, C_k] each
-            out.append(torch.cat(parts, 1).double().cpu().numpy())
+            out.append(torch.cat(parts, 1).double().cpu().numpy()[:n])
         return np.concatenate(out) if out else np.zeros((0, self.n_features()))
 
     # the frozen backbone ------------------------------------------------------------------------------------------

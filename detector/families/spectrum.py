@@ -25,8 +25,10 @@ import numpy as np
 import torch
 from scipy.fft import dctn
 
+from fakescope.core.config import check_ranges
+
 from ..base import DETECTORS
-from ..data import Augment
+from ..data import MAX_CROP, MIN_CROP, Augment
 from ..linear import LinearDetector, check_head_settings
 
 FEATURES = ("fft", "dct", "both")
@@ -45,6 +47,7 @@ class SpectrumConfig:
         if self.features not in FEATURES:
             raise ValueError(f"unknown spectrum features {self.features!r}; known: {', '.join(FEATURES)}")
         check_head_settings("spectrum", self.classifier, self.C)
+        check_ranges("spectrum", crop=(self.crop, MIN_CROP, MAX_CROP), crops_per_image=(self.crops_per_image, 1, None))
 
 
 def _gray(image: np.ndarray) -> np.ndarray:

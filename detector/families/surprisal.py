@@ -44,11 +44,13 @@ from scipy.special import expit
 from torch import nn
 from torch.nn import functional as F
 
+from fakescope.core.config import check_ranges
 from fakescope.core.seeding import numpy_rng
 
 from ..base import DETECTORS
-from ..data import Augment, random_crop, sample_crops
+from ..data import MAX_CROP, Augment, random_crop, sample_crops
 from ..linear import LinearDetector, LinearHead, check_head_settings
+from ..neural import SCORE_CHUNK, fixed_chunks
 
 HEADS = ("below", "both", "linear")
 PREDICTOR = "predictor."  # the prefix of the pixel model's tensors in the checkpoint
@@ -81,6 +83,7 @@ class SurprisalConfig:
             raise ValueError(f"surprisal levels must be increasing and start at 0, got {self.levels}")
         if self.crop < 2 or self.crops_per_image < 1:
             raise ValueError("surprisal needs crop >= 2 and crops_per_image >= 1")
+        check_ranges("surprisal", crop=(self.crop, 2, MAX_CROP), lr=(self.lr, 0, None))
         if self.crop % 2 ** (self.levels[-1] + 1):
             raise ValueError(f"crop {self.crop} is not divisible by 2^{self.levels[-1] + 1} (level {self.levels[-1]} "
                              "is predicted from the next coarser one)")
@@ -231,13 +234,13 @@ class SurprisalDetector(LinearDetector):
         and ``D = NLL − H``."""
         self.predictor.to(device).eval()
         out = []
-        for start in range(0, len(windows), 64):
-            x = _grey_levels(windows[start:start + 64], device)
+        for part, n in fixed_chunks(windows, SCORE_CHUNK):
+            x = _grey_levels(part, device)
             parts = []
             for log_p, h in zip(*self._costs(x), strict=True):
                 nll, ent = -log_p.flatten(1).mean(1), h.flatten(1).mean(1)  # [B] each
                 parts += [nll, ent, nll - ent]
-            out.append(torch.stack(parts, 1).double().cpu().numpy())
+            out.append(torch.stack(parts, 1).double().cpu().numpy()[:n])
         return np.concatenate(out) if out else np.zeros((0, self.n_features()))
 
     def fit(self, train, val, *, device, seed, progress=None) -> dict:
@@ -282,7 +285,7 @@ class SurprisalDetector(LinearDetector):
         x = self.featurize(tiles, device)
         if self.config.head != "both":
             return self.head.probs(x)
-        return expit(np.abs((x - self.head.mean) / self.head.scale) @ self.head.coef + self.head.intercept)
+        return expit(self.head.logits(np.abs((x - self.head.mean) / self.head.scale)))
 
     def halves(self, key: str) -> bool:
         """The pixel model in fp16; the scaler and the head stay float64 (a few numbers)."""

@@ -21,6 +21,8 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
+from fakescope.core.config import check_ranges
+
 from ..base import DETECTORS
 from ..neural import NeuralConfig, NeuralDetector
 
@@ -39,6 +41,7 @@ class TimmConfig(NeuralConfig):  # NeuralConfig's training fields, and:
             close = difflib.get_close_matches(self.arch, timm.list_models(), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
             raise ValueError(f"unknown timm architecture {self.arch!r}{hint}")
+        check_ranges("timm", drop_rate=(self.drop_rate, 0, 0.99))
 
 
 class TimmNet(nn.Module):

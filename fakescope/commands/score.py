@@ -166,7 +166,7 @@ def score(
         from fakescope.detector.audit import AuditReport
 
         audit = AuditReport()
-    # cut on batch boundaries: each rank's batches are those one process makes (scores depend on the batch)
+    # cut on batch boundaries: each rank's batches are those one process would make
     mine = distributed.shard(inputs, ranks, block=batch_size)
     with progress_bar("scoring", len(mine), enabled=format == Format.table or output is not None) as update:
         for rec in iter_scores(mine, det, threshold=threshold, batch_size=batch_size, device=dev, workers=workers,

@@ -16,6 +16,7 @@ from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_type_hints
 
+from fakescope.core.config import check_types
 from fakescope.core.safety import UnsafeFileError, check_regular_file, config_digest, read_json_object
 
 from .imageio import sha256_bytes, write_bytes_atomic
@@ -56,6 +57,10 @@ def config_from_dict(cls: type, data: dict) -> Any:
         elif isinstance(v, list):
             v = tuple(v)
         values[k] = v
+    try:
+        check_types(cls, values)
+    except ValueError as exc:
+        raise CheckpointError(f"{cls.__name__}: {exc}") from None
     return cls(**values)
 
 

@@ -120,16 +120,20 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-_HDR_SIZE = re.compile(rb"\n[-+]Y (\d+) [-+]X (\d+)\n")
+#: The resolution line, the first line after the header's blank line (the only place a reader takes it from).
+_HDR_SIZE = re.compile(rb"-Y (\d+) \+X (\d+)[ \t\r]*")
 
 
 def _decode_with_opencv(data: bytes, max_pixels: int) -> np.ndarray | None:
     """Radiance HDR (the one format OpenCV reads and Pillow does not), its size checked from the header."""
     if not data.startswith((b"#?RADIANCE", b"#?RGBE")):
         return None
-    m = _HDR_SIZE.search(data[:4096])
-    if m is None:
-        raise ImageReadError("corrupt Radiance HDR header (no size line)")
+    head = data[:65536]
+    blank = head.find(b"\n\n")
+    end = head.find(b"\n", blank + 2) if blank >= 0 else -1
+    m = _HDR_SIZE.fullmatch(head[blank + 2:end]) if end >= 0 else None
+    if m is None:  # a size line elsewhere in the header is not the one the decoder uses
+        raise ImageReadError("corrupt or unsupported Radiance HDR header (no '-Y H +X W' line after its blank line)")
     h, w = int(m.group(1)), int(m.group(2))
     if w * h > max_pixels:
         raise ImageReadError(f"image too large: {w}x{h} pixels (limit {max_pixels:,})")

@@ -104,6 +104,20 @@ def test_radiance_hdr_reads_through_opencv(photo):
     assert np.corrcoef(image.ravel(), photo.ravel())[0, 1] > 0.95
 
 
+def test_radiance_hdr_size_is_read_where_the_decoder_reads_it():
+    data = cv2.imencode(".hdr", np.random.default_rng(0).random((64, 64, 3), dtype=np.float32))[1].tobytes()
+    with pytest.raises(ImageReadError, match="too large: 64x64"):
+        decode_image(data, max_pixels=100)
+    # a small size line earlier in the header must not hide the real one, which OpenCV decodes
+    blank = data.index(b"\n\n")
+    decoy = data[:blank] + b"\n-Y 2 +X 2" + data[blank:]
+    assert cv2.imdecode(np.frombuffer(decoy, np.uint8), cv2.IMREAD_UNCHANGED).shape == (64, 64, 3)
+    with pytest.raises(ImageReadError, match="too large: 64x64"):
+        decode_image(decoy, max_pixels=100)
+    with pytest.raises(ImageReadError, match="Radiance HDR header"):
+        decode_image(data[:blank] + b"\n\n+X 64 -Y 64\n" + data[data.index(b"\n", blank + 2) + 1:])
+
+
 # --- bad inputs --------------------------------------------------------------------------------------------
 
 def _png_claiming(width: int, height: int) -> bytes:

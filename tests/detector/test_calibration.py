@@ -115,3 +115,16 @@ def test_balanced_threshold_maximises_balanced_accuracy():
     assert balanced(t) == pytest.approx(max(balanced(c) for c in scores))
     with pytest.raises(ValueError, match="unknown threshold rule"):
         choose_threshold(labels, scores, "f1")
+
+
+def test_a_threshold_that_flags_nothing_survives_a_save(tmp_path):
+    from fakescope.detector.base import create_detector, load_detector
+    from fakescope.detector.calibration import FLAG_NOTHING
+
+    # a real scored exactly 1 (a saturated network): no threshold in [0, 1] keeps it unflagged
+    t = choose_threshold(np.array([0, 1, 1]), np.array([1.0, 0.2, 0.3]), "fpr", 0.0)
+    assert t == FLAG_NOTHING and not 1.0 >= t
+    det = create_detector("spectrum")
+    det.threshold = t
+    det.save(tmp_path / "det")
+    assert load_detector(tmp_path / "det").threshold == t

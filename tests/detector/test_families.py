@@ -152,6 +152,22 @@ def test_save_then_load_gives_identical_scores(family, trained, separable, tmp_p
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_an_image_scores_the_same_bits_whatever_it_is_scored_with(family, trained):
+    """Batches are cut by timing when scoring (decoding falling behind) and by rank under torchrun: a score must
+    not depend on the batch. Images of several sizes, so that batches hold different numbers of tiles."""
+    det = trained(family)
+    rng = np.random.default_rng(5)
+    crop = det.config.crop
+    images = [rng.integers(0, 256, (int(rng.integers(crop, 5 * crop)), int(rng.integers(crop, 5 * crop)), 3),
+                           dtype=np.uint8) for _ in range(12)]
+    together = det.predict_proba(images)
+    alone = np.array([det.predict_proba([image])[0] for image in images])
+    split = np.concatenate([det.predict_proba(images[:5]), det.predict_proba(images[5:])])
+    np.testing.assert_array_equal(alone, together)
+    np.testing.assert_array_equal(split, together)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_augmentation_is_applied_to_both_classes_alike(family, separable, monkeypatch):
     # surprisal's one-class heads never read a fake: its linear head does, through the same crops
     det = make(family, epochs=1, head="linear", augment=Augment(blur_prob=0.5, jpeg_prob=0.5, flip=False))
@@ -281,3 +297,15 @@ def test_a_linear_head_without_a_regularisation_strength_is_a_clear_error(family
         create_detector(family, C=())
     with pytest.raises(ValueError, match=f"unknown {family} classifier 'tree'"):
         create_detector(family, classifier="tree")
+
+
+def test_a_corpus_without_a_test_split_trains_but_an_unreadable_test_image_is_an_error(tmp_path):
+    from fakescope.core.corpus import CorpusError
+
+    corpus = _write_corpus(tmp_path / "c", {"train": 8, "val": 8})
+    info = train_detector(make("spectrum"), [corpus], device="cpu", seed=0)
+    assert set(info["training"]["metrics"]) == {"val"}
+    corpus = _write_corpus(tmp_path / "d", {"train": 8, "val": 8, "test": 4})
+    (corpus / "test/1_fake/0002.png").write_bytes(b"not a png")  # the held-out numbers must not vanish silently
+    with pytest.raises(CorpusError, match="0002.png"):
+        train_detector(make("spectrum"), [corpus], device="cpu", seed=0)

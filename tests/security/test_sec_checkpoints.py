@@ -88,6 +88,23 @@ def test_out_of_range_fields_are_refused_even_with_a_matching_hash(tmp_path, cha
         load_detector(folder)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"crop": 60000}, "crop=60000 must be between"),  # every image padded to a 60000 px tile: gigabytes
+    ({"crop": 0}, "crop=0"), ({"width": -1}, "width=-1"), ({"crop": "32"}, "crop='32': expected an integer"),
+    ({"augment": {"jpeg_prob": 2.0}}, "jpeg_prob=2.0"), ({"lr": None}, "lr=None: expected a finite number"),
+])
+def test_settings_out_of_range_or_of_the_wrong_type_are_refused_even_with_a_matching_hash(tmp_path, change,
+                                                                                          message):
+    """The hash only catches accidental edits; every setting is checked for its type and range on loading."""
+    folder = copy_bundled(tmp_path / "det")
+    config = json.loads((folder / "config.json").read_text())["config"]
+    if "augment" in change:
+        change = {"augment": {**config["augment"], **change["augment"]}}
+    edit_config(folder, rehash=True, config={**config, **change})
+    with pytest.raises(CheckpointError, match=message):
+        load_detector(folder)
+
+
 @pytest.mark.parametrize("package", ["fakescope.detector", "fakescope.generators"])
 def test_every_bundled_checkpoint_carries_and_passes_its_config_hash(package):
     from fakescope.core.checkpoint import load_checkpoint
