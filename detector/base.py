@@ -42,6 +42,7 @@ from fakescope.core.checkpoint import (
 from fakescope.core.config import with_overrides
 from fakescope.core.progress import Progress
 from fakescope.core.registry import Registry
+from fakescope.core.safety import first_line
 
 from . import families
 from .calibration import Calibration
@@ -246,8 +247,7 @@ def load_detector(name_or_dir: str | os.PathLike | None = None, *, family: str |
     try:
         det.load_tensors({k: v for k, v in tensors.items() if not k.startswith("calibration.")})
     except (RuntimeError, KeyError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{folder}: weights do not fit a {det.name} detector ({first})") from None
+        raise CheckpointError(f"{folder}: weights do not fit a {det.name} detector ({first_line(exc)})") from None
     det.threshold = float(meta.get("threshold", 0.5))
     det.info = {k: v for k, v in meta.items() if k not in ("kind", "family", "config", "threshold")}
     det.info["path"] = str(folder)

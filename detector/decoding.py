@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fakescope.core.imageio import ImageReadError, read_image_bytes
+from fakescope.core.safety import first_line
 
 from .inputs import Input
 from .records import Finding, FrameEntry, ScoreRecord
@@ -120,7 +121,7 @@ def _load_image(path: str, finder: FaceFinder | None, provenance: bool = False
     except ImageReadError as exc:
         return None, None, str(exc), None
     except Exception as exc:  # noqa: BLE001 — an input must never crash the run
-        return None, None, f"unreadable ({type(exc).__name__}: {exc})".splitlines()[0], None
+        return None, None, f"unreadable ({type(exc).__name__}: {first_line(exc)})", None
     if provenance:
         from .provenance import read_provenance
 
@@ -131,7 +132,7 @@ def _load_image(path: str, finder: FaceFinder | None, provenance: bool = False
     try:
         box = finder.largest(image)
     except Exception as exc:  # noqa: BLE001
-        return None, None, f"face search failed ({type(exc).__name__}: {exc})".splitlines()[0], findings
+        return None, None, f"face search failed ({type(exc).__name__}: {first_line(exc)})", findings
     if box is None:
         return None, None, "no face found", findings
     return crop(image, box), list(box), None, findings
@@ -193,6 +194,11 @@ def _decode_video(inp: Input, opts: DecodeOptions, pool: ThreadPoolExecutor) -> 
         yield Started(item)
         yield Done(item)
         return
+    except Exception as exc:  # noqa: BLE001 — one bad video must never end the run
+        item.record.error = f"video could not be opened ({type(exc).__name__}: {first_line(exc)})"
+        yield Started(item)
+        yield Done(item)
+        return
     rec = item.record
     rec.fps, rec.frame_count, rec.frames = video.fps, video.stated_count, []
     if opts.provenance:
@@ -228,7 +234,7 @@ def _decode_video(inp: Input, opts: DecodeOptions, pool: ThreadPoolExecutor) -> 
     except VideoReadError as exc:
         rec.error = str(exc)
     except Exception as exc:  # noqa: BLE001 — a damaged video must never crash the run
-        rec.error = f"video decoding failed ({type(exc).__name__}: {exc})".splitlines()[0]
+        rec.error = f"video decoding failed ({type(exc).__name__}: {first_line(exc)})"
     while pending:
         yield from emit(*pending.popleft())
     rec.frame_count = video.frame_count

@@ -16,8 +16,9 @@ and applies it when it scores.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from fakescope.core.imageio import sha256_file
 
 from .base import Detector, create_detector, family_spec
 from .families import EXTERNAL_DEFAULTS
@@ -48,6 +49,6 @@ def load_external(spec: str) -> tuple[str, Detector]:
     det.net.eval()
     det.threshold = 0.5
     path = Path(file)
-    det.info = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    det.info = {"path": str(path), "sha256": sha256_file(path),
                 "source": "third-party weights file"}
     return f"{family}@{path.name}", det

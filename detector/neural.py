@@ -38,6 +38,7 @@ from torch.nn import functional as F
 from fakescope.core import distributed
 from fakescope.core.config import check_ranges
 from fakescope.core.progress import Progress
+from fakescope.core.safety import first_line
 from fakescope.core.seeding import numpy_rng
 
 from .base import Detector
@@ -87,8 +88,7 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 — unreadable, pickled code, truncated: one line, naming the file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: not a readable weights file ({first})") from None
+        raise ValueError(f"{path}: not a readable weights file ({first_line(exc)})") from None
     for key in ("model", "state_dict", "net"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -277,11 +277,10 @@ class NeuralDetector(Detector):
         return state
 
     def _save_state(self, path: Path, payload: dict) -> None:
+        from fakescope.core.checkpoint import save_training_state
+
         if distributed.current().rank == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
+            save_training_state(path, payload)
         distributed.barrier()
 
     def _fit(self, train: ImageSet, val: ImageSet, cfg, *, device: torch.device, seed: int,

@@ -50,6 +50,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fakescope.core.safety import first_line
+
 from .records import Finding
 
 __all__ = ["has_metadata", "may_keep_watermark", "read_c2pa", "read_metadata", "read_provenance",
@@ -112,7 +114,7 @@ def _run_readers(readers: list[tuple[str, Callable[[], list[Finding]]]]) -> list
         try:
             findings += read()
         except Exception as exc:  # noqa: BLE001 — hostile metadata must never stop scoring
-            findings.append(Finding(kind, f"{kind} unreadable ({type(exc).__name__}: {_line(exc)})", "error"))
+            findings.append(Finding(kind, f"{kind} unreadable ({type(exc).__name__}: {first_line(exc, 200)})", "error"))
     return findings
 
 
@@ -169,7 +171,7 @@ def read_metadata(data: bytes) -> list[Finding]:
         try:
             exif = im.getexif()
         except Exception as exc:  # noqa: BLE001 — a malformed EXIF block
-            findings.append(Finding("exif", f"EXIF unreadable ({type(exc).__name__}: {_line(exc)})", "error"))
+            findings.append(Finding("exif", f"EXIF unreadable ({type(exc).__name__}: {first_line(exc, 200)})", "error"))
         else:
             findings += _exif(exif)
     return findings
@@ -277,7 +279,7 @@ def _read_c2pa_stream(mime: str | None, stream) -> list[Finding]:
     try:
         reader = c2pa.Reader(mime, stream, context=context)
     except c2pa.C2paError as exc:
-        text = _line(exc)
+        text = first_line(exc, 200)
         if "ManifestNotFound" in type(exc).__name__ or "no JUMBF" in text:
             return []
         if "Remote" in type(exc).__name__ or "remote" in text.lower():
@@ -360,7 +362,7 @@ def read_video_provenance(path: str) -> list[Finding]:
                 readers.append(("c2pa", c2pa_of_file))
             return _run_readers(readers)
     except OSError as exc:
-        return [Finding("metadata", f"metadata unreadable ({type(exc).__name__}: {_line(exc)})", "error")]
+        return [Finding("metadata", f"metadata unreadable ({type(exc).__name__}: {first_line(exc, 200)})", "error")]
 
 
 def _video_mime(head: bytes) -> str | None:
@@ -542,7 +544,3 @@ def read_watermark(rgb: np.ndarray) -> list[Finding]:
                                {"message": name, "bits": len(message), "bits_matched": round(match, 3)}))
     return out
 
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]

@@ -68,7 +68,8 @@ def iter_scores(
     and ``record.preview`` (the scored pixels shrunk to :data:`PREVIEW_SIDE`), videos ``record.frame_previews``
     (for heatmaps and reports); ``progress(n)`` is called as records finish.
     A batch is scored when it holds ``batch_size`` crops or half of ``max_batch_bytes`` of pixels, or when decoding
-    falls behind; decoded pixels waiting to be scored never exceed ``max_batch_bytes`` (but for one large input).
+    falls behind; decoded pixels waiting to be scored never exceed ``max_batch_bytes`` (but for one large input),
+    besides the images the workers decode ahead (at most ``2 * workers + 2``, each within the pixel limit).
     """
     if aggregate not in AGGREGATES:
         raise ValueError(f"unknown aggregate {aggregate!r}; use one of {', '.join(AGGREGATES)}")

@@ -95,6 +95,10 @@ class FrameLoss:
         return f"damaged frames: {unscored}"
 
 
+#: No container stores a frame in fewer bytes (sample-table or index entry, chunk or block header, frame data).
+MIN_FRAME_BYTES = 8
+
+
 def _check_frame_size(size: tuple[int, int] | None, max_pixels: int) -> None:
     if size is not None and size[0] * size[1] > max_pixels:
         raise VideoReadError(f"frames too large: {size[0]}x{size[1]} pixels (limit {max_pixels:,}), "
@@ -133,7 +137,10 @@ class VideoFrames:
         stated = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         cap.release()
         _check_frame_size((self.width, self.height), max_pixels)
-        self.stated_count = stated if stated > 0 else None
+        # a header can state any count: one the file cannot hold is counted by a first pass instead (sampling
+        # 32 frames of 2 billion stated would score the first frame only; --every 1 would list them all)
+        plausible = os.stat(path).st_size // MIN_FRAME_BYTES
+        self.stated_count = stated if 0 < stated <= plausible else None
         self.frame_count = self.stated_count  # counted by a first pass when the container does not say
         self.wanted: list[int] = []
         self.decoded = 0

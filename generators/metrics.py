@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fakescope.core.safety import first_line
+
 #: sha256 of the standard FID Inception weights (pytorch-fid / torch-fidelity release file).
 FID_INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -366,8 +368,7 @@ def load_fid_inception(path: str | os.PathLike, *, device: torch.device | str = 
         state = torch.load(path, map_location="cpu", weights_only=True)
         missing, unexpected = net.load_state_dict(state, strict=False)
     except Exception as exc:  # noqa: BLE001  (weights_only refusals, wrong shapes, not a state dict)
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise MetricsError(f"{path}: cannot load as FID Inception weights ({reason})") from None
+        raise MetricsError(f"{path}: cannot load as FID Inception weights ({first_line(exc)})") from None
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]  # older files lack these counters
     if missing or unexpected:
         raise MetricsError(f"{path}: cannot load as FID Inception weights ({len(missing)} missing and "

@@ -32,10 +32,16 @@ from typing import Any
 import torch
 
 from fakescope.core import distributed
-from fakescope.core.checkpoint import TrainingStateError, config_to_dict, read_training_state, write_json_atomic
+from fakescope.core.checkpoint import (
+    TrainingStateError,
+    config_to_dict,
+    read_training_state,
+    save_training_state,
+    write_json_atomic,
+)
 from fakescope.core.imageio import atomic_path, save_grid
 from fakescope.core.progress import Progress
-from fakescope.core.safety import SafetyError, read_json_object
+from fakescope.core.safety import SafetyError, first_line, read_json_object
 from fakescope.core.seeding import torch_generator
 
 from .gan import GANFamily
@@ -228,7 +234,7 @@ def train_gan(
         try:
             start = trainer.load_state_dict(state)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
-            raise DamagedRunError(f"{state_path}: does not fit this run ({_first_line(exc)}); start a new run "
+            raise DamagedRunError(f"{state_path}: does not fit this run ({first_line(exc)}); start a new run "
                                   "in another folder") from None
         if start > trainer.total_steps:
             raise RunFolderError(f"{out} has already trained {start} steps, more than the {trainer.total_steps} "
@@ -301,11 +307,6 @@ def _global_losses(trainer: Trainer, step: int, losses: dict[str, float]) -> dic
     return {k: float(total[i] / total[-1]) for i, k in enumerate(keys)}
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _check_same_run(out: Path, record: dict, gan: GANFamily) -> dict:
     """The run in ``out`` has a readable options.json of the same family and config, else an error. Only the
     family's ``schedule_fields`` (``epochs``) may differ: the run is extended, and the record returned (to be
@@ -348,8 +349,7 @@ def _write_checkpoint(trainer: Trainer, out: Path, done: int, losses: dict, opti
     with open(out / "metrics.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
     gan.save(out / "checkpoint", meta={"training": {"step": done, **options}})
-    with atomic_path(out / STATE_FILE) as tmp:
-        torch.save(trainer.state_dict(done), tmp)
+    save_training_state(out / STATE_FILE, trainer.state_dict(done))
 
 
 def _drop_metrics_after(path: Path, step: int) -> None:

@@ -27,6 +27,7 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from fakescope.core.config import check_ranges
+from fakescope.core.safety import first_line
 
 from ..base import DETECTORS
 from ..data import MAX_CROP, MIN_CROP, Augment
@@ -74,7 +75,7 @@ class ProbeDetector(LinearDetector):
             self._stage_maps(torch.zeros(1, 3, config.crop, config.crop))
         except (AssertionError, AttributeError, IndexError, NotImplementedError, RuntimeError, TypeError) as exc:
             raise ValueError(f"probe:{config.arch} with stages {list(config.stages)} at crop {config.crop}: "
-                             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                             f"{type(exc).__name__}: {first_line(exc)}"
                              ) from None
         self.initialised = False  # random weights describe nothing: training refuses them
         super().__init__(config)
@@ -157,7 +158,7 @@ class ProbeDetector(LinearDetector):
         except RuntimeError as exc:  # name the first tensor whose shape differs
             bad = next((k for k in own if k in state and state[k].shape != own[k].shape), None)
             if bad is None:
-                raise ValueError(f"backbone does not load into {self.name}: {str(exc).splitlines()[0]}") from None
+                raise ValueError(f"backbone does not load into {self.name}: {first_line(exc)}") from None
             raise ValueError(f"{BACKBONE}{bad}: shape {tuple(state[bad].shape)}, {self.name} has "
                              f"{tuple(own[bad].shape)}") from None
         self.backbone.eval()

@@ -130,7 +130,7 @@ def bench_command(
         try:  # without --detector: the bundled ones, by their folders (never a folder of that name here)
             if is_external(name):
                 label, det = load_external(name)
-                detectors[label] = det
+                detectors[name if label in detectors else label] = det  # files of one name: as given
             else:
                 detectors[name] = load_detector(name if detector else bundled_root("fakescope.detector") / name)
         except (CheckpointError, KeyError, ValueError, OSError) as exc:

@@ -232,12 +232,13 @@ def corpus_verify(
     else:
         out.print(f"{corpus}: {report['checked']} files checked, {len(report['missing'])} missing, "
                   f"{len(report['changed'])} changed, {len(report['extra'])} extra, "
-                  f"{len(report['duplicates'])} duplicate: {'ok' if report['ok'] else 'FAILED'}",
+                  f"{len(report['duplicates'])} duplicate, {len(report['refused'])} refused: "
+                  f"{'ok' if report['ok'] else 'FAILED'}",
                   highlight=False, soft_wrap=True)
         if report["incomplete"]:
             out.print("  incomplete: an interrupted build (finish it with `corpus build ... --resume`)",
                       highlight=False, soft_wrap=True)
-        for kind in ("missing", "changed", "extra", "duplicates", "counts"):
+        for kind in ("missing", "changed", "extra", "duplicates", "refused", "counts"):
             for item in report[kind]:
                 out.print(f"  {kind}: {item}", highlight=False, soft_wrap=True)
     if not report["ok"]:

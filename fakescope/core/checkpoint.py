@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_type_hints
 
 from fakescope.core.config import check_types
-from fakescope.core.safety import UnsafeFileError, check_regular_file, config_digest, read_json_object
+from fakescope.core.safety import (
+    UnsafeFileError,
+    check_regular_file,
+    config_digest,
+    first_line,
+    read_json_object,
+)
 
-from .imageio import sha256_bytes, write_bytes_atomic
+from .imageio import atomic_path, sha256_bytes, write_bytes_atomic
 from .version import fakescope_version
 
 if TYPE_CHECKING:  # torch and safetensors load when weights are read or written, never to list checkpoints
@@ -158,6 +164,14 @@ class TrainingStateError(ValueError):
     """A training state file (``--resume``) that is missing, not a regular file, unreadable, truncated or foreign."""
 
 
+def save_training_state(path: str | os.PathLike, state: dict) -> None:
+    """Write a training state (``--resume``) with ``torch.save``, atomically: a kill leaves the previous one."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
 def read_training_state(path: str | os.PathLike, *, map_location: Any = "cpu", required: tuple[str, ...] = ()) -> dict:
     """A training state written by ``torch.save`` (tensors and plain data) read with ``weights_only=True`` (never
     code), after checking it is a regular file of bounded size; a dict holding ``required``, or
@@ -170,8 +184,7 @@ def read_training_state(path: str | os.PathLike, *, map_location: Any = "cpu", r
     except UnsafeFileError as exc:
         raise TrainingStateError(f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 — truncated or foreign files fail in many ways inside torch.load
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise TrainingStateError(f"{path}: unreadable or truncated ({first})") from None
+        raise TrainingStateError(f"{path}: unreadable or truncated ({first_line(exc)})") from None
     if not isinstance(state, dict) or any(key not in state for key in required):
         raise TrainingStateError(f"{path}: not a training state")
     return state

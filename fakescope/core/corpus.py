@@ -18,12 +18,21 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .imageio import sha256_file, write_bytes_atomic
-from .safety import SafetyError, UnsafeFileError, UnsafePathError, check_regular_file, member_path
+from .safety import (
+    SafetyError,
+    UnsafeFileError,
+    UnsafePathError,
+    check_regular_file,
+    member_path,
+    read_json_object,
+)
 from .walk import holdings
 
 SPLITS = ("train", "val", "test")
 LABEL_DIRS = {0: "0_real", 1: "1_fake"}
 CORPUS_FILE = "corpus.json"
+#: corpus.json larger than this is refused before it is read (it holds the recipe, versions and counts).
+MAX_RECORD_BYTES = 16 << 20
 MANIFEST_FILE = "manifest.jsonl"
 BUILD_DIR = ".build"  # present while a build is in progress (or was interrupted)
 FORMAT_VERSION = 2
@@ -33,6 +42,10 @@ MAX_FILE_BYTES = 1 << 30
 
 class CorpusError(ValueError):
     """A corpus that cannot be built, resumed, merged or read as asked."""
+
+
+class DamagedCorpusError(CorpusError, SafetyError):
+    """A corpus whose manifest or record cannot be read or is malformed: data refused, not a usage error."""
 
 
 class UnsafeCorpusError(CorpusError, SafetyError):
@@ -85,16 +98,19 @@ def read_manifest(corpus: str | os.PathLike) -> list[dict]:
     except UnsafeFileError as exc:
         raise UnsafeCorpusError(f"{path}: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"{path}: unreadable ({exc})") from None
+        raise DamagedCorpusError(f"{path}: unreadable ({exc})") from None
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
-                raise CorpusError(f"{path}:{n}: not valid JSON") from None
+                raise DamagedCorpusError(f"{path}:{n}: not valid JSON") from None
             if not isinstance(row, dict):
-                raise CorpusError(f"{path}:{n}: not a JSON object")
+                raise DamagedCorpusError(f"{path}:{n}: not a JSON object")
+            if not isinstance(row.get("split"), str) or type(row.get("label")) is not int \
+                    or row["label"] not in (0, 1):
+                raise DamagedCorpusError(f"{path}:{n}: a row needs a split and a label of 0 (real) or 1 (fake)")
             try:
                 member_path(corpus, row.get("path"))
             except UnsafePathError as exc:
@@ -109,9 +125,9 @@ def read_record(corpus: str | os.PathLike) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CorpusError(f"{path}: unreadable ({exc})") from None
+        return read_json_object(path, MAX_RECORD_BYTES)
+    except ValueError as exc:  # UnsafeFileError included: not a regular file, too large
+        raise DamagedCorpusError(f"{path}: {exc}") from None
 
 
 def verify_corpus(corpus: str | os.PathLike) -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fakescope.core.formats import IMAGE_FORMATS, jpeg_data_shortfall
-from fakescope.core.safety import UnsafeFileError, check_regular_file
+from fakescope.core.safety import UnsafeFileError, check_regular_file, first_line
 
 if TYPE_CHECKING:  # torch loads with the first tensor: listing and hashing files never need it
     import torch
@@ -100,11 +100,11 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             return arr
         raise ImageReadError("not a recognised image format") from None
     except (OSError, SyntaxError, EOFError, struct.error, zlib.error) as exc:
-        raise ImageReadError(f"corrupt or truncated image ({_first_line(exc)})") from None
+        raise ImageReadError(f"corrupt or truncated image ({first_line(exc)})") from None
     except MemoryError:
         raise ImageReadError("corrupt image (it asked for more memory than is available)") from None
     except Exception as exc:  # noqa: BLE001 — malformed bytes reach odd corners of the decoders
-        raise ImageReadError(f"corrupt image ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise ImageReadError(f"corrupt image ({type(exc).__name__}: {first_line(exc)})") from None
 
 
 def _upright(im: Image.Image) -> Image.Image:
@@ -113,11 +113,6 @@ def _upright(im: Image.Image) -> Image.Image:
         return ImageOps.exif_transpose(im)
     except Exception:  # noqa: BLE001 — the pixels decoded fine; only the metadata is broken
         return im
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 #: The resolution line, the first line after the header's blank line (the only place a reader takes it from).
@@ -140,7 +135,7 @@ def _decode_with_opencv(data: bytes, max_pixels: int) -> np.ndarray | None:
     try:
         arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
-        raise ImageReadError(f"corrupt Radiance HDR image ({_first_line(exc)})") from None
+        raise ImageReadError(f"corrupt Radiance HDR image ({first_line(exc)})") from None
     if arr is None or arr.size == 0 or arr.ndim != 3:
         raise ImageReadError("corrupt Radiance HDR image")
     # linear radiance → display values: clip to [0, 1], sRGB-like gamma 2.2

@@ -26,6 +26,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception as the one line an error message quotes: its text's first line (at most ``limit``
+    characters), or its type's name when it has no text."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if limit is None else line[:limit]
+
+
 class SafetyError(ValueError):
     """Refused for safety: not a usage error, but data that must not be read or a place that must not be written
     (the command line exits with status 1)."""
@@ -88,6 +96,8 @@ def check_regular_file(path: str | os.PathLike, max_bytes: int | None = None) ->
         if isinstance(exc, PermissionError):
             raise UnsafeFileError("permission denied") from None
         raise UnsafeFileError((exc.strerror or type(exc).__name__).lower()) from None
+    except ValueError:  # an embedded NUL byte: no file system holds such a name
+        raise UnsafeFileError("not a valid file name (it holds a NUL byte)") from None
     if stat.S_ISDIR(st.st_mode):
         raise UnsafeFileError("is a directory")
     if not stat.S_ISREG(st.st_mode):
@@ -107,8 +117,7 @@ def read_json_object(path: str | os.PathLike, max_bytes: int) -> dict:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        text = str(exc).strip()
-        raise ValueError(f"unreadable ({text.splitlines()[0] if text else type(exc).__name__})") from None
+        raise ValueError(f"unreadable ({first_line(exc)})") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data

@@ -137,3 +137,23 @@ def test_duplicate_images_in_plain_folders_are_a_note_not_an_error(bench_detecto
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert not record["errors"] and any("same content" in n for n in record["notes"])
+
+
+def test_two_weights_files_of_one_name_are_both_benchmarked(tmp_path, bench_corpora):
+    """``FAMILY=FILE`` is reported as ``FAMILY@NAME``; a second file of that name (another folder) keeps the spec
+    as given instead of replacing the first one's results."""
+    import torch
+    from fakescope.detector.base import create_detector
+
+    specs = []
+    for i, folder in enumerate(("a", "b")):
+        torch.manual_seed(i)
+        (tmp_path / folder).mkdir()
+        torch.save(create_detector("discriminator").build_net().state_dict(),  # the settings FILE is read with
+                   tmp_path / folder / "d.pth")
+        specs += ["--detector", f"discriminator={tmp_path / folder / 'd.pth'}"]
+    result = runner.invoke(app, ["bench", "--corpus", str(bench_corpora[1]), *specs, "--perturb", "none",
+                                 "--format", "json", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    names = {r["detector"] for r in json.loads(result.stdout)["results"]}
+    assert names == {"discriminator@d.pth", f"discriminator={tmp_path / 'b' / 'd.pth'}"}

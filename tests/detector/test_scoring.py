@@ -253,6 +253,9 @@ def _bad_inputs(root: Path) -> dict[str, tuple[Path, str]]:
         "symlink-loop": (root / "loops", f"symbolic link loop: leads back to {root / 'loops'}"),
         "dead-video": (root / "dead.avi", "no decodable frames"),
         "damaged-video": (root / "damaged.avi", "decoding stopped after "),
+        # a name no file system holds (reachable through `score -`, one path per line of standard input)
+        "nul-image": (root / "bad\x00name.png", "not a valid file name (it holds a NUL byte)"),
+        "nul-video": (root / "bad\x00name.mp4", "not a valid file name (it holds a NUL byte)"),
     }
 
 
@@ -270,7 +273,7 @@ def _deny(monkeypatch, victim: Path) -> None:
 
 
 BAD = ["zero-byte", "truncated-png", "truncated-jpeg", "text-as-jpg", "huge-png", "unreadable", "broken-symlink",
-       "symlink-loop", "dead-video", "damaged-video"]
+       "symlink-loop", "dead-video", "damaged-video", "nul-image", "nul-video"]
 
 
 @pytest.mark.parametrize("name", BAD)
@@ -303,7 +306,7 @@ def test_each_bad_input_gets_an_error_and_the_rest_are_scored(tmp_path, det, mon
 def test_a_folder_of_bad_inputs(tmp_path, det, monkeypatch):
     root = tmp_path / "in"
     root.mkdir()
-    cases = _bad_inputs(root)
+    cases = {k: v for k, v in _bad_inputs(root).items() if not k.startswith("nul-")}  # no such file can exist
     _deny(monkeypatch, root / "secret.png")
     save(root / "good.png", photo(1))
     records = {r.path: r for r in score_paths([root], det, frames=8)}

@@ -142,6 +142,26 @@ def test_unstated_frame_count_is_counted(tmp_path, monkeypatch):
     assert [f.index for f in frames] == [0, 4, 8] and frames.frame_count == 9
 
 
+
+def test_a_frame_count_the_file_cannot_hold_is_counted_instead(tmp_path):
+    """An AVI header patched to state 2 billion frames: sampling 32 of them would score frame 0 alone (and
+    ``--every 1`` would list 2 billion); the count the file can hold is taken from a first pass instead."""
+    import struct
+
+    data = bytearray(write_video(tmp_path / "v.avi", count=9).read_bytes())
+    for tag, offset in ((b"avih", 16), (b"strh", 32)):  # dwTotalFrames, dwLength
+        at = data.find(tag) + 8 + offset
+        data[at : at + 4] = struct.pack("<I", 2_000_000_000)
+    (tmp_path / "lie.avi").write_bytes(bytes(data))
+    cap = cv2.VideoCapture(str(tmp_path / "lie.avi"), cv2.CAP_FFMPEG)
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) > 1e9  # OpenCV believes the header
+    cap.release()
+    frames = VideoFrames(tmp_path / "lie.avi", FrameSampling(frames=3))
+    assert frames.stated_count is None
+    assert [f.index for f in frames] == [0, 4, 8] and frames.frame_count == 9 and frames.loss is None
+    every = VideoFrames(tmp_path / "lie.avi", FrameSampling(every=1))
+    assert [f.index for f in every] == list(range(9)) and every.loss is None
+
 # --- damaged videos -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("suffix", "fourcc"), [("avi", "MJPG"), ("mp4", "mp4v")])
