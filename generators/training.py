@@ -229,6 +229,7 @@ def train_gan(
     if state_path.exists() or state_path.is_symlink():
         if not resume:
             raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it")
+        _check_own_files(out)
         record = _check_same_run(out, record, gan)
         state = _read_state(state_path, device)
         try:
@@ -243,7 +244,9 @@ def train_gan(
     elif resume:
         if not (out / OPTIONS_FILE).exists():
             raise DamagedRunError(f"{out}: no training run to resume (no {OPTIONS_FILE}); start one without --resume")
+        _check_own_files(out)
         record = _check_same_run(out, record, gan)  # killed before the first checkpoint: starts again from step 0
+        _drop_metrics_after(out / "metrics.jsonl", 0)
     elif out.exists() and any(out.iterdir()):
         raise RunFolderError(f"{out} is not empty; choose a new folder")
     distributed.barrier()  # every rank has checked the folder before rank 0 writes to it
@@ -307,6 +310,30 @@ def _global_losses(trainer: Trainer, step: int, losses: dict[str, float]) -> dic
     return {k: float(total[i] / total[-1]) for i, k in enumerate(keys)}
 
 
+def _step_of(line: str) -> int | None:
+    """The step of a metrics row, or None for a row that is not one (cut short by a kill)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return row.get("step") if isinstance(row, dict) and isinstance(row.get("step"), int) else None
+
+
+#: What a run folder holds; none may be a symbolic link when it is resumed (writes stay inside the folder).
+RUN_FILES = (OPTIONS_FILE, STATE_FILE, "metrics.jsonl", "samples", "checkpoint")
+
+
+def _check_own_files(out: Path) -> None:
+    for name in RUN_FILES:
+        if (out / name).is_symlink():
+            raise RunFolderError(f"{out / name}: a symbolic link in the run folder; a run writes only inside its "
+                                 "folder (start a new run in another folder)")
+
+
+#: Settings of a run beside its config that a resume must keep (the data it learns from, the seed of every draw).
+NOT_IDENTITY = ("family", "config", "device", "total_steps", "command", "preset", "extended_from")
+
+
 def _check_same_run(out: Path, record: dict, gan: GANFamily) -> dict:
     """The run in ``out`` has a readable options.json of the same family and config, else an error. Only the
     family's ``schedule_fields`` (``epochs``) may differ: the run is extended, and the record returned (to be
@@ -319,6 +346,11 @@ def _check_same_run(out: Path, record: dict, gan: GANFamily) -> dict:
     before, now = previous.get("config"), record["config"]
     if previous.get("family") != gan.name or not isinstance(before, dict):
         raise RunFolderError(f"{out} holds a run of another family; use another --out")
+    other = sorted(k for k in set(previous) | set(record) if k not in NOT_IDENTITY and previous.get(k) != record.get(k))
+    if other:
+        raise RunFolderError(f"{out} holds a run with another {', '.join(other)} (it had "
+                             f"{', '.join(f'{k}={previous.get(k)!r}' for k in other)}); resume it with the same "
+                             "seed and data, or use another --out")
     differ = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     fixed = [k for k in differ if k not in gan.schedule_fields]
     if fixed:
@@ -353,11 +385,12 @@ def _write_checkpoint(trainer: Trainer, out: Path, done: int, losses: dict, opti
 
 
 def _drop_metrics_after(path: Path, step: int) -> None:
-    """Forget metric rows logged after the resumed state was saved (a kill between the two writes)."""
+    """Forget metric rows logged after the resumed state was saved (a kill between the two writes), and a last
+    row a kill cut short."""
     if not path.exists():
         return
     rows = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
+    kept = [line for line in rows if (_step_of(line) is not None and _step_of(line) <= step)]
     if len(kept) != len(rows):
         with atomic_path(path) as tmp:
             tmp.write_text("".join(line + "\n" for line in kept))

@@ -19,7 +19,9 @@ from fakescope.core.corpus import (
     MAX_FILE_BYTES,
     SPLITS,
     CorpusError,
+    UnsafeCorpusError,
     manifest_lines,
+    read_record,
     verify_corpus,
 )
 from fakescope.core.imageio import sha256_file, write_bytes_atomic
@@ -48,12 +50,11 @@ def prepare_folder(out: Path, identity: dict, resume: bool) -> dict[str, dict] |
                 what = [words[k] for k in identity if previous.get(k) != identity[k]]
                 raise CorpusError(f"{out} holds an interrupted build with another {', '.join(what)}; "
                                   "resume it with the same recipe, shard and device, or choose a new folder")
+            check_own_folders(out)
             remove_partial_files(out)
             return verified_journal(out)
         if (out / CORPUS_FILE).is_file():
-            record = json.loads((out / CORPUS_FILE).read_text())
-            if record.get("recipe") == identity["recipe"] and record.get("shard") == identity["shard"] \
-                    and not verify_corpus(out)["changed"]:
+            if finished_corpus(out, identity["recipe"], identity["shard"]) is not None:
                 return None
             raise CorpusError(f"{out} holds a finished corpus of another recipe or shard; choose a new folder")
         raise CorpusError(f"{out} is not empty and holds no interrupted build to resume; choose a new folder")
@@ -63,6 +64,31 @@ def prepare_folder(out: Path, identity: dict, resume: bool) -> dict[str, dict] |
     write_json_atomic(state, identity)
     (build / JOURNAL_FILE).touch()
     return {}
+
+
+def finished_corpus(out: Path, recipe: dict, shard) -> dict | None:
+    """``corpus.json``'s record when ``out`` holds a finished corpus of ``recipe`` and ``shard``; None when it is of
+    another; :class:`CorpusError` when it is this one but damaged (a file missing, changed or refused), which a
+    resume must not report as done."""
+    record = read_record(out)
+    if record.get("recipe") != recipe or record.get("shard") != shard:
+        return None
+    report = verify_corpus(out)
+    if not report["ok"]:
+        damage = {k: len(report[k]) for k in ("missing", "changed", "extra", "duplicates", "refused") if report[k]}
+        said = ", ".join(f"{n} {k}" for k, n in damage.items()) or "its counts disagree with its manifest"
+        raise CorpusError(f"{out} holds this corpus, finished but damaged ({said}: `fakescope corpus verify` lists "
+                          "them); build it again into a new folder")
+    return record
+
+
+def check_own_folders(out: Path) -> None:
+    """Refuse to resume into a corpus whose image or build folders are symbolic links or not folders: the files a
+    build writes and the partial files it deletes must all lie inside ``out``."""
+    for folder in [out / BUILD_DIR] + [out / s / d for s in SPLITS for d in LABEL_DIRS.values()]:
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise UnsafeCorpusError(f"{folder}: a symbolic link or not a folder inside the corpus; a build writes "
+                                    "only inside its folder (choose a new folder)")
 
 
 def remove_partial_files(out: Path) -> None:

@@ -12,16 +12,16 @@ file system across nodes).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 from fakescope.core import distributed
-from fakescope.core.corpus import BUILD_DIR, CORPUS_FILE, MANIFEST_FILE, SPLITS, CorpusError, verify_corpus
+from fakescope.core.corpus import BUILD_DIR, CORPUS_FILE, MANIFEST_FILE, SPLITS, CorpusError, UnsafeCorpusError
 
 from ..recipes import Recipe, recipe_to_dict
 from .build import build_corpus
+from .journal import finished_corpus
 from .merge import merge_corpora
 from .plan import CorpusSpec, Shard
 
@@ -86,6 +86,9 @@ def _check_folder(out: Path, recipe: Recipe, ranks: distributed.Ranks, resume: b
         if not resume:
             raise CorpusError(f"{out} is not empty (an interrupted build: pass --resume to finish it); "
                               "a build never mixes corpora")
+        if scratch.is_symlink() or not scratch.is_dir():
+            raise UnsafeCorpusError(f"{scratch}: a symbolic link or not a folder inside the corpus; a build writes "
+                                    "only inside its folder (choose a new folder)")
         others = sorted(p.name for p in scratch.iterdir())
         mine = [f"{r}-of-{ranks.size}" for r in range(ranks.size)]
         if others and not set(others) <= set(mine):
@@ -96,9 +99,8 @@ def _check_folder(out: Path, recipe: Recipe, ranks: distributed.Ranks, resume: b
         return None
     if contents:
         if resume and (out / CORPUS_FILE).is_file():
-            record = json.loads((out / CORPUS_FILE).read_text())
-            if record.get("recipe") == recipe_to_dict(recipe) and record.get("shard") is None \
-                    and not verify_corpus(out)["changed"]:
+            record = finished_corpus(out, recipe_to_dict(recipe), None)
+            if record is not None:
                 return record
             raise CorpusError(f"{out} holds a finished corpus of another recipe or shard; choose a new folder")
         hint = "pass --resume to finish a build" if resume is False and (out / ".build").is_dir() else \

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -221,6 +222,43 @@ def test_interrupted_build_refuses_another_recipe_or_shard(tmp_path, checkpoints
     build_corpus(recipe, tmp_path / "c", resume=True)
     build_corpus(recipe, tmp_path / "d")
     assert snapshot(tmp_path / "c") == snapshot(tmp_path / "d")
+
+
+def test_a_resumed_build_never_writes_or_deletes_through_a_symbolic_link(tmp_path, checkpoints, monkeypatch):
+    import fakescope.generators.corpus.batches as batches
+
+    from fakescope.core.corpus import UnsafeCorpusError
+
+    recipe = recipe_for(checkpoints, ["vanilla"], {"train": 130, "val": 0, "test": 0})
+    real_store, calls = batches.store_image, []
+
+    def crash_after_some(*args):
+        calls.append(1)
+        if len(calls) > 40:
+            raise OSError("disk full")
+        return real_store(*args)
+
+    monkeypatch.setattr(batches, "store_image", crash_after_some)
+    with pytest.raises(OSError, match="disk full"):
+        build_corpus(recipe, tmp_path / "c", workers=1)
+    monkeypatch.setattr(batches, "store_image", real_store)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / ".precious.tmp").write_text("keep me")  # what the partial-file cleanup would delete
+    shutil.rmtree(tmp_path / "c" / "train" / "1_fake")
+    (tmp_path / "c" / "train" / "1_fake").symlink_to(victim)
+    with pytest.raises(UnsafeCorpusError, match="1_fake: a symbolic link or not a folder inside the corpus"):
+        build_corpus(recipe, tmp_path / "c", resume=True)
+    assert sorted(p.name for p in victim.iterdir()) == [".precious.tmp"]
+
+
+def test_resuming_a_finished_corpus_that_lost_a_file_says_so(tmp_path, checkpoints):
+    recipe = recipe_for(checkpoints, ["vanilla"], {"train": 20, "val": 0, "test": 0})
+    build_corpus(recipe, tmp_path / "c")
+    assert build_corpus(recipe, tmp_path / "c", resume=True)["recipe"]  # finished: nothing to do
+    next((tmp_path / "c" / "train" / "1_fake").iterdir()).unlink()
+    with pytest.raises(CorpusError, match=r"finished but damaged \(1 missing: `fakescope corpus verify`"):
+        build_corpus(recipe, tmp_path / "c", resume=True)
 
 
 def test_shards_cover_every_block_once():

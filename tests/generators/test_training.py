@@ -43,11 +43,44 @@ def test_existing_run_needs_resume_and_same_config(tmp_path):
     with pytest.raises(RunFolderError, match=r"different config \(batch_size\); only epochs may change"):
         train_gan(create_gan("vanilla", image_size=8, epochs=5, batch_size=25), _data(), tmp_path / "r",
                   seed=0, resume=True)
-    with pytest.raises(RunFolderError, match="extended, not shortened"):
+    with pytest.raises(RunFolderError, match=r"another seed \(it had seed=0\)"):
         train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), tmp_path / "r",
-                  seed=0, resume=True)  # extending works (below); from 2 epochs back to 1 does not
+                  seed=7, resume=True)
+    with pytest.raises(RunFolderError, match=r"another count, data \(it had count=None, data=None\)"):
+        train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), tmp_path / "r",
+                  seed=0, resume=True, options={"data": "faces", "count": 70})
+    train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), tmp_path / "r",
+              seed=0, resume=True)  # extending works (below); from 2 epochs back to 1 does not
+    with pytest.raises(RunFolderError, match="extended, not shortened"):
         train_gan(create_gan("vanilla", image_size=8, epochs=1, batch_size=50), _data(), tmp_path / "r",
                   seed=0, resume=True)
+
+
+def test_a_resumed_run_writes_nothing_through_a_symbolic_link(tmp_path):
+    train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), tmp_path / "r", seed=0,
+              stop_after=3)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for p in (tmp_path / "r" / "samples").iterdir():
+        p.rename(elsewhere / p.name)
+    (tmp_path / "r" / "samples").rmdir()
+    (tmp_path / "r" / "samples").symlink_to(elsewhere)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    with pytest.raises(RunFolderError, match="samples: a symbolic link in the run folder"):
+        train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), tmp_path / "r", seed=0,
+                  resume=True)
+    assert sorted(p.name for p in elsewhere.iterdir()) == before
+
+
+def test_metrics_rows_a_kill_left_behind_are_dropped_on_resume(tmp_path):
+    """A kill after a metrics row but before the state it belongs to, and a row cut short by a kill: the resumed
+    run's metrics are those of an uninterrupted run."""
+    train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), tmp_path / "full", seed=0)
+    run = tmp_path / "r"
+    train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), run, seed=0, stop_after=1)
+    (run / "metrics.jsonl").write_text('{"step": 2, "loss_d": 0.5}\n{"step": 4, "lo')  # no state was saved
+    train_gan(create_gan("vanilla", image_size=8, epochs=2, batch_size=50), _data(), run, seed=0, resume=True)
+    assert (run / "metrics.jsonl").read_text() == (tmp_path / "full" / "metrics.jsonl").read_text()
 
 
 def test_a_finished_run_extended_trains_exactly_the_added_epochs(tmp_path):
