@@ -283,11 +283,18 @@ def _parse_real(item: dict, at: str, base: Path, default_counts: dict | None, er
     except (ValueError, KeyError) as exc:
         raise err(f"{at}.source: {exc}") from None
     counts = _entry_counts(item, default_counts, at, err)
-    for split, n in counts.items():
-        available = src.available(split) if n else None
-        if available is not None and n > available:
-            raise err(f"{at}: source {source!r} has {available} images in split {split!r}; asked for {n}")
+    _check_available(src, source, counts, None, at, err)
     return RealEntry(name=_get(item, "name", str, _source_name(source), at, err), source=source, counts=counts)
+
+
+def _check_available(src, source: str, counts: dict, fixed_split: str | None, at: str, err) -> None:
+    """Refuse, before anything is built, more images of a split than ``source`` holds (crops sources: unlimited);
+    ``fixed_split``: every split's images come from that one (an image-to-image entry's ``input_split``)."""
+    for split, n in counts.items():
+        drawn = fixed_split or split
+        available = src.available(drawn) if n else None
+        if available is not None and n > available:
+            raise err(f"{at}: source {source!r} has {available} images in split {drawn!r}; asked for {n}")
 
 
 def _parse_fake(item: dict, at: str, base: Path, default_counts: dict | None, err, setup: str = "") -> FakeEntry:
@@ -310,16 +317,18 @@ def _parse_fake(item: dict, at: str, base: Path, default_counts: dict | None, er
         raise err(f"{at}.input_size {input_size}: expected 8..4096 pixels")
     if input_size is not None and input_source is None:
         raise err(f"{at}: input_size applies to image-to-image families (with input = \"SOURCE\")")
+    counts = _entry_counts(item, default_counts, at, err)
     if input_source is not None:
         input_source = _resolve_source(input_source, base)
         try:
-            create_source(input_source)
+            src = create_source(input_source)
         except (ValueError, KeyError) as exc:
             raise err(f"{at}.input: {exc}") from None
+        _check_available(src, input_source, counts, input_split, f"{at}.input", err)
     default_name = folder.parent.name if folder.name == "checkpoint" else folder.name
     return FakeEntry(
         name=_get(item, "name", str, default_name, at, err), generator=generator, sha256=pinned,
-        counts=_entry_counts(item, default_counts, at, err), direction=direction, input=input_source,
+        counts=counts, direction=direction, input=input_source,
         input_split=input_split, input_size=input_size, checkpoint=str(folder),
     )
 

@@ -14,7 +14,9 @@
 
 Every source has a fixed split of its items into train/val/test (seeded by the source, not the caller), so
 two corpora built from one source never put the same real image into different splits. Photos are split by
-photograph: test crops come from photographs that no training crop saw.
+photograph: test crops come from photographs that no training crop saw. A ``folder:`` source's split is a
+permutation of its sorted files: it holds while the folder's contents do; a file added or removed moves others
+between splits, so build the corpora that must not share images from the folder as it is.
 """
 
 from __future__ import annotations

@@ -154,3 +154,16 @@ def test_an_enlarged_source_names_its_origin_and_resolves_folders(tmp_path):
     recipe_file.write_text('size = 8\nchannels = 3\ncounts = { train = 1 }\n[[real]]\nsource = "enlarged:faces"\n')
     with pytest.raises(RecipeError, match=r"real\[0\]\.source: source 'enlarged:faces' needs a source of crops"):
         load_recipe(recipe_file)
+
+
+def test_an_image_to_image_entry_asking_more_inputs_than_its_source_holds_is_refused_before_building(tmp_path):
+    from fakescope.generators.gan import create_gan
+
+    create_gan("resynth", image_size=16, width=4, stages=1, channels=1).save(tmp_path / "rs")
+    data = {"size": 16, "channels": 1, "counts": {"train": 10, "val": 0, "test": 20},
+            "real": [{"source": "digits"}], "fake": [{"generator": str(tmp_path / "rs"), "input": "faces"}]}
+    with pytest.raises(RecipeError, match="fake\\[0\\].input: source 'faces' has 15 images in split 'test'; asked "
+                                          "for 20"):
+        parse_recipe(data, origin="my.toml")
+    data["fake"][0]["input_split"] = "train"  # every split's inputs from the 70 training faces
+    assert parse_recipe(data, origin="my.toml").fake[0].input_split == "train"
