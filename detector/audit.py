@@ -50,15 +50,22 @@ def score_map(grid: TileGrid, height: int, width: int) -> np.ndarray:
 
 
 def heatmap_overlay(preview: np.ndarray, grid: TileGrid, *, alpha: float = 0.45) -> np.ndarray:
-    """The preview (uint8 RGB) with each tile tinted by its score: blue 0 → red 1 (a ``coolwarm``-like ramp)."""
+    """The preview (uint8 RGB) with each tile tinted by its score: blue 0 → red 1 (a ``coolwarm``-like ramp).
+    Where no scored tile lies (a large image is scored on an evenly spaced sample of its tiles), the nearest scored
+    tile's colour, at half the strength: the map covers the image and still shows what was measured."""
+    from scipy.ndimage import distance_transform_edt
+
     h, w = preview.shape[:2]
     scores = score_map(grid, h, w)
     known = ~np.isnan(scores)
+    if known.any() and not known.all():
+        nearest = distance_transform_edt(~known, return_distances=False, return_indices=True)  # [2, h, w]
+        scores = scores[nearest[0], nearest[1]]
     s = np.nan_to_num(scores)[..., None]  # [h, w, 1]
     blue, white, red = np.array([59, 76, 192.0]), np.array([221, 221, 221.0]), np.array([180, 4, 38.0])
     color = np.where(s < 0.5, blue + (white - blue) * (s * 2), white + (red - white) * ((s - 0.5) * 2))
-    out = preview.astype(np.float64)
-    out[known] = (1 - alpha) * out[known] + alpha * color[known]
+    strength = np.where(known, alpha, alpha / 2)[..., None] if known.any() else np.zeros((h, w, 1))
+    out = (1 - strength) * preview.astype(np.float64) + strength * color
     return out.round().clip(0, 255).astype(np.uint8)
 
 

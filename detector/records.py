@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fakescope.core.safety import shown_path
+
 FRAME_STATUSES = ("scored", "no face", "face search failed", "not decoded")
 
 #: How strongly a provenance finding says "synthetic", strongest first. ``info``: evidence that says nothing of
@@ -103,6 +105,9 @@ class ScoreRecord:
     preview: Any = field(default=None, repr=False)  # uint8 [h, w, 3] or None
     frame_previews: list[tuple[int, Any]] | None = field(default=None, repr=False)  # (frame index, uint8 image)
     lost: str | None = field(default=None, repr=False)  # frames lost to damage, said in ``error`` when finished
+
+    def __post_init__(self) -> None:  # every output (JSON, CSV, table, report) can hold the name
+        self.path = shown_path(self.path)
 
     @property
     def has_timeline(self) -> bool:

@@ -98,9 +98,9 @@ def resolve_device(spec: str) -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError:
-        raise fail(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
+        raise fail(f"--device {spec!r}: unknown device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise fail(f"device {spec!r} asked for, but CUDA is not available here")
+        raise fail(f"--device {spec!r}: CUDA is not available here")
     return local_device(device)
 
 

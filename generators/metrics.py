@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fakescope.core.checkpoint import load_tensor_file
 from fakescope.core.safety import first_line
 
 #: sha256 of the standard FID Inception weights (pytorch-fid / torch-fidelity release file).
@@ -365,7 +366,7 @@ def load_fid_inception(path: str | os.PathLike, *, device: torch.device | str = 
     path = check_inception_weights(path, sha256)
     net = fid_inception_v3()
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensor_file(path)
         missing, unexpected = net.load_state_dict(state, strict=False)
     except Exception as exc:  # noqa: BLE001  (weights_only refusals, wrong shapes, not a state dict)
         raise MetricsError(f"{path}: cannot load as FID Inception weights ({first_line(exc)})") from None

@@ -178,6 +178,9 @@ def corpus_import(
         matched = parse_match_format(match_format)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    for spec, f in zip([*real, *fake], folders, strict=True):  # before anything is written: one class is no corpus
+        if not f.path.is_dir():
+            raise fail(f"{'--fake' if f.label else '--real'} {spec}: {f.path} is not a folder")
     origins = [(f.label, f.origin) for f in folders]
     if len(set(origins)) != len(origins):
         raise fail("two folders of one class share a name: give each NAME=DIR its own NAME")

@@ -87,7 +87,7 @@ def train_detector(
     """
     from dataclasses import replace
 
-    from fakescope.core.checkpoint import is_checkpoint_folder
+    from fakescope.core.checkpoint import as_path_text, is_checkpoint_folder
     from fakescope.core.config import unknown_settings
     from fakescope.core.registry import UnknownNameError
     from fakescope.detector.base import CHECKPOINT_KIND, create_detector, family_spec
@@ -151,7 +151,7 @@ def train_detector(
     if det.calibration.flat:
         err.print(f"warning: {det.name} ranks the validation fakes no higher than the reals, so its calibrated "
                   "score is the same for every image", highlight=False)
-    out.print(f"checkpoint: {out_dir}", highlight=False)
+    out.print(f"checkpoint: {as_path_text(out_dir)}", highlight=False)
 
 
 @detectors_app.command("list")

@@ -89,6 +89,7 @@ def gan_train(
     device: DeviceOpt = "auto",
 ) -> None:
     """Train a GAN on real images; resumable after a kill with --resume."""
+    from fakescope.core.checkpoint import as_path_text
     from fakescope.core.config import settings, unknown_settings
     from fakescope.generators.gan import GANS, create_gan, list_gans
     from fakescope.generators.training import RunFolderError, train_gan
@@ -140,7 +141,7 @@ def gan_train(
         except RunFolderError as exc:
             raise fail_on(exc) from None
     if is_main_rank():
-        out.print(f"checkpoint: {ckpt}", highlight=False)
+        out.print(f"checkpoint: {as_path_text(ckpt)}", highlight=False)
 
 
 @gan_app.command("sample")

@@ -99,13 +99,13 @@ def score(
     Under torchrun each process scores a contiguous part of the inputs; rank 0 writes the one output, in input
     order, as a single process would.
     """
-    from fakescope.core.checkpoint import CheckpointError
-    from fakescope.detector.base import load_detector
-    from fakescope.detector.external import is_external, load_external
-    from fakescope.detector.scoring import collect_inputs, iter_scores
-
+    if output is not None and str(output) == "-":  # `-o -`: standard output, as without --output
+        output = None
     if frames is not None and every is not None:
         raise fail("use --frames or --every, not both")
+    source = ctx.get_parameter_source("top_k")
+    if source is not None and source.name == "COMMANDLINE" and aggregate.value != "topk":
+        raise fail(f"--top-k applies to --aggregate topk (here --aggregate {aggregate.value})")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise fail(f"--threshold must be between 0 and 1, got {threshold}")
     check_output(output)
@@ -122,6 +122,11 @@ def score(
                             option="--report")
     if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
         raise fail(f"--plot {plot}: use one of {', '.join(sorted(PLOT_SUFFIXES))}")
+    from fakescope.core.checkpoint import CheckpointError  # after the checks above: usage errors never load torch
+    from fakescope.detector.base import load_detector
+    from fakescope.detector.external import is_external, load_external
+    from fakescope.detector.scoring import collect_inputs, iter_scores
+
     if "-" in paths:
         paths = [p for p in paths if p != "-"] + [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     dev = resolve_device(device)
@@ -131,7 +136,7 @@ def score(
         else:
             det = load_detector(detector or None)  # the default: always the bundled one
     except (CheckpointError, KeyError, ValueError) as exc:
-        raise fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
+        raise fail(f"--detector: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}") from None
     _quiet_decoders()
 
     from fakescope.core import distributed

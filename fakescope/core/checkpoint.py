@@ -172,15 +172,33 @@ def save_training_state(path: str | os.PathLike, state: dict) -> None:
         torch.save(state, tmp)
 
 
+def load_tensor_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain data, never code. A file of anything else (objects
+    whose loading would run code, or not a PyTorch file at all) is a ValueError with a one-line reason that does
+    not suggest loading it the other way; torch's warnings about the file are not passed on."""
+    import pickle
+    import re
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
+        raise ValueError("not tensors and plain data that load without running code"
+                         + (f" ({detail.group(1).strip()})" if detail else "")) from None
+
+
 def read_training_state(path: str | os.PathLike, *, map_location: Any = "cpu", required: tuple[str, ...] = ()) -> dict:
     """A training state written by ``torch.save`` (tensors and plain data) read with ``weights_only=True`` (never
     code), after checking it is a regular file of bounded size; a dict holding ``required``, or
     :class:`TrainingStateError` (one line, naming the file)."""
-    import torch
-
     try:
         check_regular_file(path, MAX_STATE_BYTES)
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = load_tensor_file(path, map_location)
     except UnsafeFileError as exc:
         raise TrainingStateError(f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 — truncated or foreign files fail in many ways inside torch.load
@@ -220,6 +238,13 @@ def looks_like_path(text: str) -> bool:
     return text.startswith((".", "/", "~")) or "/" in text or os.sep in text or (os.altsep or "/") in text
 
 
+def as_path_text(path: str | os.PathLike) -> str:
+    """A checkpoint folder written as the command line takes it back: ``det1`` → ``./det1`` (a bare name would be
+    read as a bundled name)."""
+    text = os.fspath(path)
+    return text if looks_like_path(text) else f".{os.sep}{text}"
+
+
 def resolve_checkpoint(name_or_dir: str | os.PathLike, package: str) -> Path:
     """A checkpoint folder from a bundled name (``vanilla-digits``) or a path.
 
@@ -233,7 +258,9 @@ def resolve_checkpoint(name_or_dir: str | os.PathLike, package: str) -> Path:
         path = Path(text).expanduser()
         if (path / CONFIG_FILE).is_file():
             return path
-        raise CheckpointError(f"no checkpoint {text!r}: not a checkpoint folder (no {CONFIG_FILE})")
+        why = f"not a checkpoint folder (no {CONFIG_FILE})" if path.is_dir() else \
+            ("not a folder" if path.exists() else "no such folder")
+        raise CheckpointError(f"no checkpoint {text!r}: {why}")
     bundled = bundled_root(package) / text
     local = Path(text)
     local_here = local.is_dir() and (local / CONFIG_FILE).is_file()

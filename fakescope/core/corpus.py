@@ -90,6 +90,8 @@ def read_manifest(corpus: str | os.PathLike) -> list[dict]:
     other row is refused as a whole (:class:`UnsafeCorpusError`), so no reader goes outside it."""
     path = Path(corpus) / MANIFEST_FILE
     if not path.is_file():
+        if not Path(corpus).is_dir():
+            raise CorpusError(f"{corpus}: {'not a folder' if Path(corpus).exists() else 'no such folder'}")
         hint = " (an interrupted build: finish it with --resume)" if (Path(corpus) / BUILD_DIR).is_dir() else ""
         raise CorpusError(f"{corpus}: not a corpus (no {MANIFEST_FILE}){hint}")
     try:

@@ -73,7 +73,7 @@ def parse_folder(spec: str, label: int) -> ImageFolder:
             raise ValueError(f"--fake {spec!r}: give the generator's name, NAME=DIR (e.g. stylegan3={spec})")
         name, path = Path(spec).resolve().name, spec
     if not path:
-        raise ValueError(f"{spec!r}: no folder after '='")
+        raise ValueError(f"{'--fake' if label == 1 else '--real'} {spec!r}: no folder after '='")
     return ImageFolder(safe_name(name), label, Path(path))
 
 

@@ -188,7 +188,8 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
         image = image[..., None]
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div(127.5).sub(1.0)
+    chw = image.transpose(2, 0, 1).astype(np.float32)  # a new array: a read-only input (a decoded file) is never shared
+    return torch.from_numpy(chw).div_(127.5).sub_(1.0)
 
 
 def to_uint8(tensor: torch.Tensor) -> np.ndarray:

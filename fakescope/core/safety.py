@@ -26,6 +26,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as text any output can hold: bytes of a file name that are not UTF-8 (which Python carries as lone
+    surrogates, unencodable) become backslash escapes (``bad\\xffname.jpg``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def first_line(exc: BaseException, limit: int | None = None) -> str:
     """An exception as the one line an error message quotes: its text's first line (at most ``limit``
     characters), or its type's name when it has no text."""
@@ -197,7 +203,8 @@ def check_output_folder(path: str | os.PathLike, *, what: str, overwrite: bool =
             raise OutputFolderError(f"{option} {path}: not empty and not a previous {what}; choose a new or "
                                     "empty folder")
         if not overwrite:
-            raise OutputFolderError(f"{option} {path}: already holds a {what}; pass --overwrite to replace it")
+            article = "an" if what[:1] in "aeiou" else "a"
+            raise OutputFolderError(f"{option} {path}: already holds {article} {what}; pass --overwrite to replace it")
     check_writable_folder(path, option)
     return previous
 

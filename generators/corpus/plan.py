@@ -52,9 +52,10 @@ class Shard:
     def parse(cls, text: str) -> Shard:
         i, sep, n = text.partition("/")
         try:
-            return cls(int(i), int(n)) if sep else cls(-1, 0)
+            index, count = (int(i), int(n)) if sep else (-1, 0)
         except ValueError:
             raise CorpusError(f"shard {text!r}: expected i/n, e.g. 0/4") from None
+        return cls(index, count)  # 3/3: "expected i/n with 0 <= i < n"
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"

@@ -117,3 +117,10 @@ def test_per_generator_chance_is_its_share_of_fakes_not_one_half():
     levels = sorted(float(seg[0][1]) for c in fig.axes[0].collections if isinstance(c, LineCollection)
                     for seg in c.get_segments() if seg[0][0] != seg[1][0])  # horizontal: not the whiskers
     assert levels == sorted(chance.values())
+
+
+def test_import_of_a_missing_folder_is_a_usage_error_before_anything_is_written(folders, tmp_path):
+    result = runner.invoke(app, ["corpus", "import", "--real", str(folders / "real"), "--fake",
+                                 f"progan={tmp_path / 'nowhere'}", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and f"--fake progan={tmp_path / 'nowhere'}" in result.stderr
+    assert not (tmp_path / "c").exists()

@@ -67,7 +67,7 @@ def test_shards_merge_into_the_unsharded_corpus(tmp_path, recipe):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--shard", "2/2"], "shard '2/2': expected i/n"),
+    (["--shard", "2/2"], "shard 2/2: expected i/n with 0 <= i < n"),
     (["--real", "faces"], "--real: only without a RECIPE"),
 ])
 def test_bad_build_options_are_one_line_errors(tmp_path, recipe, args, message):

@@ -54,6 +54,13 @@ def test_json_records_and_exit_0(media):
     assert set(video["frames"][0]) == {"index", "time", "score", "label", "face", "status"}
 
 
+def test_output_dash_is_standard_output(media, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("score", media / "a.png", "--output", "-", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)[0]["path"].endswith("a.png")
+    assert not (tmp_path / "-").exists()
+
+
 def test_bad_input_gives_exit_1_and_the_rest_are_scored(media):
     (media / "broken.jpg").write_text("not a jpeg")
     result = invoke("score", media, "--format", "csv")
@@ -95,6 +102,24 @@ def test_table_escapes_markup_in_paths(tmp_path):
     assert str(odd) in out.read_text()  # shown as written, not read as rich markup
 
 
+def test_file_names_that_are_not_utf8_are_written_escaped_in_every_format(tmp_path):
+    import os
+
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    bad = os.fsdecode(os.fsencode(folder) + b"/bad\xff\xfename.png")  # a name from another encoding
+    Image.fromarray(skdata.astronaut()[:64, :64]).save(bad)
+    shown = f"{folder}/bad\\xff\\xfename.png"
+    for name in ("o.json", "o.csv", "o.txt"):
+        result = invoke("score", folder, "--output", tmp_path / name)
+        assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))[0]["path"] == shown
+    assert next(csv.DictReader(io.StringIO((tmp_path / "o.csv").read_text(encoding="utf-8"))))["path"] == shown
+    assert shown in (tmp_path / "o.txt").read_text(encoding="utf-8")
+    result = invoke("score", folder, "--report", tmp_path / "report")
+    assert result.exit_code == 0 and shown in (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+
+
 def test_faces_option(tmp_path):
     frame = np.full((240, 320, 3), 90, np.uint8)
     frame[40:200, 80:240] = cv2.resize(skdata.astronaut()[20:260, 150:390], (160, 160))
@@ -115,8 +140,10 @@ def test_faces_option(tmp_path):
     (["--plot", "out.gif"], "--plot"),
     (["--output", "no/such/folder/x.json"], "does not exist"),
     (["--output", "."], "is a folder"),
-    (["--detector", "no-such-detector"], "no-such-detector"),
-    (["--device", "tpu"], "unknown device"),
+    (["--detector", "no-such-detector"], "--detector: no checkpoint 'no-such-detector'"),
+    (["--detector", "./no/such/folder"], "no such folder"),
+    (["--device", "tpu"], "--device 'tpu': unknown device"),
+    (["--top-k", "3"], "--top-k applies to --aggregate topk"),
 ])
 def test_usage_errors_exit_2(media, args, message):
     result = invoke("score", media, *args)

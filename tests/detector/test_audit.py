@@ -68,6 +68,27 @@ def test_the_heatmap_shows_where_the_scores_are():
     assert over[2, 12, 0] > over[2, 12, 2] and over[12, 2, 2] > over[12, 2, 0]  # red where 1, blue where 0
 
 
+def test_a_sampled_large_image_gets_a_full_heatmap_paler_where_it_was_not_measured():
+    """Past 64 tiles an image is scored on an evenly spaced sample; the map fills the rest from the nearest
+    scored tile at half strength, instead of leaving specks on an untinted image."""
+    from fakescope.detector.data import tile_origins
+
+    origins = tile_origins(640, 640, 32)  # 400 tiles, 64 scored
+    assert len(origins) == 64
+    grid = TileGrid(crop=32, height=640, width=640, origins=origins,
+                    scores=[1.0 if x >= 320 else 0.0 for _, x in origins])
+    gray = np.full((64, 64, 3), 128, np.uint8)
+    over = heatmap_overlay(gray, grid).astype(int)
+    tinted = np.abs(over - 128).sum(axis=2) > 0
+    assert tinted.all()  # every pixel says something
+    right, left = over[:, 40:], over[:, :24]
+    assert (right[..., 0] > right[..., 2]).all() and (left[..., 2] > left[..., 0]).all()
+    measured = ~np.isnan(score_map(grid, 64, 64))
+    assert 0 < measured.mean() < 1
+    strength = np.abs(over - 128).sum(axis=2)
+    assert strength[measured].mean() > 1.5 * strength[~measured].mean()
+
+
 def test_detail_records_carry_tiles_and_previews_and_plain_ones_do_not(media, det):
     recs = score_paths([media / "plain_png.png", media / "clip.avi"], det, detail=True, frames=4)
     image, video = recs

@@ -261,8 +261,9 @@ def test_init_files_that_do_not_fit_are_refused_clearly(tmp_path):
     pickled = tmp_path / "code.pth"
     torch.save({"model": NotWeights()}, pickled)
     det = make("timm")
-    with pytest.raises(ValueError, match="not a readable weights file"):
+    with pytest.raises(ValueError, match="not a readable weights file") as info:
         det.init_from(pickled)
+    assert "without running code" in str(info.value) and "weights_only" not in str(info.value)  # never advised
     wrong = tmp_path / "wrong.pth"
     torch.save({"model": {"fc.weight": torch.zeros(1, 4)}}, wrong)
     with pytest.raises(ValueError, match="weights do not fit timm:test_resnet"):

@@ -269,7 +269,7 @@ def test_shards_cover_every_block_once():
         parts = [shard_units(units, Shard(i, n)) for i in range(n)]
         assert [u for p in parts for u in p] == units
         assert sum(planned_count(recipe, Shard(i, n)) for i in range(n)) == planned_count(recipe) == 381
-    with pytest.raises(CorpusError, match="i/n"):
+    with pytest.raises(CorpusError, match="shard 3/3: expected i/n with 0 <= i < n"):
         Shard.parse("3/3")
     with pytest.raises(CorpusError, match="i/n"):
         Shard.parse("a/b")
