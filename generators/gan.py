@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from fakescope.core.checkpoint import (
+    MAX_WEIGHTS_BYTES,
     CheckpointError,
     config_from_dict,
     load_checkpoint,
@@ -56,7 +57,7 @@ class GANFamily(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]
-    kind: ClassVar[str]  # set by the kind interface; recorded in corpus.json ("noise", "translate")
+    kind: ClassVar[str]  # set by the kind interface; recorded in corpus.json ("noise", "translate", "resynth")
     exported: ClassVar[tuple[str, ...]] = ("G",)
     #: Whether training reports image-quality metrics (FD/KID on random conv features, SWD; the standard FID
     #: when given the Inception weights: ``train_gan(inception_weights=...)``).
@@ -215,12 +216,37 @@ def preset_overrides(name: str, preset: str) -> dict[str, Any]:
     return dict(presets[preset])
 
 
+def _check_shapes(folder: Path, family: type[GANFamily], config: Any, tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse weights whose shapes the config's networks do not have, and networks larger than a weights file may
+    be, comparing against networks built on the ``meta`` device (no memory): a config.json edited to huge sizes
+    is refused before it allocates anything (the networks that are not exported, e.g. a discriminator, too)."""
+    with torch.device("meta"):
+        skeleton = family(config)
+    size = sum(t.numel() * t.element_size() for t in skeleton.nets.state_dict().values())
+    if size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{folder}: the {family.name} config's networks would take {size / 1e9:,.0f} GB "
+                              f"(limit {MAX_WEIGHTS_BYTES / 1e9:.0f} GB); refusing to build them")
+    for net in family.exported:
+        for key, value in skeleton.nets[net].state_dict().items():
+            stored = tensors.get(f"{net}.{key}")
+            if stored is not None and tuple(stored.shape) != tuple(value.shape):
+                raise CheckpointError(f"{folder}: weights do not fit the {family.name} config: {net}.{key} is "
+                                      f"{tuple(stored.shape)} in the weights file, {tuple(value.shape)} in the "
+                                      "config's network")
+
+
 def load_gan(name_or_dir: str | os.PathLike, *, device: torch.device | str = "cpu") -> tuple[GANFamily, dict]:
     """A GAN from a bundled name or checkpoint folder, in eval mode on ``device``; returns ``(gan, meta)``."""
     folder = checkpoint_folder(name_or_dir)
     tensors, meta = load_checkpoint(folder, kind=CHECKPOINT_KIND)
     family = GANS.get(meta["family"])
-    gan = family(config_from_dict(family.Config, meta["config"]))
+    try:
+        config = config_from_dict(family.Config, meta["config"])
+        check_config(config, family.name)
+    except ValueError as exc:  # CheckpointError included
+        raise CheckpointError(f"{folder}: bad {family.name} config ({exc})") from None
+    _check_shapes(folder, family, config, tensors)  # before any network is allocated at the config's sizes
+    gan = family(config)
     for net in family.exported:
         prefix = f"{net}."
         state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -48,7 +48,6 @@ from .gan import GANFamily
 
 STATE_FILE = "train_state.pt"
 OPTIONS_FILE = "options.json"
-#: A resume state larger than this is refused before it is read.
 
 
 class Trainer(ABC):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .imageio import sha256_file, write_bytes_atomic
 from .safety import (
+    OutputFolderError,
     SafetyError,
     UnsafeFileError,
     UnsafePathError,
@@ -42,6 +43,11 @@ MAX_FILE_BYTES = 1 << 30
 
 class CorpusError(ValueError):
     """A corpus that cannot be built, resumed, merged or read as asked."""
+
+
+class CorpusFolderError(CorpusError, OutputFolderError):
+    """An output folder a build or merge must not write into (not empty, not a folder): exit status 1, as for every
+    output folder refused."""
 
 
 class DamagedCorpusError(CorpusError, SafetyError):

@@ -19,6 +19,7 @@ from fakescope.core.corpus import (
     MAX_FILE_BYTES,
     SPLITS,
     CorpusError,
+    CorpusFolderError,
     UnsafeCorpusError,
     manifest_lines,
     read_record,
@@ -37,10 +38,10 @@ def prepare_folder(out: Path, identity: dict, resume: bool) -> dict[str, dict] |
     state = build / STATE_FILE
     contents = [p for p in out.iterdir() if p.name != BUILD_DIR or state.exists()] if out.is_dir() else []
     if out.exists() and not out.is_dir():
-        raise CorpusError(f"{out} exists and is not a folder")
+        raise CorpusFolderError(f"{out} exists and is not a folder")
     if contents and not resume:
         hint = "an interrupted build: pass --resume to finish it" if state.exists() else "choose a new folder"
-        raise CorpusError(f"{out} is not empty ({hint}); a build never mixes corpora")
+        raise CorpusFolderError(f"{out} is not empty ({hint}); a build never mixes corpora")
     if contents:
         if state.exists():
             previous = json.loads(state.read_text())
@@ -57,7 +58,7 @@ def prepare_folder(out: Path, identity: dict, resume: bool) -> dict[str, dict] |
             if finished_corpus(out, identity["recipe"], identity["shard"]) is not None:
                 return None
             raise CorpusError(f"{out} holds a finished corpus of another recipe or shard; choose a new folder")
-        raise CorpusError(f"{out} is not empty and holds no interrupted build to resume; choose a new folder")
+        raise CorpusFolderError(f"{out} is not empty and holds no interrupted build to resume; choose a new folder")
     if build.exists():
         shutil.rmtree(build)
     build.mkdir(parents=True)

@@ -15,6 +15,7 @@ from fakescope.core.corpus import (
     MAX_FILE_BYTES,
     SPLITS,
     CorpusError,
+    CorpusFolderError,
     count_rows,
     read_manifest,
     read_record,
@@ -39,7 +40,7 @@ def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, mo
     out = Path(out)
     allowed = {scratch} | ({*SPLITS, MANIFEST_FILE, CORPUS_FILE} if resume and move else set())
     if out.exists() and (not out.is_dir() or any(p.name not in allowed for p in out.iterdir())):
-        raise CorpusError(f"{out} is not empty; choose a new folder for the merged corpus")
+        raise CorpusFolderError(f"{out} is not empty; choose a new folder for the merged corpus")
     records = []
     for s in shards:
         s = Path(s)

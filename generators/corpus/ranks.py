@@ -17,7 +17,15 @@ import shutil
 from pathlib import Path
 
 from fakescope.core import distributed
-from fakescope.core.corpus import BUILD_DIR, CORPUS_FILE, MANIFEST_FILE, SPLITS, CorpusError, UnsafeCorpusError
+from fakescope.core.corpus import (
+    BUILD_DIR,
+    CORPUS_FILE,
+    MANIFEST_FILE,
+    SPLITS,
+    CorpusError,
+    CorpusFolderError,
+    UnsafeCorpusError,
+)
 
 from ..recipes import Recipe, recipe_to_dict
 from .build import build_corpus
@@ -79,12 +87,12 @@ def build_corpus_ranks(recipe: Recipe | CorpusSpec, out: str | os.PathLike, *, r
 def _check_folder(out: Path, recipe: Recipe, ranks: distributed.Ranks, resume: bool) -> dict | None:
     """Refuse a folder a rank build cannot use; the finished corpus's record when it is already complete."""
     if out.exists() and not out.is_dir():
-        raise CorpusError(f"{out} exists and is not a folder")
+        raise CorpusFolderError(f"{out} exists and is not a folder")
     contents = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     scratch = out / RANKS_DIR
     if RANKS_DIR in contents:
         if not resume:
-            raise CorpusError(f"{out} is not empty (an interrupted build: pass --resume to finish it); "
+            raise CorpusFolderError(f"{out} is not empty (an interrupted build: pass --resume to finish it); "
                               "a build never mixes corpora")
         if scratch.is_symlink() or not scratch.is_dir():
             raise UnsafeCorpusError(f"{scratch}: a symbolic link or not a folder inside the corpus; a build writes "
@@ -105,5 +113,5 @@ def _check_folder(out: Path, recipe: Recipe, ranks: distributed.Ranks, resume: b
             raise CorpusError(f"{out} holds a finished corpus of another recipe or shard; choose a new folder")
         hint = "pass --resume to finish a build" if resume is False and (out / ".build").is_dir() else \
             "choose a new folder"
-        raise CorpusError(f"{out} is not empty ({hint}); a build never mixes corpora")
+        raise CorpusFolderError(f"{out} is not empty ({hint}); a build never mixes corpora")
     return None

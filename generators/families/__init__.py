@@ -2,7 +2,7 @@
 
 ``MODULES`` is what lets ``fakescope gan list`` answer without loading torch: ``GANS`` knows these names and
 imports a family's module (which registers the family) on first use. A new family is one line here;
-``tests/generators/test_families_catalog.py`` checks the table against what the modules register.
+``tests/generators/test_gan_families_catalog.py`` checks the table against what the modules register.
 """
 
 MODULES = {

@@ -222,6 +222,7 @@ class Resynth(SameSizeImage):
     def resynthesize(self, images: torch.Tensor) -> torch.Tensor:
         """``images [N, C, H, W]`` in [-1, 1], any H and W → their re-synthesis ``[N, C, H, W]`` (eval, no grad).
 
-        Sides are reflect-padded to a multiple of ``2**stages`` (at least 2 px of context) and cropped back.
+        Sides that are not a multiple of ``2**stages`` are reflect-padded up to one (bottom and right) and cropped
+        back; sides that are pass as they are.
         """
         return run_padded(self.nets["G"], images, multiple=2**self.config.stages, channels=self.config.channels)

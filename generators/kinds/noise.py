@@ -2,7 +2,9 @@
 
 A family of this kind implements ``latent(generator)`` (one latent drawn from a CPU ``torch.Generator``) and
 ``generate(z)``. Corpus fakes have one seed per image (``image_seed(recipe seed, index, "fake", split)``),
-recorded in their manifest row, so any single fake can be regenerated.
+recorded in their manifest row, so any single fake can be regenerated: ``sampling.generate_range`` over its
+index, with those seeds, recomputes the fixed chunk it was generated in (a forward pass of one image alone can
+differ in the last bits from the same image in its chunk).
 """
 
 from __future__ import annotations

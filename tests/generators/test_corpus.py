@@ -65,7 +65,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("family", list_gans())
 def test_bytes_do_not_depend_on_batch_workers_threads_or_shards(tmp_path, checkpoints, family):
-    # 70 train images cross a 64-image chunk boundary; the faces source makes two real entries
+    # 70 train images cross a 64-image chunk boundary
     recipe = recipe_for(checkpoints, [family], {"train": 70, "val": 9, "test": 5})
     reference = build_corpus(recipe, tmp_path / "a", batch_size=256, workers=2)
     build_corpus(recipe, tmp_path / "b", batch_size=7, workers=1, threads=1)
@@ -336,17 +336,22 @@ def test_a_build_fed_with_replayed_batches_writes_the_same_bytes(tmp_path, check
     from fakescope.generators.corpus import FakeRequest, generate_fakes
 
     recipe = recipe_for(checkpoints, [family], {"train": 70, "val": 0, "test": 0})
-    built = build_corpus(recipe, tmp_path / "a", batch_size=32)
     made: dict[tuple, list] = {}
 
-    def replay(request: FakeRequest):
-        key = (request.entry.name, request.split, request.start, request.stop)
-        if key not in made:
-            made[key] = list(generate_fakes(request))
-        yield from made[key]
+    def key(request: FakeRequest) -> tuple:
+        return request.entry.name, request.split, request.start, request.stop
 
+    def record(request: FakeRequest):  # build a generates, and keeps what it generated
+        made[key(request)] = list(generate_fakes(request))
+        yield from made[key(request)]
+
+    def replay(request: FakeRequest):  # build b generates nothing: it is fed build a's batches
+        yield from made.pop(key(request))
+
+    built = build_corpus(recipe, tmp_path / "a", batch_size=32, generate=record)
+    assert made
     assert build_corpus(recipe, tmp_path / "b", batch_size=32, generate=replay) == built
-    assert made and snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+    assert not made and snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
 
 
 def test_a_reals_only_corpus_of_enlarged_photographs_records_each_enlargement(tmp_path):

@@ -59,5 +59,7 @@ def test_corpus_fakes_cover_the_request_in_index_order(name, tiny):
         rows += batch_rows
     x = torch.cat(images)
     shape = (gan.image_shape[0], 12, 12) if isinstance(gan, SameSizeImage) else gan.image_shape  # the corpus size
-    assert firsts[0] == 2 and x.shape == (3, *shape) and len(rows) == 3
+    sizes = [len(b) for b in images]
+    assert firsts == [2 + sum(sizes[:i]) for i in range(len(sizes))]  # consecutive batches, in index order
+    assert x.shape == (3, *shape) and len(rows) == 3
     assert all(("seed" in r) != image_to_image for r in rows)  # a seed per noise fake, a source image otherwise

@@ -51,7 +51,7 @@ def test_one_training_step_changes_both_networks(tmp_path):
         assert changed, f"{net} did not change"
 
 
-def test_training_lowers_the_discriminator_loss_on_an_easy_target(tmp_path):
+def test_training_brings_the_generator_close_to_an_easy_target(tmp_path):
     """A constant target image: after a short run the generator gets close to it."""
     target = torch.full((64, 1, 8, 8), 0.5)
     target[:, :, :4] = -0.5

@@ -157,3 +157,38 @@ def test_a_calibration_that_turns_the_ranking_around_is_refused(tmp_path, calibr
     det.save(tmp_path / "det")
     with pytest.raises(CheckpointError, match="turns the detector's ranking around"):
         load_detector(tmp_path / "det")
+
+
+def test_a_gan_config_edited_to_huge_sizes_is_refused_before_any_network_is_built(tmp_path, monkeypatch):
+    """The hash only catches accidental edits (it is recomputed here): shapes that do not fit the weights, and a
+    discriminator (not in the weights file) made 10^6 wide, which would allocate terabytes, are found on networks
+    built without memory first."""
+    import fakescope.generators.gan as gan_module
+    from fakescope.generators.gan import load_gan
+
+    folder = tmp_path / "g"
+    shutil.copytree(bundled_root("fakescope.generators") / "vanilla-digits", folder)
+    config = json.loads((folder / "config.json").read_text())["config"]
+    edit_config(folder, rehash=True, config={**config, "g_hidden": [w + 1 for w in config["g_hidden"]]})
+    import torch
+
+    built = []
+    family = gan_module.GANS.get("vanilla")
+    real_init = family.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(torch.empty(0).device)  # where this network is being built
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(family, "__init__", spy)
+    with pytest.raises(CheckpointError, match="weights do not fit the vanilla config"):
+        load_gan(folder)
+    assert built and all(d.type == "meta" for d in built)  # only the memory-free skeleton was built
+    built.clear()  # the discriminator is not in the weights file; its size is bounded all the same
+    edit_config(folder, rehash=True, config={**config, "d_hidden": [1_000_000] * len(config["d_hidden"])})
+    with pytest.raises(CheckpointError, match="networks would take .* GB"):
+        load_gan(folder)
+    assert built and all(d.type == "meta" for d in built)
+    edit_config(folder, rehash=True, config={**config, "latent_dim": -3})
+    with pytest.raises(CheckpointError, match="bad vanilla config"):
+        load_gan(folder)
