@@ -42,6 +42,7 @@ class Pending:
     outstanding: int = 0
     decoded: bool = False
     flat_frames: int = 0  # video frames handed over that are flat
+    smallest: tuple[int, int] | None = None  # (width, height) of the smallest video frame or face handed over
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,19 @@ def judge_note(image: np.ndarray) -> str | None:
     """Why a score of ``image`` says little (too small, flat) or less (small), or None."""
     h, w = image.shape[:2]
     if min(h, w) < MIN_SIDE:
-        return f"too small to judge ({w}x{h} px)"
+        return size_note(w, h)
     if is_flat(image):
         return "flat (one colour): too flat to judge"
-    if min(h, w) < SMALL_SIDE:
-        return (f"small ({w}x{h} px): under {SMALL_SIDE} px a score says less; real photographs downscaled this far "
-                "are often flagged (README: How far to trust a score)")
+    return size_note(w, h)
+
+
+def size_note(width: int, height: int) -> str | None:
+    """Why a score of an image (or of video frames) of this size says little or less, or None."""
+    if min(width, height) < MIN_SIDE:
+        return f"too small to judge ({width}x{height} px)"
+    if min(width, height) < SMALL_SIDE:
+        return (f"small ({width}x{height} px): under {SMALL_SIDE} px a score says less; real photographs downscaled "
+                "this far are often flagged (README: How far to trust a score)")
     return None
 
 
@@ -218,6 +226,9 @@ def _decode_video(inp: Input, opts: DecodeOptions, pool: ThreadPoolExecutor) -> 
                 return
         item.slots.append(entry)
         item.flat_frames += is_flat(array)
+        h, w = array.shape[:2]
+        if item.smallest is None or min(h, w) < min(item.smallest):
+            item.smallest = (w, h)
         opts.budget.take(array.nbytes)
         yield Crop(item, len(item.slots) - 1, array)
 

@@ -26,23 +26,31 @@ class Input:
     via_link: bool = False  # found in a folder walk through a symbolic link
 
 
+#: The first bytes of the image formats read here (PNG, JPEG, GIF, BMP, TIFF, WebP, Radiance HDR).
+_IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"#?RADIANCE", b"#?RGBE")
+
+
 def kind_of(path: str) -> str:
-    """``video`` or ``image``, by suffix, else by the first bytes (a video container's signature).
+    """``video`` or ``image``: by the first bytes (a video container's or an image format's signature), else by
+    the suffix, else ``image`` (a PNG named ``.mp4`` is an image; an MP4 named ``.png`` a video).
 
     Only a regular file is opened to look at its first bytes: anything else (a FIFO would block forever, a device
-    never end) is taken as an image, which the reader then refuses with the reason.
+    never end) goes by its suffix, and the reader then refuses it with the reason.
     """
     suffix = Path(path).suffix.lower()
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    if suffix in IMAGE_SUFFIXES or not is_regular_file(path):
-        return "image"
+    by_suffix = "video" if suffix in VIDEO_SUFFIXES else "image"
+    if not is_regular_file(path):
+        return by_suffix
     try:
         with open(path, "rb") as f:
             head = f.read(16)
     except OSError:
-        return "image"  # the reader will say why it cannot be read
-    return "video" if looks_like_video(head) else "image"
+        return by_suffix  # the reader will say why it cannot be read
+    if looks_like_video(head):
+        return "video"
+    if head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "image"
+    return by_suffix
 
 
 def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] | None = None, *,
@@ -83,7 +91,7 @@ def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] 
 def _walked(folder: str, follow_links: bool = True) -> list[Input]:
     found = []
     for f in walk(folder, IMAGE_SUFFIXES | VIDEO_SUFFIXES, follow_links=follow_links):
-        kind = "folder" if f.folder else "video" if Path(f.path).suffix.lower() in VIDEO_SUFFIXES else "image"
+        kind = "folder" if f.folder else kind_of(f.path)
         found.append(Input(f.path, kind, f.error, f.via_link))
     return found
 

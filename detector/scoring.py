@@ -30,7 +30,7 @@ import torch
 from fakescope.core.progress import Progress
 
 from .base import Detector
-from .decoding import Background, Budget, Crop, DecodeOptions, Pending, Started, decode
+from .decoding import Background, Budget, Crop, DecodeOptions, Pending, Started, decode, size_note
 from .inputs import Input, collect_inputs
 from .records import ScoreRecord
 from .video import AGGREGATES, FaceFinder, FrameSampling, vote_share
@@ -104,6 +104,8 @@ def iter_scores(
         rec.error = "; ".join(errors) or None
         if scores and item.flat_frames == len(scores):
             rec.note = "every scored frame flat: too flat to judge"
+        elif scores and item.smallest is not None:
+            rec.note = size_note(*item.smallest)  # frames (or faces) as small as an image that gets one
         rec.aggregate, rec.top_k, rec.threshold = aggregate, top_k if aggregate == "topk" else None, threshold
         return rec
 

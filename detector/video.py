@@ -150,7 +150,8 @@ class VideoFrames:
         cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
         if not cap.isOpened():
             cap.release()
-            raise VideoReadError("not a readable video (no demuxer or decoder accepts it)")
+            raise VideoReadError("not a readable video (no demuxer or decoder accepts it: a damaged container, one "
+                                 "holding no frames, or a codec this OpenCV build lacks)")
         return cap
 
     def _count_frames(self) -> int:

@@ -92,6 +92,20 @@ def test_symlinked_folders_are_followed_and_loops_reported(tmp_path):
 
 # --- scoring --------------------------------------------------------------------------------------------------
 
+def test_a_file_is_an_image_or_a_video_by_its_content_before_its_name(tmp_path):
+    from fakescope.detector.inputs import kind_of
+
+    image = save(tmp_path / "photo.png", photo(1))
+    video = write_video(tmp_path / "clip.avi", count=3)
+    (tmp_path / "img_as.mp4").write_bytes(image.read_bytes())
+    (tmp_path / "vid_as.png").write_bytes(video.read_bytes())
+    (tmp_path / "noise.mp4").write_bytes(b"neither of them")  # no signature: the name decides
+    kinds = {Path(i.path).name: i.kind for i in collect_inputs([tmp_path])}
+    assert kinds == {"photo.png": "image", "clip.avi": "video", "img_as.mp4": "image", "vid_as.png": "video",
+                     "noise.mp4": "video"}
+    assert kind_of(str(tmp_path / "img_as.mp4")) == "image" and kind_of(str(tmp_path / "vid_as.png")) == "video"
+
+
 def test_records_follow_input_order_and_match_the_model(tmp_path, det):
     images = [save(tmp_path / f"{i}.png", photo(i, (32 + 8 * (i % 3), 40))) for i in range(7)]
     clip = write_video(tmp_path / "clip.avi", count=12, size=(64, 48))

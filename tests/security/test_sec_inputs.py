@@ -177,16 +177,19 @@ def test_a_tiny_flat_or_small_image_gets_a_note(tmp_path, det, name, pixels, not
     assert note in result.stdout
 
 
-def test_a_video_of_flat_black_frames_gets_a_note(tmp_path, det):
-    """Item 13 for videos: every scored frame flat (black) is said, not just scored."""
+def test_a_video_of_flat_black_or_small_frames_gets_a_note(tmp_path, det):
+    """Item 13 for videos: every scored frame flat (black) is said, not just scored; frames under 64 px get the
+    note an image of that size gets."""
     writer = cv2.VideoWriter(str(tmp_path / "black.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 48))
     for _ in range(4):
         writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.release()
-    writer = cv2.VideoWriter(str(tmp_path / "noise.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 48))
-    for i in range(4):
-        writer.write(np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8))
-    writer.release()
-    records = score_paths([tmp_path / "black.avi", tmp_path / "noise.avi"], det)
+    for name, (w, h) in (("noise.avi", (96, 64)), ("small.avi", (32, 24))):
+        writer = cv2.VideoWriter(str(tmp_path / name), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (w, h))
+        for i in range(4):
+            writer.write(np.random.default_rng(i).integers(0, 255, (h, w, 3), dtype=np.uint8))
+        writer.release()
+    records = score_paths([tmp_path / "black.avi", tmp_path / "noise.avi", tmp_path / "small.avi"], det)
     assert records[0].score is not None and "flat" in records[0].note
     assert records[1].note is None and "note" not in records[1].to_json()
+    assert records[2].score is not None and "small (32x24 px)" in records[2].note  # as an image of that size
