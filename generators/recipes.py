@@ -164,6 +164,19 @@ def find_recipe(name_or_path: str | os.PathLike) -> Path:
     raise RecipeError(f"no recipe {str(name_or_path)!r}: not a file nor a known recipe name ({names})")
 
 
+def recipe_from_record(data: dict[str, Any], *, origin: str | None = None) -> Recipe:
+    """The recipe a ``corpus.json`` records (:func:`recipe_to_dict`'s data, its unset fields as nulls), parsed
+    again; relative checkpoint paths are taken from the current folder."""
+    def drop_nulls(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [drop_nulls(v) for v in value]
+        return value
+
+    return parse_recipe(drop_nulls(data), name=str(data.get("name", "recipe")), origin=origin)
+
+
 def load_recipe(name_or_path: str | os.PathLike, *, check: bool = True) -> Recipe:
     """Read and validate a recipe file (or a recipe name from ``datasets/``).
 

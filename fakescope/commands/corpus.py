@@ -222,14 +222,25 @@ def corpus_import(
 def corpus_verify(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder.")],
     format: TableOrJsonOpt = TableOrJson.table,
+    regenerate: Annotated[int, typer.Option(min=0, help="Also make N images (spread over the manifest, real and "
+                                                        "fake) again from the recipe and compare their bytes.")] = 0,
+    recipe: Annotated[str | None, typer.Option(help="With --regenerate: the recipe file the corpus was built from "
+                                                    "(default: the recipe corpus.json records, when its generators "
+                                                    "are bundled names or absolute paths).")] = None,
+    device: DeviceOpt = "cpu",
 ) -> None:
-    """Recheck every file's sha256 and the counts; exit 1 on any missing, changed, extra or duplicate file."""
+    """Recheck every file's sha256 and the counts; exit 1 on any missing, changed, extra or duplicate file. With
+    --regenerate N, also rebuild N images from their manifest rows: a file replaced together with its row's hash
+    passes the hash check, not this one."""
     from fakescope.core.corpus import verify_corpus
 
     try:
         report = verify_corpus(corpus)
     except _errors() as exc:
         raise fail_on(exc) from None
+    if regenerate:
+        report["regenerated"] = _regenerate(corpus, recipe, regenerate, device)
+        report["ok"] = report["ok"] and not report["regenerated"]["differ"]
     if format == TableOrJson.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
@@ -244,8 +255,35 @@ def corpus_verify(
         for kind in ("missing", "changed", "extra", "duplicates", "refused", "counts"):
             for item in report[kind]:
                 out.print(f"  {kind}: {item}", highlight=False, soft_wrap=True)
+        if regenerate:
+            regen = report["regenerated"]
+            out.print(f"  regenerated {regen['checked']} images from the recipe: {len(regen['differ'])} differ",
+                      highlight=False, soft_wrap=True)
+            for path in regen["differ"]:
+                out.print(f"  differs from its regeneration: {path}", highlight=False, soft_wrap=True)
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+def _regenerate(corpus: Path, recipe_file: str | None, count: int, device: str) -> dict:
+    from fakescope.core.corpus import read_record
+    from fakescope.generators.corpus.regenerate import check_regeneration
+    from fakescope.generators.recipes import RecipeError, load_recipe, recipe_from_record
+
+    try:
+        if recipe_file is not None:
+            recipe = load_recipe(recipe_file)
+        else:
+            recorded = read_record(corpus).get("recipe")
+            if not isinstance(recorded, dict):
+                raise fail(f"{corpus}: corpus.json records no recipe; give --recipe FILE")
+            try:
+                recipe = recipe_from_record(recorded, origin=f"{corpus}/corpus.json")
+            except RecipeError as exc:
+                raise fail(f"{exc}; give the recipe file it was built from with --recipe FILE") from None
+        return check_regeneration(corpus, recipe, count, device=resolve_device(device))
+    except _errors() as exc:
+        raise fail_on(exc) from None
 
 
 @corpus_app.command("stats")

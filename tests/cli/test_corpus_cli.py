@@ -2,11 +2,13 @@
 
 import json
 
+import cv2
 import pytest
 from fakescope.generators.gan import create_gan
 from typer.testing import CliRunner
 
 from fakescope.cli import app
+from fakescope.core.imageio import sha256_file
 
 runner = CliRunner()
 
@@ -103,3 +105,25 @@ def test_every_format_offered_is_honoured(tiny_corpus):
     for command in (["verify", tiny_corpus], ["build", "--out", "x"], ["import", "--out", "x"]):
         result = invoke("corpus", *command, "-f", "csv")
         assert result.exit_code == 2 and "--format" in result.output and "'csv' is not one of" in result.output
+
+
+def test_verify_regenerates_images_from_their_rows(tmp_path, recipe, monkeypatch):
+    """A fake replaced together with its row's hash passes the hash check; `--regenerate` finds it. The recipe is
+    given as a file (its generator is a relative path), or read from corpus.json when that is enough."""
+    c = tmp_path / "c"
+    assert invoke("corpus", "build", recipe, "--out", c, "--device", "cpu").exit_code == 0
+    result = invoke("corpus", "verify", c, "--regenerate", "6", "--recipe", recipe)
+    assert result.exit_code == 0 and "regenerated 6 images from the recipe: 0 differ" in result.output
+    rows = [json.loads(line) for line in (c / "manifest.jsonl").read_text().splitlines()]
+    fakes = [r for r in rows if r["label"] == 1]
+    victim = fakes[len(fakes) // 2]  # in the middle: among the rows a sample of 6 takes
+    path = c / victim["path"]
+    cv2.imwrite(str(path), 255 - cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+    (c / "manifest.jsonl").write_text((c / "manifest.jsonl").read_text().replace(victim["sha256"],
+                                                                                  sha256_file(path)))
+    assert json.loads(invoke("corpus", "verify", c, "--format", "json").output)["ok"]  # the hashes agree
+    result = invoke("corpus", "verify", c, "--regenerate", "6", "--recipe", recipe, "--format", "json")
+    assert result.exit_code == 1 and json.loads(result.output)["regenerated"]["differ"] == [victim["path"]]
+    monkeypatch.chdir(tmp_path / "c")  # the recorded recipe's relative generator path is not found from here
+    result = invoke("corpus", "verify", ".", "--regenerate", "2")
+    assert result.exit_code == 2 and "--recipe FILE" in result.output

@@ -365,3 +365,33 @@ def test_a_reals_only_corpus_of_enlarged_photographs_records_each_enlargement(tm
     assert verify_corpus(tmp_path / "c")["ok"]
     build_corpus(parse_recipe(data), tmp_path / "d", batch_size=3, workers=2)  # other batches, same bytes
     assert snapshot(tmp_path / "d") == snapshot(tmp_path / "c")
+
+
+def test_every_row_regenerates_from_the_recipe_and_a_rewritten_image_is_caught(tmp_path, checkpoints):
+    """The manifest's promise: any image (real, noise fake from its seed, image-to-image fake from its input) made
+    again from the recipe has the recorded bytes, also past the first 64-image chunk and under perturbations."""
+    import cv2
+    from fakescope.generators.corpus.regenerate import check_regeneration, regenerate, sample_rows
+
+    from fakescope.core.imageio import sha256_file
+
+    recipe = recipe_for(checkpoints, list_gans(), {"train": 70, "val": 3, "test": 2},
+                        perturbations=[{"kind": "jpeg", "quality": 60}])
+    build_corpus(recipe, tmp_path / "c", batch_size=16)
+    rows = read_manifest(tmp_path / "c")
+    picked = [r for r in rows if r["split"] == "train" and r["index"] in (0, 4, 66, 69)]
+    assert {r["origin"] for r in picked} == {"digits", *(f"{f}-tiny" for f in list_gans())}
+    assert regenerate(tmp_path / "c", recipe, picked) == [r["sha256"] for r in picked]
+    assert check_regeneration(tmp_path / "c", recipe, 12) == {"checked": 12, "differ": []}
+    assert len({r["label"] for r in sample_rows(rows, 12)}) == 2
+    # an image replaced, its manifest row rewritten to match: the hashes agree, the regeneration does not
+    victim = next(r for r in rows if r["label"] == 1 and r["origin"] == "vanilla-tiny" and r["index"] == 66)
+    path = tmp_path / "c" / victim["path"]
+    cv2.imwrite(str(path), 255 - cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+    manifest = (tmp_path / "c" / "manifest.jsonl").read_text().replace(victim["sha256"], sha256_file(path))
+    (tmp_path / "c" / "manifest.jsonl").write_text(manifest)
+    assert verify_corpus(tmp_path / "c")["ok"]
+    assert regenerate(tmp_path / "c", recipe, [victim]) != [sha256_file(path)]
+    other = recipe_for(checkpoints, list_gans(), {"train": 71, "val": 3, "test": 2})
+    with pytest.raises(CorpusError, match="another recipe"):
+        regenerate(tmp_path / "c", other, picked)
