@@ -75,6 +75,27 @@ def test_folder_source_reads_images_and_skips_non_images(tmp_path):
     assert batch.meta[0]["crop"] == [0, 5, 30, 30]  # centre square crop, never stretched
 
 
+def test_a_folder_sources_split_barely_moves_when_files_come_and_go(tmp_path):
+    """Two corpora built from a folder before and after a file was added or removed must not swap many images
+    between train and test (a permutation of the sorted list moved 9 and 42 of 100)."""
+    for i in range(100):
+        write_png(tmp_path / f"{i:03d}.png", np.full((8, 8, 3), i, np.uint8))
+
+    def splits() -> dict[str, str]:
+        src = create_source(f"folder:{tmp_path}")
+        ids = src.item_ids()
+        return {ids[i]: split for split in ("train", "val", "test") for i in src.indices(split)}
+
+    before = splits()
+    assert [sum(v == s for v in before.values()) for s in ("train", "val", "test")] == [70, 15, 15]
+    write_png(tmp_path / "new.png", np.zeros((8, 8, 3), np.uint8))
+    added = splits()
+    (tmp_path / "000.png").unlink()
+    removed = splits()
+    assert sum(before[k] != added[k] for k in before) <= 2
+    assert sum(added[k] != removed[k] for k in removed) <= 2
+
+
 def test_unknown_source_and_missing_folder_are_clear_errors(tmp_path):
     known = "known: debian-photos, digits, faces, painting-patches, paintings, photo-patches, photos"
     with pytest.raises(KeyError, match=known):
