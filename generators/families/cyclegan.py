@@ -200,6 +200,7 @@ class CycleGAN(ImageToImage):
         was_training = G.training
         G.eval()
         padded, h, w = pad_to_multiple(images.to(self.device, torch.float32))
-        out = G(padded)[..., :h, :w]
-        G.train(was_training)
-        return out
+        try:
+            return G(padded)[..., :h, :w]
+        finally:
+            G.train(was_training)

@@ -274,9 +274,6 @@ class ProGAN(NoiseToImage):
                              f"got {tuple(data.shape[-2:])}")
         return ProGANTrainer(self, data, device=device, seed=seed)
 
-    def latent(self, generator: torch.Generator) -> torch.Tensor:
-        return torch.randn(self.config.latent_dim, generator=generator)
-
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """``z [N, latent]`` → ``[N, C, image_size, image_size]`` in [-1, 1] from the averaged generator."""

@@ -110,15 +110,13 @@ class VanillaGAN(NoiseToImage):
     def make_trainer(self, data: torch.Tensor, *, device: torch.device, seed: int) -> VanillaTrainer:
         return VanillaTrainer(self, data, device=device, seed=seed)
 
-    def latent(self, generator: torch.Generator) -> torch.Tensor:
-        return torch.randn(self.config.latent_dim, generator=generator)
-
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         G = self.nets["G"]
         was_training = G.training
         G.eval()  # running BatchNorm statistics: each image depends on its own latent only
-        out = G(z)
-        G.train(was_training)
-        return out
+        try:
+            return G(z)
+        finally:
+            G.train(was_training)
 

@@ -28,9 +28,10 @@ class NoiseToImage(GANFamily):
 
     kind: ClassVar[str] = "noise"
 
-    @abstractmethod
     def latent(self, generator: torch.Generator) -> torch.Tensor:
-        """One latent vector drawn from ``generator`` (CPU)."""
+        """One latent vector drawn from ``generator`` (CPU): standard normal, ``config.latent_dim`` long (a family
+        with another prior overrides this)."""
+        return torch.randn(self.config.latent_dim, generator=generator)
 
     @abstractmethod
     def generate(self, z: torch.Tensor) -> torch.Tensor:
