@@ -27,6 +27,8 @@ class Input:
 
 
 #: The first bytes of the image formats read here (PNG, JPEG, GIF, BMP, TIFF, WebP, Radiance HDR).
+#: ISO-BMFF brands of still images (AVIF, HEIF): the container of MP4 and MOV, holding an image.
+_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
 _IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"#?RADIANCE", b"#?RGBE")
 
 
@@ -46,10 +48,11 @@ def kind_of(path: str) -> str:
             head = f.read(16)
     except OSError:
         return by_suffix  # the reader will say why it cannot be read
+    if head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") \
+            or (head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS):
+        return "image"
     if looks_like_video(head):
         return "video"
-    if head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-        return "image"
     return by_suffix
 
 

@@ -142,7 +142,7 @@ class NeuralConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule {self.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}")
         check_ranges("detector", crop=(self.crop, MIN_CROP, MAX_CROP), epochs=(self.epochs, 0, None),
-                     batch_size=(self.batch_size, 1, None), lr=(self.lr, 0, None), patience=(self.patience, 1, None))
+                     batch_size=(self.batch_size, 1, None), lr=(self.lr, 0, None), patience=(self.patience, 0, None))
 
 
 def learning_rate(cfg: NeuralConfig, step: int, total: int) -> float:

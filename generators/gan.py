@@ -104,14 +104,15 @@ class GANFamily(ABC):
 
         By default ``count`` images of the train split of one real source ``data`` at the generator's size.
         """
-        from .sources import create_source
+        from .sources import create_source, split_schemes
 
         if domain_a is not None or domain_b is not None:
             raise ValueError(f"--domain-a/--domain-b apply to image-to-image families only; {self.name} trains "
                              "on --data")
         c, s, _ = self.image_shape
         real = create_source(data).draw(count, size=s, channels=c, split="train", seed=seed)
-        return real.images, {"data": data, "count": len(real)}
+        schemes = split_schemes([data])  # a folder's split is recorded: a resume across a change is refused
+        return real.images, {"data": data, "count": len(real), **({"splits": schemes} if schemes else {})}
 
     def to(self, device: torch.device | str) -> GANFamily:
         self.nets.to(device)

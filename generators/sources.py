@@ -65,6 +65,9 @@ class RealSource(ABC):
     name: str = ""
     crops: bool = False
     native: bool = False  # crops only: windows of exactly the requested size, never resized
+    #: How items are split into train/val/test (recorded where it is not the usual one: a change is seen on
+    #: resume and regeneration)
+    split_scheme: str = "permutation"
 
     @abstractmethod
     def item_ids(self) -> list[str]: ...
@@ -323,6 +326,8 @@ class FolderSource(RealSource):
     def item_ids(self) -> list[str]:
         return [str(p.relative_to(self.root)) for p in self._paths]
 
+    split_scheme = "path-hash"
+
     def _split_order(self) -> np.ndarray:
         """Ordered by a hash of each file's path under the folder: a file added or removed moves at most a file or
         two across a split boundary (a permutation of the sorted list would move many)."""
@@ -334,6 +339,13 @@ class FolderSource(RealSource):
             return read_image(self._paths[index])
         except ImageReadError as exc:
             raise ImageReadError(f"{self._paths[index]}: {exc}") from None
+
+
+def split_schemes(specs) -> dict[str, str]:
+    """``{spec: scheme}`` for the sources among ``specs`` that split their items in another than the usual way
+    (``folder:`` sources): what corpus builds and GAN runs record, so that a change of scheme is seen."""
+    schemes = {spec: create_source(spec).split_scheme for spec in dict.fromkeys(specs)}
+    return {spec: scheme for spec, scheme in schemes.items() if scheme != RealSource.split_scheme}
 
 
 def create_source(spec: str) -> RealSource:
@@ -530,6 +542,7 @@ class EnlargedSource(RealSource):
                              f"debian-photos or photo-patches); {inner.name!r} draws whole images")
         self.inner = inner
         self.name = f"enlarged:{inner.name}"
+        self.split_scheme = inner.split_scheme
 
     def item_ids(self) -> list[str]:
         return self.inner.item_ids()

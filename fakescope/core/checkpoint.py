@@ -187,7 +187,7 @@ def load_tensor_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
             warnings.simplefilter("ignore")
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
+        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+?)(?:\.\s*Please use|\n|$)", str(exc))
         raise ValueError("not tensors and plain data that load without running code"
                          + (f" ({detail.group(1).strip()})" if detail else "")) from None
 

@@ -45,7 +45,8 @@ def check_types(config_cls: type, values: dict[str, Any]) -> None:
     hints = get_type_hints(config_cls)
     for key, value in values.items():
         if not _fits(value, hints[key]):
-            raise ValueError(f"setting {key}={value!r}: expected {_describe(hints[key])}")
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise ValueError(f"setting {key}={shown}: expected {_describe(hints[key])}")
 
 
 def check_ranges(what: str, **bounds: tuple[Any, float | None, float | None]) -> None:
@@ -77,7 +78,10 @@ def _fits(value: Any, hint: Any) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        try:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            return False
     if isinstance(hint, type):
         return isinstance(value, hint)
     return True  # an annotation this check does not know: the config's own checks decide

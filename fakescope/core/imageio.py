@@ -115,21 +115,40 @@ def _upright(im: Image.Image) -> Image.Image:
         return im
 
 
-#: The resolution line, the first line after the header's blank line (the only place a reader takes it from).
-_HDR_SIZE = re.compile(rb"-Y (\d+) \+X (\d+)[ \t\r]*")
+#: The resolution line as OpenCV's reader scans it (``sscanf(line, "-Y %d +X %d")``).
+_HDR_SIZE = re.compile(rb"-Y\s*\+?(\d+)\s*\+X\s*\+?(\d+)")
+
+
+def _hdr_lines(head: bytes) -> Iterator[bytes]:
+    """The header as OpenCV's reader sees it: ``fgets`` into a 128-byte buffer, so a longer line comes in pieces of
+    127 bytes (and a piece that is only its line's ``\n`` reads as the blank line)."""
+    start = 0
+    while start < len(head):
+        end = head.find(b"\n", start, start + 127)
+        stop = start + 127 if end < 0 else end + 1
+        yield head[start:stop]
+        start = stop
+
+
+def _hdr_size(head: bytes) -> tuple[int, int] | None:
+    """(height, width) from the line after the header's first blank line, read as the decoder reads it."""
+    lines = _hdr_lines(head)
+    next(lines, None)  # "#?RADIANCE"
+    for line in lines:
+        if line[:1] in (b"", b"\n"):  # the blank line: the next one holds the size
+            m = _HDR_SIZE.match(next(lines, b""))
+            return (int(m.group(1)), int(m.group(2))) if m else None
+    return None
 
 
 def _decode_with_opencv(data: bytes, max_pixels: int) -> np.ndarray | None:
     """Radiance HDR (the one format OpenCV reads and Pillow does not), its size checked from the header."""
     if not data.startswith((b"#?RADIANCE", b"#?RGBE")):
         return None
-    head = data[:65536]
-    blank = head.find(b"\n\n")
-    end = head.find(b"\n", blank + 2) if blank >= 0 else -1
-    m = _HDR_SIZE.fullmatch(head[blank + 2:end]) if end >= 0 else None
-    if m is None:  # a size line elsewhere in the header is not the one the decoder uses
+    size = _hdr_size(data[:65536])
+    if size is None:  # a size line elsewhere in the header is not the one the decoder uses
         raise ImageReadError("corrupt or unsupported Radiance HDR header (no '-Y H +X W' line after its blank line)")
-    h, w = int(m.group(1)), int(m.group(2))
+    h, w = size
     if w * h > max_pixels:
         raise ImageReadError(f"image too large: {w}x{h} pixels (limit {max_pixels:,})")
     try:

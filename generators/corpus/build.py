@@ -47,7 +47,7 @@ from fakescope.core.version import fakescope_version
 from ..gan import GANFamily, checkpoint_folder, load_gan
 from ..recipes import Recipe, check_generator, recipe_to_dict
 from ..sampling import CPU_CHUNK
-from ..sources import RealSource, create_source
+from ..sources import RealSource, create_source, split_schemes
 from .batches import FakeRequest, GenerateFakes, WriteContext, generate_fakes, write_fakes, write_reals
 from .journal import open_journal, prepare_folder
 from .plan import BLOCK, CorpusSpec, Shard, Unit, check_corpus_size, plan_units, shard_units
@@ -225,7 +225,16 @@ def _identity(recipe: Recipe, gans, size: int, channels: int, shard: Shard | Non
         "image": {"size": size, "channels": channels},
         "shard": None if shard is None else {"index": shard.index, "count": shard.count},
         "determinism": _determinism(device, batch_size),
+        **_splits(recipe),
     }
+
+
+def _splits(recipe: Recipe) -> dict:
+    """``{"splits": {spec: scheme}}`` when a source splits its items in another than the usual way, else ``{}``
+    (so that the identities and records of the usual sources are what they were)."""
+    specs = [e.source for e in recipe.real] + [e.input for e in recipe.fake if e.input is not None]
+    schemes = split_schemes(specs)
+    return {"splits": schemes} if schemes else {}
 
 
 def _record(recipe: Recipe, gans, size: int, channels: int, device: torch.device, determinism: dict,
@@ -245,6 +254,7 @@ def _record(recipe: Recipe, gans, size: int, channels: int, device: torch.device
             for e, (gan, meta) in zip(recipe.fake, gans, strict=True)
         ],
         "sources": [{"name": e.name, "source": e.source} for e in recipe.real],
+        **_splits(recipe),
         "device": str(device),
         "determinism": determinism,
         "versions": _versions(),

@@ -20,6 +20,7 @@ from fakescope.core.corpus import (
     SPLITS,
     CorpusError,
     CorpusFolderError,
+    DamagedCorpusError,
     UnsafeCorpusError,
     manifest_lines,
     read_record,
@@ -47,8 +48,9 @@ def prepare_folder(out: Path, identity: dict, resume: bool) -> dict[str, dict] |
             previous = json.loads(state.read_text())
             if previous != identity:
                 words = {"recipe": "recipe", "checkpoints": "checkpoint", "image": "image format", "shard": "shard",
-                         "determinism": "device (or CUDA batch size)"}
-                what = [words[k] for k in identity if previous.get(k) != identity[k]]
+                         "determinism": "device (or CUDA batch size)",
+                         "splits": "split of a folder: source (fakescope has changed how it splits folders)"}
+                what = [words[k] for k in {**previous, **identity} if previous.get(k) != identity.get(k)]
                 raise CorpusError(f"{out} holds an interrupted build with another {', '.join(what)}; "
                                   "resume it with the same recipe, shard and device, or choose a new folder")
             check_own_folders(out)
@@ -57,7 +59,7 @@ def prepare_folder(out: Path, identity: dict, resume: bool) -> dict[str, dict] |
         if (out / CORPUS_FILE).is_file():
             if finished_corpus(out, identity["recipe"], identity["shard"]) is not None:
                 return None
-            raise CorpusError(f"{out} holds a finished corpus of another recipe or shard; choose a new folder")
+            raise CorpusFolderError(f"{out} holds a finished corpus of another recipe or shard; choose a new folder")
         raise CorpusFolderError(f"{out} is not empty and holds no interrupted build to resume; choose a new folder")
     if build.exists():
         shutil.rmtree(build)
@@ -78,15 +80,16 @@ def finished_corpus(out: Path, recipe: dict, shard) -> dict | None:
     if not report["ok"]:
         damage = {k: len(report[k]) for k in ("missing", "changed", "extra", "duplicates", "refused") if report[k]}
         said = ", ".join(f"{n} {k}" for k, n in damage.items()) or "its counts disagree with its manifest"
-        raise CorpusError(f"{out} holds this corpus, finished but damaged ({said}: `fakescope corpus verify` lists "
-                          "them); build it again into a new folder")
+        raise DamagedCorpusError(f"{out} holds this corpus, finished but damaged ({said}: `fakescope corpus verify` "
+                                 "lists them); build it again into a new folder")
     return record
 
 
 def check_own_folders(out: Path) -> None:
     """Refuse to resume into a corpus whose image or build folders are symbolic links or not folders: the files a
     build writes and the partial files it deletes must all lie inside ``out``."""
-    for folder in [out / BUILD_DIR] + [out / s / d for s in SPLITS for d in LABEL_DIRS.values()]:
+    folders = [out / BUILD_DIR, *(out / s for s in SPLITS), *(out / s / d for s in SPLITS for d in LABEL_DIRS.values())]
+    for folder in folders:
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
             raise UnsafeCorpusError(f"{folder}: a symbolic link or not a folder inside the corpus; a build writes "
                                     "only inside its folder (choose a new folder)")

@@ -110,7 +110,7 @@ def _check_folder(out: Path, recipe: Recipe, ranks: distributed.Ranks, resume: b
             record = finished_corpus(out, recipe_to_dict(recipe), None)
             if record is not None:
                 return record
-            raise CorpusError(f"{out} holds a finished corpus of another recipe or shard; choose a new folder")
+            raise CorpusFolderError(f"{out} holds a finished corpus of another recipe or shard; choose a new folder")
         hint = "pass --resume to finish a build" if resume is False and (out / ".build").is_dir() else \
             "choose a new folder"
         raise CorpusFolderError(f"{out} is not empty ({hint}); a build never mixes corpora")

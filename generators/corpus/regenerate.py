@@ -19,7 +19,7 @@ import torch
 from fakescope.core.corpus import CorpusError, read_manifest, read_record
 
 from ..recipes import Recipe, recipe_to_dict
-from ..sources import create_source
+from ..sources import create_source, split_schemes
 from .batches import FakeRequest, WriteContext, generate_fakes, write_fakes, write_reals
 from .build import _load_generator
 
@@ -45,9 +45,17 @@ def regenerate(corpus: str | os.PathLike, recipe: Recipe, rows: Sequence[dict], 
     if record.get("recipe") != recipe_to_dict(recipe):
         raise CorpusError(f"{corpus}: built from another recipe than the one given (corpus.json records its recipe)")
     device = torch.device(device)
-    built_on = (record.get("determinism") or {}).get("device_type", "cpu")
+    determinism = record.get("determinism") or {}
+    built_on = determinism.get("device_type", "cpu")
     if built_on != device.type:
         raise CorpusError(f"{corpus}: built on {built_on}; its bytes regenerate on {built_on} only (--device)")
+    if built_on != "cpu":  # on CUDA the bytes depend on the batch size the build used
+        batch_size = int(determinism.get("batch_size", batch_size))
+    specs = [e.source for e in recipe.real] + [e.input for e in recipe.fake if e.input is not None]
+    if record.get("splits", {}) != split_schemes(specs):
+        raise CorpusError(f"{corpus}: built when a folder: source was split another way (by an older fakescope); "
+                          "its real images do not regenerate")
+    recorded = {g.get("name"): g.get("sha256") for g in record.get("generators", [])}
     image = record["image"]
     suffix = ".jpg" if recipe.format == "jpeg" else ".png"
     reals = {e.name: e for e in recipe.real}
@@ -66,6 +74,10 @@ def regenerate(corpus: str | os.PathLike, recipe: Recipe, rows: Sequence[dict], 
                 i = fakes[row["origin"]]
                 if i not in gans:
                     gans[i] = _load_generator(recipe, i, device)
+                    if gans[i][1]["sha256"] != recorded.get(row["origin"]):
+                        raise CorpusError(f"{corpus}: generator {row['origin']!r} is not the checkpoint the corpus "
+                                          f"was built with (weights sha256 {gans[i][1]['sha256'][:12]}…, "
+                                          f"corpus.json records {str(recorded.get(row['origin']))[:12]}…)")
                 gan, meta = gans[i]
                 request = FakeRequest(gan, recipe.fake[i], split, index, index + 1, recipe.seed, batch_size,
                                       ctx.sources, ctx.size)

@@ -18,7 +18,7 @@ import torch
 from fakescope.core.seeding import derive_seed
 
 from ..gan import GANFamily
-from ..sources import create_source
+from ..sources import create_source, split_schemes
 
 if TYPE_CHECKING:
     from ..corpus.batches import FakeRequest
@@ -57,8 +57,9 @@ class ImageToImage(GANFamily):
         c, s, _ = self.image_shape
         load = getattr(self.config, "load_size", 0) or s
         images, counts = draw_domains(domain_a, domain_b, count=count, size=load, channels=c, seed=seed)
+        schemes = split_schemes([domain_a, domain_b])
         return images, {"data": f"{domain_a} <-> {domain_b}", "count": counts, "domain_a": domain_a,
-                        "domain_b": domain_b}
+                        "domain_b": domain_b, **({"splits": schemes} if schemes else {})}
 
     def corpus_fakes(self, request: FakeRequest) -> Iterator[tuple[int, torch.Tensor, list[dict]]]:
         """Translations of the entry's ``input`` images ``start .. stop-1``, drawn at the generator's native size

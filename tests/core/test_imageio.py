@@ -116,6 +116,16 @@ def test_radiance_hdr_size_is_read_where_the_decoder_reads_it():
         decode_image(decoy, max_pixels=100)
     with pytest.raises(ImageReadError, match="Radiance HDR header"):
         decode_image(data[:blank] + b"\n\n+X 64 -Y 64\n" + data[data.index(b"\n", blank + 2) + 1:])
+    # the decoder reads lines into 128 bytes: a 128-byte line ends in a piece that reads as the blank line, and a
+    # decoy "blank line + size" in the pixels after it must not be taken instead
+    pixels = bytearray(np.random.default_rng(1).integers(1, 200, 64 * 64 * 4, dtype=np.uint8).tobytes())
+    pixels[:4] = b"\x10\x10\x10\x80"  # flat (not run-length) pixels, which the decoy sits inside
+    pixels[400:411] = b"\n\n-Y 2 +X 2\n"
+    tricky = (b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n" + b"#" + b"A" * 126 + b"\n" + b"-Y 64 +X 64\n"
+              + bytes(pixels))
+    assert cv2.imdecode(np.frombuffer(tricky, np.uint8), cv2.IMREAD_UNCHANGED).shape[:2] == (64, 64)
+    with pytest.raises(ImageReadError, match="too large: 64x64"):
+        decode_image(tricky, max_pixels=100)
 
 
 # --- bad inputs --------------------------------------------------------------------------------------------

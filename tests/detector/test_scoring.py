@@ -104,6 +104,10 @@ def test_a_file_is_an_image_or_a_video_by_its_content_before_its_name(tmp_path):
     assert kinds == {"photo.png": "image", "clip.avi": "video", "img_as.mp4": "image", "vid_as.png": "video",
                      "noise.mp4": "video"}
     assert kind_of(str(tmp_path / "img_as.mp4")) == "image" and kind_of(str(tmp_path / "vid_as.png")) == "video"
+    # AVIF and HEIF images sit in the container MP4 uses (an ftyp box), under an image brand
+    (tmp_path / "still.avif").write_bytes(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1" + bytes(64))
+    (tmp_path / "movie.bin").write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(64))
+    assert kind_of(str(tmp_path / "still.avif")) == "image" and kind_of(str(tmp_path / "movie.bin")) == "video"
 
 
 def test_records_follow_input_order_and_match_the_model(tmp_path, det):

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fakescope.generators.corpus import (
     JOURNAL_FILE,
@@ -250,6 +251,15 @@ def test_a_resumed_build_never_writes_or_deletes_through_a_symbolic_link(tmp_pat
     with pytest.raises(UnsafeCorpusError, match="1_fake: a symbolic link or not a folder inside the corpus"):
         build_corpus(recipe, tmp_path / "c", resume=True)
     assert sorted(p.name for p in victim.iterdir()) == [".precious.tmp"]
+    # a whole split folder moved out and linked back: its label folders are real folders, but outside
+    (tmp_path / "c" / "train" / "1_fake").unlink()
+    (tmp_path / "c" / "train" / "1_fake").mkdir()
+    (tmp_path / "c" / "train").rename(victim / "train")
+    (tmp_path / "c" / "train").symlink_to(victim / "train")
+    (victim / "train" / "1_fake" / ".precious.tmp").write_text("keep me")
+    with pytest.raises(UnsafeCorpusError, match="train: a symbolic link or not a folder inside the corpus"):
+        build_corpus(recipe, tmp_path / "c", resume=True)
+    assert (victim / "train" / "1_fake" / ".precious.tmp").exists()
 
 
 def test_resuming_a_finished_corpus_that_lost_a_file_says_so(tmp_path, checkpoints):
@@ -395,3 +405,66 @@ def test_every_row_regenerates_from_the_recipe_and_a_rewritten_image_is_caught(t
     other = recipe_for(checkpoints, list_gans(), {"train": 71, "val": 3, "test": 2})
     with pytest.raises(CorpusError, match="another recipe"):
         regenerate(tmp_path / "c", other, picked)
+
+
+def test_a_change_of_generator_or_of_a_folders_split_is_named_not_reported_as_damage(tmp_path, checkpoints):
+    """Regeneration compares bytes only with the generator and the split the corpus was built with; a folder
+    source's split scheme is recorded, and an interrupted build from before a change of scheme is not resumed."""
+    import json
+
+    from fakescope.generators.corpus.regenerate import regenerate
+
+    from fakescope.core.imageio import write_png
+
+    photos = tmp_path / "photos"
+    for i in range(12):
+        write_png(photos / f"{i:02d}.png", np.full((8, 8, 3), 10 * i, np.uint8))
+    folder_recipe = recipe_for(checkpoints, ["vanilla"], {"train": 6, "val": 1, "test": 1},
+                               real=[{"source": f"folder:{photos}"}])
+    build_corpus(folder_recipe, tmp_path / "c")
+    record = json.loads((tmp_path / "c" / "corpus.json").read_text())
+    assert record["splits"] == {f"folder:{photos}": "path-hash"}
+    rows = read_manifest(tmp_path / "c")
+    assert regenerate(tmp_path / "c", folder_recipe, rows[:3]) == [r["sha256"] for r in rows[:3]]
+    (tmp_path / "c" / "corpus.json").write_text(json.dumps({**record, "splits": {}}))  # as an older build wrote
+    with pytest.raises(CorpusError, match="split another way"):
+        regenerate(tmp_path / "c", folder_recipe, rows[:3])
+    # another checkpoint under the recorded name: named as such, not taken for tampered images
+    (tmp_path / "c" / "corpus.json").write_text(json.dumps(
+        {**record, "generators": [{**record["generators"][0], "sha256": "0" * 64}]}))
+    fake = next(r for r in rows if r["label"] == 1)
+    with pytest.raises(CorpusError, match="not the checkpoint the corpus was built with"):
+        regenerate(tmp_path / "c", folder_recipe, [fake])
+
+
+def test_an_interrupted_build_from_before_a_change_of_folder_split_is_not_resumed(tmp_path, checkpoints,
+                                                                                    monkeypatch):
+    import json
+
+    import fakescope.generators.corpus.batches as batches
+
+    from fakescope.core.imageio import write_png
+
+    photos = tmp_path / "photos"
+    for i in range(12):
+        write_png(photos / f"{i:02d}.png", np.full((8, 8, 3), 10 * i, np.uint8))
+    recipe = recipe_for(checkpoints, ["vanilla"], {"train": 8, "val": 1, "test": 1},
+                        real=[{"source": f"folder:{photos}"}])
+    real_store, calls = batches.store_image, []
+
+    def crash_after_some(*args):
+        calls.append(1)
+        if len(calls) > 4:
+            raise OSError("disk full")
+        return real_store(*args)
+
+    monkeypatch.setattr(batches, "store_image", crash_after_some)
+    with pytest.raises(OSError, match="disk full"):
+        build_corpus(recipe, tmp_path / "c", workers=1)
+    monkeypatch.setattr(batches, "store_image", real_store)
+    state = tmp_path / "c" / BUILD_DIR / "state.json"
+    identity = json.loads(state.read_text())
+    assert identity["splits"] == {f"folder:{photos}": "path-hash"}
+    state.write_text(json.dumps({k: v for k, v in identity.items() if k != "splits"}))  # as an older build wrote
+    with pytest.raises(CorpusError, match="another split of a folder: source"):
+        build_corpus(recipe, tmp_path / "c", resume=True)

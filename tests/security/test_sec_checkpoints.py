@@ -92,6 +92,7 @@ def test_out_of_range_fields_are_refused_even_with_a_matching_hash(tmp_path, cha
     ({"crop": 60000}, "crop=60000 must be between"),  # every image padded to a 60000 px tile: gigabytes
     ({"crop": 0}, "crop=0"), ({"width": -1}, "width=-1"), ({"crop": "32"}, "crop='32': expected an integer"),
     ({"augment": {"jpeg_prob": 2.0}}, "jpeg_prob=2.0"), ({"lr": None}, "lr=None: expected a finite number"),
+    ({"lr": 10**400}, "expected a finite number"),  # too large for a float: one line, not an OverflowError
 ])
 def test_settings_out_of_range_or_of_the_wrong_type_are_refused_even_with_a_matching_hash(tmp_path, change,
                                                                                           message):
@@ -103,6 +104,14 @@ def test_settings_out_of_range_or_of_the_wrong_type_are_refused_even_with_a_matc
     edit_config(folder, rehash=True, config={**config, **change})
     with pytest.raises(CheckpointError, match=message):
         load_detector(folder)
+
+
+def test_a_checkpoint_trained_with_patience_0_still_loads(tmp_path):
+    """Range checks refuse what cannot work; patience 0 always worked (it stops like 1)."""
+    folder = copy_bundled(tmp_path / "det")
+    config = json.loads((folder / "config.json").read_text())["config"]
+    edit_config(folder, rehash=True, config={**config, "patience": 0})
+    assert load_detector(folder).config.patience == 0
 
 
 @pytest.mark.parametrize("package", ["fakescope.detector", "fakescope.generators"])
