@@ -120,8 +120,15 @@ def checkpoint_folder(path: str | os.PathLike) -> Path | None:
 
 
 LR_SCHEDULES = ("constant", "cosine")
-#: Tiles per forward pass when scoring (fixed, so that a tile's score never depends on its batch neighbours).
-SCORE_CHUNK = 64
+#: Pixels per forward pass when scoring: 64 tiles of 32 px, fewer of larger tiles (see :func:`score_chunk`).
+SCORE_PIXELS = 64 * 32 * 32 * 4
+
+
+def score_chunk(crop: int) -> int:
+    """Tiles per forward pass for tiles of side ``crop``: fixed for a detector, so that a tile's score never
+    depends on its batch neighbours, and small for large tiles, so that a lone image does not pay for 63 padding
+    tiles of 224 px (a power of two from 1 to 64: 64 at 32 px, 16 at 128 px, 4 at 224 px)."""
+    return min(64, 2 ** int(math.log2(max(1, SCORE_PIXELS // (crop * crop)))))
 
 
 @dataclass(frozen=True)
@@ -391,13 +398,12 @@ class NeuralDetector(Detector):
 
     # prediction ------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu",
-                    chunk: int = SCORE_CHUNK) -> np.ndarray:
-        """The network's probability for each ``crop``-sized tile, ``chunk`` tiles per pass (:func:`fixed_chunks`:
-        a tile's score does not depend on the tiles scored with it)."""
+    def tile_scores(self, tiles: Sequence[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
+        """The network's probability for each ``crop``-sized tile, :func:`score_chunk` tiles per pass
+        (:func:`fixed_chunks`: a tile's score does not depend on the tiles scored with it)."""
         self.net.to(device).eval()
         probs = []
-        for part, n in fixed_chunks(tiles, chunk):
+        for part, n in fixed_chunks(tiles, score_chunk(self.config.crop)):
             x = to_batch(part).to(device)  # [chunk, 3, crop, crop]
             probs.append(torch.sigmoid(self.net(x).float()).cpu().numpy()[:n].astype(np.float64))
         return np.concatenate(probs) if probs else np.zeros(0)

@@ -50,7 +50,7 @@ from fakescope.core.seeding import numpy_rng
 from ..base import DETECTORS
 from ..data import MAX_CROP, Augment, random_crop, sample_crops
 from ..linear import LinearDetector, LinearHead, check_head_settings
-from ..neural import SCORE_CHUNK, fixed_chunks
+from ..neural import fixed_chunks, score_chunk
 
 HEADS = ("below", "both", "linear")
 PREDICTOR = "predictor."  # the prefix of the pixel model's tensors in the checkpoint
@@ -234,7 +234,7 @@ class SurprisalDetector(LinearDetector):
         and ``D = NLL − H``."""
         self.predictor.to(device).eval()
         out = []
-        for part, n in fixed_chunks(windows, SCORE_CHUNK):
+        for part, n in fixed_chunks(windows, score_chunk(self.config.crop)):
             x = _grey_levels(part, device)
             parts = []
             for log_p, h in zip(*self._costs(x), strict=True):

@@ -90,7 +90,7 @@ def build_corpus(
 
 def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, workers: int, shard: Shard | None,
            resume: bool, progress: Progress | None, generate: GenerateFakes, allow_large: bool = False) -> dict:
-    gans = [_load_generator(recipe, i, device) for i in range(len(recipe.fake))]
+    gans = [load_entry_generator(recipe, i, device) for i in range(len(recipe.fake))]
     size, channels = _image_format(recipe, gans)
     check_corpus_size(recipe, size, channels, shard, allow_large=allow_large)
     identity = _identity(recipe, gans, size, channels, shard, device, batch_size)
@@ -185,7 +185,7 @@ def _warm(source: RealSource) -> RealSource:
     return source
 
 
-def _load_generator(recipe: Recipe, index: int, device: torch.device) -> tuple[GANFamily, dict]:
+def load_entry_generator(recipe: Recipe, index: int, device: torch.device) -> tuple[GANFamily, dict]:
     """``recipe.fake[index]``'s GAN on ``device``, its checkpoint checked against the recipe (once per build)."""
     entry = recipe.fake[index]
     folder = checkpoint_folder(Path(entry.checkpoint) if entry.checkpoint else entry.generator)

@@ -85,10 +85,12 @@ def finished_corpus(out: Path, recipe: dict, shard) -> dict | None:
     return record
 
 
-def check_own_folders(out: Path) -> None:
-    """Refuse to resume into a corpus whose image or build folders are symbolic links or not folders: the files a
-    build writes and the partial files it deletes must all lie inside ``out``."""
-    folders = [out / BUILD_DIR, *(out / s for s in SPLITS), *(out / s / d for s in SPLITS for d in LABEL_DIRS.values())]
+def check_own_folders(out: Path, folders: list[Path] | None = None) -> None:
+    """Refuse to resume into a corpus whose image or build folders (or ``folders``) are symbolic links or not
+    folders: the files a build writes and the partial files it deletes must all lie inside ``out``."""
+    if folders is None:
+        folders = [out / BUILD_DIR, *(out / s for s in SPLITS),
+                   *(out / s / d for s in SPLITS for d in LABEL_DIRS.values())]
     for folder in folders:
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
             raise UnsafeCorpusError(f"{folder}: a symbolic link or not a folder inside the corpus; a build writes "

@@ -24,12 +24,11 @@ from fakescope.core.corpus import (
     SPLITS,
     CorpusError,
     CorpusFolderError,
-    UnsafeCorpusError,
 )
 
 from ..recipes import Recipe, recipe_to_dict
 from .build import build_corpus
-from .journal import finished_corpus
+from .journal import check_own_folders, finished_corpus
 from .merge import merge_corpora
 from .plan import CorpusSpec, Shard
 
@@ -94,9 +93,7 @@ def _check_folder(out: Path, recipe: Recipe, ranks: distributed.Ranks, resume: b
         if not resume:
             raise CorpusFolderError(f"{out} is not empty (an interrupted build: pass --resume to finish it); "
                               "a build never mixes corpora")
-        if scratch.is_symlink() or not scratch.is_dir():
-            raise UnsafeCorpusError(f"{scratch}: a symbolic link or not a folder inside the corpus; a build writes "
-                                    "only inside its folder (choose a new folder)")
+        check_own_folders(out, [scratch])
         others = sorted(p.name for p in scratch.iterdir())
         mine = [f"{r}-of-{ranks.size}" for r in range(ranks.size)]
         if others and not set(others) <= set(mine):

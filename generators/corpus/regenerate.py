@@ -21,7 +21,7 @@ from fakescope.core.corpus import CorpusError, read_manifest, read_record
 from ..recipes import Recipe, recipe_to_dict
 from ..sources import create_source, split_schemes
 from .batches import FakeRequest, WriteContext, generate_fakes, write_fakes, write_reals
-from .build import _load_generator
+from .build import load_entry_generator
 
 
 def sample_rows(rows: Sequence[dict], count: int) -> list[dict]:
@@ -73,7 +73,7 @@ def regenerate(corpus: str | os.PathLike, recipe: Recipe, rows: Sequence[dict], 
             elif row["label"] == 1 and row.get("origin") in fakes:
                 i = fakes[row["origin"]]
                 if i not in gans:
-                    gans[i] = _load_generator(recipe, i, device)
+                    gans[i] = load_entry_generator(recipe, i, device)
                     if gans[i][1]["sha256"] != recorded.get(row["origin"]):
                         raise CorpusError(f"{corpus}: generator {row['origin']!r} is not the checkpoint the corpus "
                                           f"was built with (weights sha256 {gans[i][1]['sha256'][:12]}…, "

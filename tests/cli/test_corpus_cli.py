@@ -114,9 +114,10 @@ def test_verify_regenerates_images_from_their_rows(tmp_path, recipe, monkeypatch
     assert invoke("corpus", "build", recipe, "--out", c, "--device", "cpu").exit_code == 0
     result = invoke("corpus", "verify", c, "--regenerate", "6", "--recipe", recipe)
     assert result.exit_code == 0 and "regenerated 6 images from the recipe: 0 differ" in result.output
+    from fakescope.generators.corpus.regenerate import sample_rows
+
     rows = [json.loads(line) for line in (c / "manifest.jsonl").read_text().splitlines()]
-    fakes = [r for r in rows if r["label"] == 1]
-    victim = fakes[len(fakes) // 2]  # in the middle: among the rows a sample of 6 takes
+    victim = [r for r in sample_rows(rows, 6) if r["label"] == 1][1]  # one of the rows a sample of 6 takes
     path = c / victim["path"]
     cv2.imwrite(str(path), 255 - cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
     (c / "manifest.jsonl").write_text((c / "manifest.jsonl").read_text().replace(victim["sha256"],
