@@ -120,8 +120,8 @@ def checkpoint_folder(path: str | os.PathLike) -> Path | None:
 
 
 LR_SCHEDULES = ("constant", "cosine")
-#: Pixels per forward pass when scoring: 64 tiles of 32 px, fewer of larger tiles (see :func:`score_chunk`).
-SCORE_PIXELS = 64 * 32 * 32 * 4
+#: Pixels per forward pass when scoring, at most 64 tiles a pass (see :func:`score_chunk`).
+SCORE_PIXELS = 512 * 512
 
 
 def score_chunk(crop: int) -> int:
