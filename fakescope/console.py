@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from io import StringIO
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,8 +21,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fakescope.core.config import settings, unknown_settings
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import torch
 
 err = Console(stderr=True)
@@ -47,6 +47,14 @@ def fail_on(exc: Exception) -> typer.Exit:
     from fakescope.core.safety import SafetyError
 
     return fail(str(exc), code=1 if isinstance(exc, (SafetyError, OSError)) else 2)
+
+
+def output_file(text: str) -> Path:
+    """An output file option's value (``parser=`` of ``--output``, ``--plot``): a path that ends with ``/`` names
+    a folder, which would otherwise become a file of that name (``Path`` drops the slash)."""
+    if text != "-" and text.endswith(("/", os.sep)):
+        raise typer.BadParameter(f"{text} ends with '/': it names a folder; give a file name")
+    return Path(text)
 
 
 def check_output(path, option: str = "--output") -> None:

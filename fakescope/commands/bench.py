@@ -24,6 +24,7 @@ from ..console import (
     err,
     error_line,
     fail,
+    output_file,
     output_format,
     progress_bar,
     refuse_under_torchrun,
@@ -67,7 +68,8 @@ def bench_command(
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many images per generator (and as many "
                                                           "reals as all generators), drawn by --seed.")] = None,
     format: OutputFormatOpt = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=output_file,
+                                                help="Write the report to this file.")] = None,
     report_dir: Annotated[Path | None, typer.Option(
         "--report", help="Write a self-contained HTML report (index.html) and the raw results (JSON, CSV) here "
                          "(a new or empty folder, or a previous report with --overwrite).",

@@ -27,6 +27,7 @@ from ..console import (
     fail,
     is_main_rank,
     join_ranks,
+    output_file,
     output_format,
     progress_bar,
     resolve_device,
@@ -55,7 +56,8 @@ def score(
         help="Images, videos, folders (recursive) or quoted patterns ('imgs/**/*.jpg'); '-' reads paths from stdin, "
              "one per line.", show_default=False)],
     format: OutputFormatOpt = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the output to this file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=output_file,
+                                                help="Write the output to this file ('-': standard output).")] = None,
     detector: Annotated[str, typer.Option(
         "--detector", "-d", help="Bundled detector name, checkpoint folder, or FAMILY=FILE for a third-party "
                                  "weights file (timm:resnet50=CNNDetection.pth; threshold 0.5).")] = "",
@@ -70,8 +72,8 @@ def score(
                                                  "topk (mean of the --top-k highest) or vote (share of fake frames).")]
     = Aggregate.mean,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Frames averaged by --aggregate topk.")] = 5,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Draw each video's score over time (with the "
-                                              "threshold) into this image (.png, .pdf, .svg).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", parser=output_file, help="Draw each video's score over "
+                                              "time (with the threshold) into this image (.png, .pdf, .svg).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images and frames per detector batch.")] = 64,
     workers: Annotated[int, typer.Option(min=1, help="Background decoding threads.")] = 2,
     provenance: Annotated[bool, typer.Option("--provenance/--no-provenance",

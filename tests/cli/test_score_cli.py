@@ -140,6 +140,8 @@ def test_faces_option(tmp_path):
     (["--plot", "out.gif"], "--plot"),
     (["--output", "no/such/folder/x.json"], "does not exist"),
     (["--output", "."], "is a folder"),
+    (["--output", "newdir/"], "newdir/ ends with '/': it names a folder"),  # not a file called newdir
+    (["--plot", "plots/"], "plots/ ends with '/'"),
     (["--detector", "no-such-detector"], "--detector: no checkpoint 'no-such-detector'"),
     (["--detector", "./no/such/folder"], "no such folder"),
     (["--device", "tpu"], "--device 'tpu': unknown device"),
