@@ -104,6 +104,12 @@ class Recipe:
     def entries(self) -> tuple[RealEntry | FakeEntry, ...]:
         return (*self.real, *self.fake)
 
+    @property
+    def source_specs(self) -> list[str]:
+        """Every real source the recipe draws from: its reals' and its image-to-image entries' inputs, in order
+        (repeats kept)."""
+        return [e.source for e in self.real] + [e.input for e in self.fake if e.input is not None]
+
     def count(self, label: int, split: str) -> int:
         return sum(e.counts.get(split, 0) for e in (self.fake if label else self.real))
 

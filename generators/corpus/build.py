@@ -103,7 +103,7 @@ def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, wor
     units = shard_units(plan_units(recipe), shard)
     ctx = WriteContext(out, recipe, size, channels, ".jpg" if recipe.format == "jpeg" else ".png",
                        set(done_rows), {})
-    for spec in [e.source for e in recipe.real] + [e.input for e in recipe.fake if e.input is not None]:
+    for spec in recipe.source_specs:
         ctx.sources[spec] = _warm(create_source(spec))
     for split in SPLITS:
         for label in (0, 1):
@@ -232,8 +232,7 @@ def _identity(recipe: Recipe, gans, size: int, channels: int, shard: Shard | Non
 def _splits(recipe: Recipe) -> dict:
     """``{"splits": {spec: scheme}}`` when a source splits its items in another than the usual way, else ``{}``
     (so that the identities and records of the usual sources are what they were)."""
-    specs = [e.source for e in recipe.real] + [e.input for e in recipe.fake if e.input is not None]
-    schemes = split_schemes(specs)
+    schemes = split_schemes(recipe.source_specs)
     return {"splits": schemes} if schemes else {}
 
 

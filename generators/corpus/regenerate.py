@@ -51,8 +51,7 @@ def regenerate(corpus: str | os.PathLike, recipe: Recipe, rows: Sequence[dict], 
         raise CorpusError(f"{corpus}: built on {built_on}; its bytes regenerate on {built_on} only (--device)")
     if built_on != "cpu":  # on CUDA the bytes depend on the batch size the build used
         batch_size = int(determinism.get("batch_size", batch_size))
-    specs = [e.source for e in recipe.real] + [e.input for e in recipe.fake if e.input is not None]
-    if record.get("splits", {}) != split_schemes(specs):
+    if record.get("splits", {}) != split_schemes(recipe.source_specs):
         raise CorpusError(f"{corpus}: built when a folder: source was split another way (by an older fakescope); "
                           "its real images do not regenerate")
     recorded = {g.get("name"): g.get("sha256") for g in record.get("generators", [])}
@@ -63,7 +62,7 @@ def regenerate(corpus: str | os.PathLike, recipe: Recipe, rows: Sequence[dict], 
     gans: dict[int, tuple] = {}
     with tempfile.TemporaryDirectory(prefix="fakescope-regenerate-") as scratch:
         ctx = WriteContext(Path(scratch), recipe, image["size"], image["channels"], suffix, set(), {})
-        for spec in [e.source for e in recipe.real] + [e.input for e in recipe.fake if e.input is not None]:
+        for spec in recipe.source_specs:
             ctx.sources.setdefault(spec, create_source(spec))
         digests = []
         for row in rows:

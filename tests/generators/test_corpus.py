@@ -60,6 +60,33 @@ def recipe_for(checkpoints, families, counts, **top):
     return parse_recipe(data)
 
 
+def interrupt_build(recipe, out: Path, monkeypatch, after: int) -> None:
+    """Build ``recipe`` into ``out`` until the disk "fills" after ``after`` stored images: an interrupted build."""
+    import fakescope.generators.corpus.batches as batches
+
+    real_store, calls = batches.store_image, []
+
+    def crash_after_some(*args):
+        calls.append(1)
+        if len(calls) > after:
+            raise OSError("disk full")
+        return real_store(*args)
+
+    monkeypatch.setattr(batches, "store_image", crash_after_some)
+    with pytest.raises(OSError, match="disk full"):
+        build_corpus(recipe, out, workers=1)
+    monkeypatch.setattr(batches, "store_image", real_store)
+
+
+def photo_folder(root: Path, count: int = 12) -> Path:
+    """``count`` flat 8 px photographs in ``root``, for a ``folder:`` source."""
+    from fakescope.core.imageio import write_png
+
+    for i in range(count):
+        write_png(root / f"{i:02d}.png", np.full((8, 8, 3), 10 * i, np.uint8))
+    return root
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -196,22 +223,8 @@ def test_a_build_never_mixes_corpora(tmp_path, checkpoints):
 
 
 def test_interrupted_build_refuses_another_recipe_or_shard(tmp_path, checkpoints, monkeypatch):
-    import fakescope.generators.corpus.batches as batches
-
     recipe = recipe_for(checkpoints, ["vanilla"], {"train": 130, "val": 0, "test": 0})
-    calls = []
-    real_store = batches.store_image
-
-    def crash_after_some(*args):
-        calls.append(1)
-        if len(calls) > 40:
-            raise OSError("disk full")
-        return real_store(*args)
-
-    monkeypatch.setattr(batches, "store_image", crash_after_some)
-    with pytest.raises(OSError, match="disk full"):
-        build_corpus(recipe, tmp_path / "c", workers=1)
-    monkeypatch.setattr(batches, "store_image", real_store)
+    interrupt_build(recipe, tmp_path / "c", monkeypatch, after=40)
     assert (tmp_path / "c" / BUILD_DIR).is_dir()
     with pytest.raises(CorpusError, match="interrupted build"):
         read_manifest(tmp_path / "c")
@@ -226,23 +239,10 @@ def test_interrupted_build_refuses_another_recipe_or_shard(tmp_path, checkpoints
 
 
 def test_a_resumed_build_never_writes_or_deletes_through_a_symbolic_link(tmp_path, checkpoints, monkeypatch):
-    import fakescope.generators.corpus.batches as batches
-
     from fakescope.core.corpus import UnsafeCorpusError
 
     recipe = recipe_for(checkpoints, ["vanilla"], {"train": 130, "val": 0, "test": 0})
-    real_store, calls = batches.store_image, []
-
-    def crash_after_some(*args):
-        calls.append(1)
-        if len(calls) > 40:
-            raise OSError("disk full")
-        return real_store(*args)
-
-    monkeypatch.setattr(batches, "store_image", crash_after_some)
-    with pytest.raises(OSError, match="disk full"):
-        build_corpus(recipe, tmp_path / "c", workers=1)
-    monkeypatch.setattr(batches, "store_image", real_store)
+    interrupt_build(recipe, tmp_path / "c", monkeypatch, after=40)
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / ".precious.tmp").write_text("keep me")  # what the partial-file cleanup would delete
@@ -414,11 +414,7 @@ def test_a_change_of_generator_or_of_a_folders_split_is_named_not_reported_as_da
 
     from fakescope.generators.corpus.regenerate import regenerate
 
-    from fakescope.core.imageio import write_png
-
-    photos = tmp_path / "photos"
-    for i in range(12):
-        write_png(photos / f"{i:02d}.png", np.full((8, 8, 3), 10 * i, np.uint8))
+    photos = photo_folder(tmp_path / "photos")
     folder_recipe = recipe_for(checkpoints, ["vanilla"], {"train": 6, "val": 1, "test": 1},
                                real=[{"source": f"folder:{photos}"}])
     build_corpus(folder_recipe, tmp_path / "c")
@@ -441,27 +437,10 @@ def test_an_interrupted_build_from_before_a_change_of_folder_split_is_not_resume
                                                                                     monkeypatch):
     import json
 
-    import fakescope.generators.corpus.batches as batches
-
-    from fakescope.core.imageio import write_png
-
-    photos = tmp_path / "photos"
-    for i in range(12):
-        write_png(photos / f"{i:02d}.png", np.full((8, 8, 3), 10 * i, np.uint8))
+    photos = photo_folder(tmp_path / "photos")
     recipe = recipe_for(checkpoints, ["vanilla"], {"train": 8, "val": 1, "test": 1},
                         real=[{"source": f"folder:{photos}"}])
-    real_store, calls = batches.store_image, []
-
-    def crash_after_some(*args):
-        calls.append(1)
-        if len(calls) > 4:
-            raise OSError("disk full")
-        return real_store(*args)
-
-    monkeypatch.setattr(batches, "store_image", crash_after_some)
-    with pytest.raises(OSError, match="disk full"):
-        build_corpus(recipe, tmp_path / "c", workers=1)
-    monkeypatch.setattr(batches, "store_image", real_store)
+    interrupt_build(recipe, tmp_path / "c", monkeypatch, after=4)
     state = tmp_path / "c" / BUILD_DIR / "state.json"
     identity = json.loads(state.read_text())
     assert identity["splits"] == {f"folder:{photos}": "path-hash"}
