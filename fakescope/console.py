@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from fakescope.core.config import settings, unknown_settings
 
@@ -27,12 +36,20 @@ err = Console(stderr=True)
 out = Console()
 
 
+def say(message: object = "", *, stderr: bool = False, style: str = "") -> None:
+    """Print a line for people on stdout (or stderr) exactly as written: never read as rich markup (a file name
+    or a message holding ``[...]`` keeps its brackets), never highlighted, never wrapped at the console's width
+    (a pipe gets one line per message, however long). Every message of the CLI goes through here or
+    :func:`error_line`."""
+    (err if stderr else out).print(Text(str(message), style=style), highlight=False, soft_wrap=True)
+
+
 def error_line(message: str) -> None:
-    """Print ``error: message`` on stderr, as one line that is never wrapped (under torchrun: by rank 0, which
-    hears of every rank's failure)."""
+    """Print ``error: message`` on stderr, as one line that is never wrapped and never read as markup (under
+    torchrun: by rank 0, which hears of every rank's failure)."""
     if not is_main_rank():
         return
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error:", "red"), " ", str(message)), highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -162,16 +179,31 @@ def parse_overrides(items: list[str] | None, config_cls: type) -> dict:
     return result
 
 
+class RateColumn(ProgressColumn):
+    """Items per second over the last half minute (``12.5 images/s``; ``-`` until the first items are done)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None:
+            return Text(f"- {self.unit}/s")
+        return Text(f"{speed:.3g} {self.unit}/s" if speed < 100 else f"{speed:,.0f} {self.unit}/s")
+
+
 @contextmanager
-def progress_bar(description: str, total: int | None, *, enabled: bool = True) -> Iterator:
-    """A rich progress bar on a terminal; silent in pipes or when ``enabled`` is false.
+def progress_bar(description: str, total: int | None, *, enabled: bool = True, unit: str = "items") -> Iterator:
+    """A rich progress bar on a terminal (what runs, done/total, rate in ``unit``/s, time taken and left); silent
+    in pipes or when ``enabled`` is false. The description is shown as written (never read as markup).
 
     Yields ``update(advance=0, completed=None, description=None, total=None)``.
     """
     show = enabled and sys.stderr.isatty() and is_main_rank()  # under torchrun: rank 0's bar only
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=err, disable=not show, transient=False,
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), RateColumn(unit),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not show, transient=False,
     )
     with progress:
         task = progress.add_task(description, total=total)

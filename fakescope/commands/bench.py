@@ -21,7 +21,6 @@ from ..console import (
     check_output,
     check_output_folder,
     command_line,
-    err,
     error_line,
     fail,
     output_file,
@@ -29,6 +28,7 @@ from ..console import (
     progress_bar,
     refuse_under_torchrun,
     resolve_device,
+    say,
     show,
     table_text,
 )
@@ -162,9 +162,8 @@ def bench_command(
         data = limit_per_generator(data, limit, seed)
     for label, kind in ((0, "real"), (1, "fake")):
         if not (data.labels == label).any():
-            err.print(f"warning: the {split} split holds no {kind} images: AP and ROC-AUC are undefined (null)",
-                      highlight=False, soft_wrap=True)
-    with progress_bar("benchmarking", len(chains) * len(detectors),
+            say(f"warning: the {split} split holds no {kind} images: AP and ROC-AUC are undefined (null)", stderr=True)
+    with progress_bar("benchmarking", len(chains) * len(detectors), unit="passes",
                       enabled=format == Format.table or output is not None or report_dir is not None) as update:
         result = run_bench(detectors, data, chains, device=dev, seed=seed, progress=update)
 
@@ -185,7 +184,7 @@ def bench_command(
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         page = write_bench_report(report_dir, result, data, report, notes=notes + [f"error: {e}" for e in errors],
                                   meta=meta)
-        err.print(f"report: {page} ({time.perf_counter() - started:.1f} s)", highlight=False, soft_wrap=True)
+        say(f"report: {page} ({time.perf_counter() - started:.1f} s)", stderr=True)
     report["seconds"] = round(time.perf_counter() - started, 1)
     if output is not None:
         from fakescope.core.imageio import write_bytes_atomic

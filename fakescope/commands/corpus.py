@@ -23,10 +23,10 @@ from ..console import (
     fail_on,
     is_main_rank,
     join_ranks,
-    out,
     progress_bar,
     refuse_under_torchrun,
     resolve_device,
+    say,
     show,
 )
 
@@ -116,7 +116,7 @@ def corpus_build(
         ranks = join_ranks(dev, tensors=False)
         if ranks.active:
             part = Shard(ranks.rank, ranks.size)  # what rank 0's progress bar counts
-        with progress_bar(f"building {plan.name}", planned_count(plan, part),
+        with progress_bar(f"building {plan.name}", planned_count(plan, part), unit="images",
                           enabled=format != TableOrJson.json) as update:
             if threads is None and dev.type == "cpu":  # the cores left by the writers, shared by this node's ranks
                 threads = max(1, ((os.cpu_count() or 1) - workers * ranks.local_size) // ranks.local_size)
@@ -135,7 +135,7 @@ def corpus_build(
         return
     counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())
     where = f" (shard {record['shard']['index']}/{record['shard']['count']})" if "shard" in record else ""
-    out.print(f"corpus {out_dir}{where}: {counts}", highlight=False, soft_wrap=True)
+    say(f"corpus {out_dir}{where}: {counts}")
 
 
 def _enforce_cuda_determinism() -> None:
@@ -197,7 +197,7 @@ def corpus_import(
         error_line(message)
 
     try:
-        with progress_bar("importing", None, enabled=format != TableOrJson.json) as update:
+        with progress_bar("importing", None, unit="files", enabled=format != TableOrJson.json) as update:
             record = import_corpus(folders, out_dir, shares=shares, seed=seed, match_format=matched,
                                    on_error=problem, progress=update)
     except _errors() as exc:
@@ -207,13 +207,12 @@ def corpus_import(
     else:
         counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items()
                            if c["real"] or c["fake"])
-        out.print(f"corpus {out_dir}: {counts}; stored {record['match_format']}", highlight=False, soft_wrap=True)
+        say(f"corpus {out_dir}: {counts}; stored {record['match_format']}")
         for line in record["duplicates"]:
-            out.print(f"  duplicate, left out: {line}", highlight=False, soft_wrap=True)
+            say(f"  duplicate, left out: {line}")
         if record["formats_differ"]:
-            out.print(f"  warning: real and fake images are stored in different formats ({record['formats']}); "
-                      "a detector could tell them apart by format alone: use --match-format png or jpeg:Q",
-                      highlight=False, soft_wrap=True)
+            say(f"  warning: real and fake images are stored in different formats ({record['formats']}); "
+                "a detector could tell them apart by format alone: use --match-format png or jpeg:Q")
     if errors:
         raise typer.Exit(1)
 
@@ -244,23 +243,20 @@ def corpus_verify(
     if format == TableOrJson.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
-        out.print(f"{corpus}: {report['checked']} files checked, {len(report['missing'])} missing, "
-                  f"{len(report['changed'])} changed, {len(report['extra'])} extra, "
-                  f"{len(report['duplicates'])} duplicate, {len(report['refused'])} refused: "
-                  f"{'ok' if report['ok'] else 'FAILED'}",
-                  highlight=False, soft_wrap=True)
+        say(f"{corpus}: {report['checked']} files checked, {len(report['missing'])} missing, "
+            f"{len(report['changed'])} changed, {len(report['extra'])} extra, "
+            f"{len(report['duplicates'])} duplicate, {len(report['refused'])} refused: "
+            f"{'ok' if report['ok'] else 'FAILED'}")
         if report["incomplete"]:
-            out.print("  incomplete: an interrupted build (finish it with `corpus build ... --resume`)",
-                      highlight=False, soft_wrap=True)
+            say("  incomplete: an interrupted build (finish it with `corpus build ... --resume`)")
         for kind in ("missing", "changed", "extra", "duplicates", "refused", "counts"):
             for item in report[kind]:
-                out.print(f"  {kind}: {item}", highlight=False, soft_wrap=True)
+                say(f"  {kind}: {item}")
         if regenerate:
             regen = report["regenerated"]
-            out.print(f"  regenerated {regen['checked']} images from the recipe: {len(regen['differ'])} differ",
-                      highlight=False, soft_wrap=True)
+            say(f"  regenerated {regen['checked']} images from the recipe: {len(regen['differ'])} differ")
             for path in regen["differ"]:
-                out.print(f"  differs from its regeneration: {path}", highlight=False, soft_wrap=True)
+                say(f"  differs from its regeneration: {path}")
     if not report["ok"]:
         raise typer.Exit(1)
 
@@ -314,8 +310,7 @@ def corpus_stats(
         return
     show(grid)
     sizes = ", ".join(f"{k} ({v})" for k, v in stats["sizes"].items())
-    out.print(f"sizes: {sizes}; channels: {stats['channels']}; format: {stats['format']}", highlight=False,
-              soft_wrap=True)
+    say(f"sizes: {sizes}; channels: {stats['channels']}; format: {stats['format']}")
 
 
 @corpus_app.command("merge")
@@ -330,12 +325,12 @@ def corpus_merge(
 
     try:
         total = sum(sum(c["real"] + c["fake"] for c in read_record(s).get("counts", {}).values()) for s in shards)
-        with progress_bar("merging", total) as update:
+        with progress_bar("merging", total, unit="images") as update:
             record = merge_corpora(shards, out_dir, move=move, progress=update)
     except _errors() as exc:
         raise fail_on(exc) from None
     counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())
-    out.print(f"corpus {out_dir}: {counts}", highlight=False, soft_wrap=True)
+    say(f"corpus {out_dir}: {counts}")
 
 
 @corpus_app.command("recipes")

@@ -12,9 +12,9 @@ from ..console import (
     SeedOpt,
     check_writable_folder,
     metrics_table,
-    out,
     progress_bar,
     resolve_device,
+    say,
     show,
 )
 
@@ -45,4 +45,4 @@ def demo(
         f"of real photographs and fakes of every bundled generator", report["table"],
         columns=("n", "ap", "roc_auc", "real_accuracy", "fake_accuracy"),
         headers=("images", "AP", "ROC-AUC", "real acc.", "fake acc."), first="origin"))
-    out.print(f"report: {out_dir}/ (scores.json, grid.png)", highlight=False)
+    say(f"report: {out_dir}/ (scores.json, grid.png)")

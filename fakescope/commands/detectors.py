@@ -16,16 +16,15 @@ from ..console import (
     TableOrJsonOpt,
     check_output_folder,
     command_line,
-    err,
     fail,
     fail_on,
     is_main_rank,
     join_ranks,
     metrics_table,
-    out,
     parse_overrides,
     progress_bar,
     resolve_device,
+    say,
     show,
 )
 
@@ -133,7 +132,7 @@ def train_detector(
         raise fail("--epochs 0 needs --init (a model to calibrate)")
     dev = resolve_device(device)
     join_ranks(dev)
-    with progress_bar(f"training {det.name}", None) as update:
+    with progress_bar(f"training {det.name}", None, unit="steps") as update:
         try:
             info = run_training(det, corpus, device=dev, seed=seed, calibration=spec, half=half, init=init,
                                 command=command_line(ctx), progress=update, state=state)
@@ -149,9 +148,9 @@ def train_detector(
     show(metrics_table(title, rows, columns=("n", "ap", "roc_auc", "accuracy", "real_accuracy", "fake_accuracy",
                                              "ece"), first="split"))
     if det.calibration.flat:
-        err.print(f"warning: {det.name} ranks the validation fakes no higher than the reals, so its calibrated "
-                  "score is the same for every image", highlight=False)
-    out.print(f"checkpoint: {as_path_text(out_dir)}", highlight=False)
+        say(f"warning: {det.name} ranks the validation fakes no higher than the reals, so its calibrated "
+            "score is the same for every image", stderr=True)
+    say(f"checkpoint: {as_path_text(out_dir)}")
 
 
 @detectors_app.command("list")
@@ -190,13 +189,13 @@ def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
     for f in families:
         grid.add_row(f["family"], f["about"])
     show(grid)
-    out.print()
+    say()
     grid = Grid(["family", "what", "example"], keep=("family", "example"),
                 title="third-party weights files (fakescope score|bench --detector FAMILY=FILE)")
     for x in external:
         grid.add_row(x["family"], x["about"], x["example"])
     show(grid)
-    out.print()
+    say()
     grid = Grid(["name", "family", "calibration", "threshold", "trained on", "test AP", "test ECE", "default"],
                 title="bundled detectors", keep=("name", "family"), right=("threshold", "test AP", "test ECE"))
     for b in bundled:

@@ -16,15 +16,14 @@ from ..console import (
     TableOrJsonOpt,
     check_writable_folder,
     command_line,
-    err,
     fail,
     fail_on,
     is_main_rank,
     join_ranks,
-    out,
     parse_overrides,
     progress_bar,
     resolve_device,
+    say,
     show,
 )
 
@@ -52,7 +51,7 @@ def gan_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
     if format == TableOrJson.json:
         sys.stdout.write(json.dumps({"families": sorted(MODULES), "bundled": bundled}, indent=2) + "\n")
         return
-    out.print("families: " + ", ".join(sorted(MODULES)), highlight=False)
+    say("families: " + ", ".join(sorted(MODULES)))
     grid = Grid(["name", "family", "image", "trained on", "command"], title="bundled checkpoints",
                 keep=("name", "family"))
     for b in bundled:
@@ -134,14 +133,14 @@ def gan_train(
     if preset:
         options["preset"] = preset
     join_ranks(dev)  # under torchrun: DDP over the ranks, rank 0 writes the run folder
-    with progress_bar(f"training {name}", None) as update:
+    with progress_bar(f"training {name}", None, unit="steps") as update:
         try:
             ckpt = train_gan(gan, train_data, out_dir, device=dev, seed=seed, resume=resume,
                              options=options, progress=update, inception_weights=inception_weights)
         except RunFolderError as exc:
             raise fail_on(exc) from None
     if is_main_rank():
-        out.print(f"checkpoint: {as_path_text(ckpt)}", highlight=False)
+        say(f"checkpoint: {as_path_text(ckpt)}")
 
 
 @gan_app.command("sample")
@@ -169,11 +168,11 @@ def gan_sample(
     gan, meta = _load(model, resolve_device(device))
     if not isinstance(gan, NoiseToImage):
         raise fail(f"{model} is an image-to-image model ({gan.name}); use `fakescope gan translate {model} IMAGE...`")
-    with progress_bar(f"sampling {model}", count) as update:
+    with progress_bar(f"sampling {model}", count, unit="images") as update:
         rows = sample_to_folder(gan, out_dir, count=count, seed=seed, start=start, batch_size=batch_size,
                                 checkpoint={"name": model, "sha256": meta["sha256"]},
                                 progress=update, overwrite=overwrite)
-    out.print(f"{len(rows)} images in {out_dir}", highlight=False)
+    say(f"{len(rows)} images in {out_dir}")
 
 
 @gan_app.command("export")
@@ -202,7 +201,7 @@ def gan_export(
                 keep["training"] = {**training, "metrics": row}
     keep["export"] = {"command": command_line(ctx), "half": half}
     digest = gan.save(out_dir, meta=keep, half=half)
-    out.print(f"{out_dir}: sha256 {digest}", highlight=False)
+    say(f"{out_dir}: sha256 {digest}")
 
 
 @gan_app.command("import")
@@ -234,7 +233,7 @@ def gan_import(
     except ValueError as exc:
         raise fail_on(exc) from None
     digest = gan.save(out_dir, meta=meta, half=half)
-    out.print(f"{out_dir}: sha256 {digest}", highlight=False, soft_wrap=True)
+    say(f"{out_dir}: sha256 {digest}")
 
 
 @gan_app.command("translate")
@@ -268,20 +267,21 @@ def gan_translate(
     files = expand_inputs(inputs)
     if not files:
         raise fail("no images found in the inputs")
-    with progress_bar("re-synthesising" if direction is None else f"translating {direction}", len(files)) as update:
+    with progress_bar("re-synthesising" if direction is None else f"translating {direction}", len(files),
+                      unit="images") as update:
         rows = translate_paths(gan, inputs, out_dir, direction=direction,
                                checkpoint={"name": model, "sha256": meta["sha256"]},
                                progress=update)
     failed = [r for r in rows if r["error"]]
     for r in failed:
-        err.print(f"{r['source_image']}: {r['error']}", highlight=False, markup=False)
+        say(f"{r['source_image']}: {r['error']}", stderr=True)
     if direction is None:
         way = f"re-synthesised by {gan.name}"
     else:
         training = meta.get("training", {})
         a, b = training.get("domain_a", "A"), training.get("domain_b", "B")
         way = f"translated ({a} -> {b})" if direction == "a2b" else f"translated ({b} -> {a})"
-    out.print(f"{len(rows) - len(failed)} images {way} in {out_dir}", highlight=False)
+    say(f"{len(rows) - len(failed)} images {way} in {out_dir}")
     if failed:
         raise typer.Exit(1)
 

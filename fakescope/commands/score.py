@@ -23,7 +23,6 @@ from ..console import (
     check_output,
     check_output_folder,
     command_line,
-    err,
     fail,
     is_main_rank,
     join_ranks,
@@ -31,6 +30,7 @@ from ..console import (
     output_format,
     progress_bar,
     resolve_device,
+    say,
     show,
     table_text,
 )
@@ -149,10 +149,10 @@ def score(
     inputs = collect_inputs(paths, empty=empty, follow_links=follow_links)
     linked = sum(i.via_link for i in inputs)
     if linked and main:
-        err.print(f"{linked} of {len(inputs)} input(s) came through symbolic links (--no-follow-links leaves them "
-                  "out)", highlight=False, markup=False, soft_wrap=True)
+        say(f"{linked} of {len(inputs)} input(s) came through symbolic links (--no-follow-links leaves them "
+            "out)", stderr=True)
     for folder in empty if main else []:
-        err.print(f"{folder}: no images or videos in this folder", highlight=False, markup=False, soft_wrap=True)
+        say(f"{folder}: no images or videos in this folder", stderr=True)
     if not inputs:
         if format != Format.table and main:  # still a valid (empty) document for whoever reads it
             _write(render_records([], format), output)
@@ -175,7 +175,8 @@ def score(
         audit = AuditReport()
     # cut on batch boundaries: each rank's batches are those one process would make
     mine = distributed.shard(inputs, ranks, block=batch_size)
-    with progress_bar("scoring", len(mine), enabled=format == Format.table or output is not None) as update:
+    with progress_bar("scoring", len(mine), unit="inputs",
+                      enabled=format == Format.table or output is not None) as update:
         for rec in iter_scores(mine, det, threshold=threshold, batch_size=batch_size, device=dev, workers=workers,
                                frames=frames or 32, every=every, faces=faces, aggregate=aggregate.value,
                                top_k=top_k, provenance=provenance, detail=heatmap is not None or report is not None,
@@ -208,18 +209,17 @@ def score(
         from fakescope.detector.video import plot_timelines
 
         if plot_timelines(records, plot, thr) == 0:
-            err.print(f"--plot: no video among the inputs, {plot} not written", highlight=False)
+            say(f"--plot: no video among the inputs, {plot} not written", stderr=True)
     if audit is not None:
         from fakescope.detector.audit import detector_meta
 
         page = audit.write(report, meta=detector_meta(det, thr, command_line(ctx)), threshold=thr)
-        err.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
+        say(f"report: {page}", stderr=True)
     if heatmaps is not None:
-        err.print(f"heatmaps: {heatmaps.count} written into {heatmap}", highlight=False, markup=False,
-                  soft_wrap=True)
+        say(f"heatmaps: {heatmaps.count} written into {heatmap}", stderr=True)
     bad = sum(r.error is not None for r in records)
     if bad:
-        err.print(f"{bad} of {len(records)} input(s) could not be read or scored in full", highlight=False)
+        say(f"{bad} of {len(records)} input(s) could not be read or scored in full", stderr=True)
         raise typer.Exit(1)
 
 

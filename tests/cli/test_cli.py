@@ -256,3 +256,41 @@ def test_commands_that_do_not_split_work_refuse_torchrun(args, monkeypatch, tmp_
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "without torchrun" in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", ["p[red]x.gif", "counts = { a = [1, 2], b = [i] }.gif"])
+def test_user_text_in_messages_keeps_its_brackets(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("score", "x.png", "--plot", name)  # refused for its suffix, before any work
+    assert result.exit_code == 2 and f"--plot {name}: use one of" in result.output, result.output
+
+
+def test_messages_are_one_unwrapped_line_without_markup(capsys):
+    from fakescope.console import error_line, say
+
+    long = "[bold]" + "word " * 40 + "[/]"
+    say(long)
+    error_line(long)
+    captured = capsys.readouterr()
+    assert captured.out == long + "\n" and captured.err == f"error: {long}\n"
+
+
+def test_progress_bars_show_rate_and_time_left_on_a_terminal_only(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from fakescope import console
+
+    for tty in (True, False):
+        buf = io.StringIO()
+        monkeypatch.setattr(console, "err", Console(file=buf, force_terminal=tty, width=120, color_system=None))
+        monkeypatch.setattr(console.sys.stderr, "isatty", lambda tty=tty: tty)
+        with console.progress_bar("building [x]", 4, unit="images") as update:
+            for _ in range(4):
+                update(1)
+        text = buf.getvalue()
+        if tty:
+            assert "building [x]" in text and "4/4" in text and "images/s" in text and "0:00:00" in text
+        else:
+            assert text == ""
