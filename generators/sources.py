@@ -27,10 +27,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 
 from fakescope.core.corpus import SPLITS
@@ -39,6 +39,9 @@ from fakescope.core.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, r
 from fakescope.core.registry import Registry
 from fakescope.core.seeding import numpy_rng
 from fakescope.core.walk import walk
+
+if TYPE_CHECKING:  # torch loads with the first image drawn: listing and checking recipes never need it
+    import torch
 
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 _SPLIT_SEED = 20240531  # fixed: a source's split never depends on the caller's seed
@@ -125,6 +128,8 @@ class RealSource(ABC):
                     f"asked for {start + count}"
                 )
             picks = [(order[start + i], None) for i in range(count)]
+        import torch
+
         tensors, meta = [], []
         for item, box in picks:
             image, info = self._prepare(item, box, size, channels)

@@ -3,7 +3,7 @@
 Each command runs in a fresh process (``fakescope …`` through this interpreter), repeated, alternating with the
 reference ``python -c "import torch"`` so that a busy machine slows both alike; medians are recorded in
 ``results.json`` beside this script with the machine and date. Targets (issue 17): ``--help`` and the ``list``
-commands under 1 s; scoring one small image at most the torch import plus 1.5 s.
+commands (and usage errors) under 1 s; scoring one small image at most the torch import plus 1.5 s.
 
     python benchmarks/startup/run.py              # writes results.json
     python benchmarks/startup/run.py --repeats 2 --no-record
@@ -31,9 +31,11 @@ from common import cpu_name  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def timed(args: list[str]) -> float:
+def timed(args: list[str], status: int = 0) -> float:
     start = time.perf_counter()
-    subprocess.run(args, check=True, capture_output=True)
+    proc = subprocess.run(args, capture_output=True)
+    if proc.returncode != status:
+        raise SystemExit(f"{' '.join(args)}: exit status {proc.returncode}, expected {status}")
     return time.perf_counter() - start
 
 
@@ -52,12 +54,14 @@ def main() -> int:
             "fakescope --version": [*cli, "--version"],
             "fakescope gan list": [*cli, "gan", "list"],
             "fakescope detectors list": [*cli, "detectors", "list"],
+            "fakescope corpus recipes": [*cli, "corpus", "recipes"],
+            "fakescope bench (usage error)": [*cli, "bench"],
             "fakescope score one.png": [*cli, "score", str(image), "--device", "cpu"],
         }
         runs: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeats):
             for name, command in commands.items():
-                runs[name].append(timed(command))
+                runs[name].append(timed(command, 2 if "usage error" in name else 0))
     result = {"date": date.today().isoformat(), "machine": f"{cpu_name()}, {os.cpu_count()} cores",
               "load_average": os.getloadavg()[0], "repeats": args.repeats,
               "median_s": {k: round(statistics.median(v), 2) for k, v in runs.items()}}

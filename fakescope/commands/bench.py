@@ -88,16 +88,9 @@ def bench_command(
     """
     import time
 
-    from fakescope.core.checkpoint import CheckpointError, bundled_root, list_bundled
-    from fakescope.core.corpus import CorpusError, read_record
     from fakescope.core.corpus_import import parse_folder
     from fakescope.core.perturb import parse_grid
     from fakescope.core.safety import only_names
-    from fakescope.core.version import fakescope_version
-    from fakescope.detector.base import load_detector
-    from fakescope.detector.bench import limit_per_generator, run_bench
-    from fakescope.detector.data import ImageSet, load_folders, load_split
-    from fakescope.detector.external import is_external, load_external
 
     started = time.perf_counter()
     refuse_under_torchrun("bench")
@@ -119,6 +112,15 @@ def bench_command(
     # each once, first place kept; the clean images always first: every perturbation is read against them, and the
     # report's "clean" sections must never show a perturbed pass under that name
     chains = list(dict.fromkeys([*parse_grid("none"), *chains]))
+    # after the usage checks above: a usage error never loads torch
+    from fakescope.core.checkpoint import CheckpointError, bundled_root, list_bundled
+    from fakescope.core.corpus import CorpusError, read_record
+    from fakescope.core.version import fakescope_version
+    from fakescope.detector.base import load_detector
+    from fakescope.detector.bench import limit_per_generator, run_bench
+    from fakescope.detector.data import ImageSet, load_folders, load_split
+    from fakescope.detector.external import is_external, load_external
+
     dev = resolve_device(device)
 
     errors = []

@@ -336,12 +336,13 @@ def corpus_merge(
 @corpus_app.command("recipes")
 def corpus_recipes(format: FormatOpt = Format.table) -> None:
     """The recipes in datasets/: name, images, generators, and whether their checkpoints are here."""
-    from fakescope.generators.recipes import list_recipes, load_recipe
+    from fakescope.generators.recipes import check_generators, list_recipes, load_recipe
 
     rows = []
     for name, path in list_recipes().items():
-        try:
-            r = load_recipe(path)
+        try:  # each checkpoint's config.json, never its family's code: listing never loads torch
+            r = load_recipe(path, check=False)
+            check_generators(r, where=str(path), kinds=False)
             rows.append({"name": name, "path": str(path), "description": r.description,
                          "images": sum(sum(e.counts.values()) for e in r.entries),
                          "generators": [e.generator for e in r.fake], "sources": [e.source for e in r.real],

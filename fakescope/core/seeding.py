@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch loads with the first generator: listing, hashing and usage errors never need it
+    import torch
 
 
 def derive_seed(seed: int, *parts: int | str) -> int:
@@ -16,6 +19,8 @@ def derive_seed(seed: int, *parts: int | str) -> int:
 
 def torch_generator(seed: int, *parts: int | str) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with :func:`derive_seed`."""
+    import torch
+
     return torch.Generator().manual_seed(derive_seed(seed, *parts))
 
 

@@ -154,12 +154,13 @@ def test_list_commands_and_usage_errors_never_load_torch():
     commands = [["gan", "list"], ["gan", "list", "-f", "json"], ["detectors", "list"],
                 ["detectors", "list", "-f", "json"], ["score", "--bogus"],
                 ["bench", "--format", "xml"], ["gan", "sample"], ["score", "x.png", "--threshold", "2"],
-                ["score", "x.png", "--frames", "3", "--every", "2"]]
+                ["score", "x.png", "--frames", "3", "--every", "2"], ["corpus", "recipes"],
+                ["corpus", "recipes", "-f", "json"], ["bench"], ["bench", "--corpus", "c", "--perturb", "bogus:1"]]
     code = ("import sys; from typer.testing import CliRunner; from fakescope.cli import app; "
             f"r = [CliRunner().invoke(app, a) for a in {commands!r}]; "
             "print([x.exit_code for x in r], 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.stdout.strip() == "[0, 0, 0, 0, 2, 2, 2, 2, 2] False", proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "[0, 0, 0, 0, 2, 2, 2, 2, 2, 0, 0, 2, 2] False", proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("command", [["gan", "list"], ["detectors", "list"]])
