@@ -104,7 +104,10 @@ def corpus_build(
                               counts={"train": 500 if train is None else train, "val": 100 if val is None else val,
                                       "test": 100 if test is None else test},
                               size=size, channels=channels, seed=seed or 0).recipe()
-        part = Shard.parse(shard) if shard is not None else None
+        try:
+            part = Shard.parse(shard) if shard is not None else None
+        except ValueError as exc:
+            raise fail(f"--{exc}") from None  # "--shard TEXT: expected i/n ..."
         env = from_env()
         if env.active and part is not None:
             raise fail("--shard: not under torchrun (each process already builds its own shard)")

@@ -50,12 +50,14 @@ class Shard:
 
     @classmethod
     def parse(cls, text: str) -> Shard:
+        """``"i/n"`` → ``Shard(i, n)``; anything else is refused with the text as given."""
         i, sep, n = text.partition("/")
         try:
-            index, count = (int(i), int(n)) if sep else (-1, 0)
-        except ValueError:
-            raise CorpusError(f"shard {text!r}: expected i/n, e.g. 0/4") from None
-        return cls(index, count)  # 3/3: "expected i/n with 0 <= i < n"
+            if not sep:
+                raise ValueError(text)
+            return cls(int(i), int(n))
+        except ValueError:  # not two integers, or out of range (CorpusError is a ValueError)
+            raise CorpusError(f"shard {text}: expected i/n with 0 <= i < n, e.g. 0/4") from None
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"

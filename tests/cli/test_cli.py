@@ -182,6 +182,7 @@ def test_csv_is_not_offered_where_it_would_not_be_honoured():
     (["bench", "--format", "xml"], "--format"),
     (["gan", "sample"], "model"),
     (["nope"], "nope"),
+    (["corpus", "build", "digits-vanilla", "--shard", "abc", "--out", "never-written"], "--shard abc: expected i/n"),
 ])
 def test_usage_errors_are_one_line_naming_the_option(args, named):
     result = invoke(*args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -281,8 +282,9 @@ def test_shards_cover_every_block_once():
         assert sum(planned_count(recipe, Shard(i, n)) for i in range(n)) == planned_count(recipe) == 381
     with pytest.raises(CorpusError, match="shard 3/3: expected i/n with 0 <= i < n"):
         Shard.parse("3/3")
-    with pytest.raises(CorpusError, match="i/n"):
-        Shard.parse("a/b")
+    for text in ("a/b", "abc", "2", "-1/0", "1/2/3", ""):  # the value given is named, whatever is wrong with it
+        with pytest.raises(CorpusError, match=f"^shard {re.escape(text)}: expected i/n"):
+            Shard.parse(text)
 
 
 def test_merge_refuses_incomplete_repeated_or_foreign_shards(tmp_path, checkpoints):
