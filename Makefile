@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test test-all lint bench data imagenet upscalers clean
+.PHONY: demo test test-bare test-all lint bench data imagenet upscalers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+# The suite as a machine without the optional resources sees it (make data, make imagenet, make upscalers, ...: the
+# list is fakescope/core/optional.py): all of them hidden, the tests that need one skip and name its command.
+test-bare: $(VENV)/.installed-dev
+	FAKESCOPE_HIDE_OPTIONAL=all $(BIN)/python -m pytest
 
 test-all: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m ''

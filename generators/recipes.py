@@ -41,6 +41,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from fakescope.core import optional
 from fakescope.core.checkpoint import CheckpointError, read_meta, resolve_checkpoint
 from fakescope.core.corpus import SPLITS
 from fakescope.core.perturb import PERTURBATIONS, Perturbation, perturbation_problem
@@ -454,6 +455,10 @@ def _resolve_source(source: str, base: Path) -> str:
 
 def _resolve_checkpoint(generator: str, base: Path, at: str, err, setup: str = "") -> Path:
     local = base / generator
+    made_by = optional.installed_by(setup)
+    if made_by in optional.hidden() and (local / "config.json").is_file():  # a folder `setup` made, while hidden:
+        generator = str(optional.located(made_by, local.absolute()))  # looked for under an empty root
+        local = Path(generator)
     try:
         return resolve_checkpoint(local if (local / "config.json").is_file() else generator, __package__)
     except CheckpointError as exc:

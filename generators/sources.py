@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from fakescope.core import optional
 from fakescope.core.corpus import SPLITS
 from fakescope.core.formats import IMAGE_FORMATS
 from fakescope.core.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, resize, set_channels, to_tensor
@@ -457,8 +458,9 @@ class MissingDataError(ValueError):
 @SOURCES.register
 class DebianPhotosSource(RealSource):
     """Real photographs at native resolution (nature, cities, objects, aerial views; 259 px to 5312 px) from
-    the Debian packages in ``_DEBIAN_ROOTS``, which ``make data`` installs. Windows of the requested size,
-    never resized: the scale at which ``fakescope score`` sees a photograph. Split by photograph, fixed."""
+    the Debian packages in ``_DEBIAN_ROOTS``, which ``make data`` installs (the optional resource ``debian-photos``).
+    Windows of the requested size, never resized: the scale at which ``fakescope score`` sees a photograph. Split by
+    photograph, fixed."""
 
     name = "debian-photos"
     crops = True
@@ -473,7 +475,7 @@ class DebianPhotosSource(RealSource):
 
     def path(self, index: int) -> Path:
         package, rel, _ = _DEBIAN_PHOTOS[index]
-        path = Path(_DEBIAN_ROOTS[package]) / rel
+        path = optional.located("debian-photos", Path(_DEBIAN_ROOTS[package]) / rel)  # an empty root when hidden
         if not path.is_file():
             raise MissingDataError(f"source {self.name!r} needs the Debian package {package!r} ({path} is "
                                    f"missing): run `make data` (it installs {', '.join(_DEBIAN_ROOTS)})")

@@ -1,7 +1,9 @@
-"""Shared fixtures: a tiny trained GAN, corpora built from it, a tiny detector trained on them."""
+"""Shared fixtures: a tiny trained GAN, corpora built from it, a tiny detector trained on them; and the ``needs``
+marker of tests that need an optional resource (:mod:`fakescope.core.optional`)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,44 @@ from fakescope.generators.corpus import CorpusSpec, build_corpus
 from fakescope.generators.gan import create_gan
 from fakescope.generators.sources import create_source
 from fakescope.generators.training import train_gan
+
+from fakescope.core import optional
+
+
+class _HiddenWheels:
+    """Refuses to import the wheels of the resources ``FAKESCOPE_HIDE_OPTIONAL`` hides: a test that imports one
+    without ``@pytest.mark.needs`` fails where they are hidden, as it would where they are not installed."""
+
+    def __init__(self, modules: frozenset[str]) -> None:
+        self.modules = modules
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.modules:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden by {optional.HIDE_ENV})", name=name)
+        return None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(resource, ...): the test needs these optional resources (names in "
+                            "fakescope.core.optional.RESOURCES); it skips, naming the command that installs them, "
+                            "where they are missing or hidden by FAKESCOPE_HIDE_OPTIONAL")
+    try:
+        hidden = optional.hidden_modules()
+    except ValueError as exc:  # an unknown name in FAKESCOPE_HIDE_OPTIONAL
+        raise pytest.UsageError(str(exc)) from None
+    if hidden:
+        sys.meta_path.insert(0, _HiddenWheels(hidden))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for mark in item.iter_markers("needs"):
+            if not mark.args:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.needs takes the names of optional resources")
+            for name in mark.args:
+                if not optional.present(name):  # an unknown name is a KeyError that lists the known ones
+                    item.add_marker(pytest.mark.skip(reason=optional.missing_reason(name)))
+                    break
 
 
 @pytest.fixture(autouse=True)

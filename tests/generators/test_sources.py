@@ -1,16 +1,19 @@
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from fakescope.generators import sources
 from fakescope.generators.sources import SOURCES, create_source
 
+from fakescope.core import optional
 from fakescope.core.imageio import write_png
 
 
 @pytest.mark.parametrize("name", SOURCES.names())
 @pytest.mark.parametrize("channels", [1, 3])
-def test_source_shape_range_and_determinism(name, channels):
+def test_source_shape_range_and_determinism(name, channels, request):
+    if name == "debian-photos" and not optional.present(name):  # without `make data`: a stand-in tree
+        request.getfixturevalue("debian_photos_standin")
     src = create_source(name)
     a = src.draw(6, size=20, channels=channels, split="train", seed=3)
     b = src.draw(6, size=20, channels=channels, split="train", seed=3)
@@ -118,8 +121,6 @@ def test_patches_are_native_windows_of_the_same_split(patches, whole):
 
 
 def test_debian_photos_are_split_by_photograph_and_name_make_data_when_missing(monkeypatch, tmp_path):
-    from fakescope.generators import sources
-
     source = create_source("debian-photos")
     splits = {s: set(source.indices(s)) for s in ("train", "val", "test")}
     assert sum(map(len, splits.values())) == len(source.item_ids()) >= 60
@@ -129,7 +130,30 @@ def test_debian_photos_are_split_by_photograph_and_name_make_data_when_missing(m
         create_source("debian-photos").draw(1, size=32, channels=3, split="train")
 
 
-@pytest.mark.skipif(not Path("/usr/share/backgrounds/mate/nature/Aqua.jpg").is_file(), reason="needs `make data`")
+def test_hidden_debian_photos_are_missing_and_name_make_data(monkeypatch):
+    monkeypatch.setenv(optional.HIDE_ENV, "debian-photos")
+    assert not optional.present("debian-photos")
+    source = create_source("debian-photos")
+    assert source.item_ids() and str(optional.HIDDEN_ROOT) in str(optional.located("debian-photos", "/usr/share/x"))
+    with pytest.raises(sources.MissingDataError, match=rf"{optional.HIDDEN_ROOT}/usr/share/.* run `make data`"):
+        source.draw(1, size=32, channels=3, split="train")
+
+
+def test_the_standin_tree_is_what_the_source_reads_wherever_it_runs(debian_photos_standin):
+    """The fallback of the registry-wide test, exercised also where the packages are installed."""
+    from fakescope.core.imageio import read_image
+
+    source = create_source("debian-photos")
+    drawn = source.draw(2, size=24, channels=3, split="val", seed=0)
+    for image, meta in zip(drawn.images, drawn.meta, strict=True):
+        package, rel = meta["item"].split(":", 1)
+        photo = read_image(debian_photos_standin / package / rel)
+        y, x, h, w = meta["crop"]
+        window = torch.from_numpy(photo[y : y + h, x : x + w]).permute(2, 0, 1).float() / 127.5 - 1
+        assert torch.equal(image, window)
+
+
+@pytest.mark.needs("debian-photos")
 def test_debian_photos_give_native_windows_from_their_split():
     drawn = create_source("debian-photos").draw(3, size=48, channels=3, split="test", seed=2)
     assert drawn.images.shape == (3, 3, 48, 48)

@@ -5,7 +5,6 @@ at its own size. No test needs the wheel: the ncnn files are written here from r
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -336,16 +335,11 @@ NCNN_REFERENCE = {
 RECIPES = ("photos-upscaled", "photos-published", "photos-unets")  # between them they pin every published network
 
 
-def wheel_installed(name: str) -> bool:
-    return importlib.util.find_spec(up.wheel_module(up.PUBLISHED[name].wheel)) is not None
-
-
+@pytest.mark.needs("upscalers")
 @pytest.mark.parametrize("name", sorted(up.PUBLISHED))
 def test_the_published_networks_load_super_resolve_and_are_pinned_by_the_recipe(tmp_path, name):
     import tomllib
 
-    if not wheel_installed(name):
-        pytest.skip(f"{up.WHEELS[up.PUBLISHED[name].wheel]} is not installed (make upscalers)")
     gan, meta = up.import_published(name)
     assert meta["training"]["sha256_bin"] == up.PUBLISHED[name].sha256
     # ncnn's own outputs (ncnn 1.0.20261020, the reference implementation of these files) on a 16 px pattern with
