@@ -10,7 +10,7 @@ import sys
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from .commands import bench, corpus, demo, detectors, gan, score
 from .console import error_line, fail
@@ -48,6 +48,29 @@ class _OneLineErrors(TyperGroup):
             error_line("aborted")
             code = 1
         sys.exit(code if isinstance(code, int) else 0)
+
+
+class _OneValueEach(TyperCommand):
+    """An option that takes one value, given twice (``score -d A -d B``), is a usage error: click would silently
+    keep the last one. Repeatable options (lists) and flags are not concerned."""
+
+    def make_parser(self, ctx):
+        parser = super().make_parser(ctx)
+        parse = parser.parse_args
+
+        def parse_once(args):
+            opts, rest, order = parse(args)
+            seen = set()
+            for param in order:  # each occurrence on the command line, in order
+                if getattr(param, "multiple", True) or getattr(param, "is_flag", True) or getattr(param, "count", 0):
+                    continue
+                if param.name in seen:
+                    raise _UsageError(f"{'/'.join(param.opts)} given more than once: it takes one value", ctx)
+                seen.add(param.name)
+            return opts, rest, order
+
+        parser.parse_args = parse_once
+        return parser
 
 
 app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -96,6 +119,8 @@ def _one_line_os_errors(command):
 for _typer in (app, gan.gan_app, corpus.corpus_app, detectors.detectors_app):
     for _info in _typer.registered_commands:
         _info.callback = _one_line_os_errors(_info.callback)
+        if _info.cls in (None, TyperCommand):
+            _info.cls = _OneValueEach
 
 
 def main() -> None:

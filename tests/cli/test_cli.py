@@ -183,6 +183,8 @@ def test_csv_is_not_offered_where_it_would_not_be_honoured():
     (["gan", "sample"], "model"),
     (["nope"], "nope"),
     (["corpus", "build", "digits-vanilla", "--shard", "abc", "--out", "never-written"], "--shard abc: expected i/n"),
+    (["score", "x.png", "-d", "npr-bundled", "-d", "npr-photos"], "--detector/-d given more than once"),
+    (["bench", "--split", "test", "--split=val"], "--split given more than once"),
 ])
 def test_usage_errors_are_one_line_naming_the_option(args, named):
     result = invoke(*args)
