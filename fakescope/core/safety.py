@@ -8,6 +8,8 @@
   checked before any work.
 - :func:`check_output_folder`: an output folder is new or empty, or, with ``overwrite``, holds a previous result
   of the same kind; never an unrelated folder.
+- :func:`check_outputs_apart`: no output (file or folder) is, holds or overwrites what the command reads, and no
+  two outputs are one; checked once the inputs are known, before anything is written.
 - :func:`config_digest`: the sha256 of a JSON record's canonical form, covering a checkpoint's settings.
 
 Nothing here imports anything else of fakescope.
@@ -22,14 +24,18 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 
 def shown_path(path: str | os.PathLike) -> str:
-    """A path as text any output can hold: bytes of a file name that are not UTF-8 (which Python carries as lone
-    surrogates, unencodable) become backslash escapes (``bad\\xffname.jpg``)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path as text any output can hold, unambiguously: bytes of a file name that are not UTF-8 (which Python
+    carries as lone surrogates, unencodable) become backslash escapes (``bad\\xffname.jpg``), and a backslash in
+    a name is written twice (``a\\\\xffb.jpg`` is the file literally named so), where it is not the separator."""
+    raw = os.fsencode(path)
+    if os.sep != "\\":
+        raw = raw.replace(b"\\", b"\\\\")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def first_line(exc: BaseException, limit: int | None = None) -> str:
@@ -55,6 +61,10 @@ class UnsafeFileError(SafetyError):
 
 class OutputFolderError(SafetyError):
     """An output folder that cannot or must not be written; one-line reason naming the folder."""
+
+
+class OutputClashError(SafetyError):
+    """An output that would write over what the command reads (or over another output); one line naming both."""
 
 
 def member_path(root: str | os.PathLike, rel: object) -> Path:
@@ -178,6 +188,76 @@ def check_writable_folder(path: str | os.PathLike, option: str = "--out") -> Non
     except OSError as exc:
         reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc)).lower()
         raise OutputFolderError(f"{option} {path}: cannot write in {target} ({reason})") from None
+
+
+def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _real(path: str | os.PathLike) -> str:
+    """``path`` with its folder's links resolved (not its last part's: a link in a folder is an entry there)."""
+    path = os.path.abspath(os.fspath(path))
+    parent, name = os.path.split(path)
+    return os.path.join(os.path.realpath(parent), name) if name else os.path.realpath(path)
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_outputs_apart(outputs: Mapping[str, str | os.PathLike | None],
+                        inputs: Iterable[str | os.PathLike] = (), *,
+                        folders: Iterable[str | os.PathLike] = ()) -> None:
+    """Refuse, before anything is written, outputs that would destroy what the command reads.
+
+    ``outputs`` maps each option to the file or folder it writes (None: not given). ``inputs`` are the files the
+    command reads (after walking its folders) and the files and folders named on its command line; ``folders`` are
+    folders read as a whole (a corpus, a checkpoint, a real source), which no output may be, hold or lie inside.
+    Refused, with :class:`OutputClashError` naming both: an output that is an input (the same path, or the same
+    file through a link: same device and inode); an output folder that holds an input (its previous content is
+    replaced); an output inside a folder of ``folders``; two outputs that are one, or one inside the other.
+    An output folder inside a walked input folder is allowed: the walk must leave it out
+    (:func:`fakescope.core.walk.walk`'s ``exclude``).
+    """
+    given = [(opt, os.fspath(p)) for opt, p in outputs.items() if p is not None and os.fspath(p) != "-"]
+    if not given:
+        return
+    outs = [(opt, p, _real(p), _identity(p), os.path.isdir(p)) for opt, p in given]
+    for i, (opt, p, real, key, _) in enumerate(outs):
+        for opt2, p2, real2, key2, _ in outs[:i]:
+            if real == real2 or (key is not None and key == key2) or _within(real, real2) or _within(real2, real):
+                raise OutputClashError(f"{opt} {p} and {opt2} {p2} name the same place; give each its own")
+    for folder in folders:
+        folder = os.fspath(folder)
+        inside = _real(folder)
+        for opt, p, real, key, _ in outs:
+            if (key is not None and key == _identity(folder)) or _within(real, inside) or _within(inside, real):
+                raise OutputClashError(f"{opt} {p}: would write into {folder}, which this command reads; choose "
+                                       "another place")
+    by_id = {key: (opt, p) for opt, p, _, key, _ in outs if key is not None}
+    held = [(opt, p, real) for opt, p, real, _, is_dir in outs if is_dir]
+    parents: dict[str, str] = {}
+    for item in inputs:
+        item = os.fspath(item)
+        key = _identity(item)
+        if key is not None and key in by_id:
+            opt, p = by_id[key]
+            what = "folder" if os.path.isdir(item) else "file"
+            raise OutputClashError(f"{opt} {p}: is also an input ({item}); writing it would destroy the {what} "
+                                   "read; choose another name")
+        if held:
+            head, name = os.path.split(os.path.abspath(item))
+            if head not in parents:
+                parents[head] = os.path.realpath(head)
+            real = os.path.join(parents[head], name)
+            for opt, p, folder in held:
+                if _within(real, folder):
+                    raise OutputClashError(f"{opt} {p}: holds an input ({item}), which writing there would "
+                                           "replace; choose another folder")
 
 
 def _entries(path: Path) -> list[os.DirEntry]:

@@ -109,13 +109,18 @@ def test_file_names_that_are_not_utf8_are_written_escaped_in_every_format(tmp_pa
     folder.mkdir()
     bad = os.fsdecode(os.fsencode(folder) + b"/bad\xff\xfename.png")  # a name from another encoding
     Image.fromarray(skdata.astronaut()[:64, :64]).save(bad)
+    Image.fromarray(skdata.astronaut()[:64, :64]).save(folder / "bad\\xff\\xfename.png")  # literally so named
     shown = f"{folder}/bad\\xff\\xfename.png"
+    literal = f"{folder}/bad\\\\xff\\\\xfename.png"  # its backslashes written twice: never the same text
     for name in ("o.json", "o.csv", "o.txt"):
         result = invoke("score", folder, "--output", tmp_path / name)
         assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))[0]["path"] == shown
-    assert next(csv.DictReader(io.StringIO((tmp_path / "o.csv").read_text(encoding="utf-8"))))["path"] == shown
+    assert sorted(r["path"] for r in json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))) == [literal,
+                                                                                                       shown]
+    assert sorted(r["path"] for r in csv.DictReader(io.StringIO((tmp_path / "o.csv").read_text(encoding="utf-8")))
+                  ) == [literal, shown]
     assert shown in (tmp_path / "o.txt").read_text(encoding="utf-8")
+    assert literal in (tmp_path / "o.txt").read_text(encoding="utf-8")
     result = invoke("score", folder, "--report", tmp_path / "report")
     assert result.exit_code == 0 and shown in (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
 
