@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fakescope.core.imageio import IMAGE_SUFFIXES
 from fakescope.core.safety import is_regular_file
-from fakescope.core.walk import walk
+from fakescope.core.walk import Found, expand_pattern, walk
 
 from .video import VIDEO_SUFFIXES, looks_like_video
 
@@ -57,19 +57,21 @@ def kind_of(path: str) -> str:
 
 
 def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] | None = None, *,
-                   follow_links: bool = True) -> list[Input]:
+                   follow_links: bool = True, exclude: Iterable[str | os.PathLike] = ()) -> list[Input]:
     """Files as given; folders walked recursively; shell patterns (``*``, ``?``, ``[...]``, ``**``) expanded.
 
     Folder walks keep images and videos (by suffix) by the rules of :mod:`fakescope.core.walk` (sorted, hidden
     names skipped, links to folders followed, loops and unlistable folders reported as ``folder`` inputs with an
     error). A path that does not exist stays, to be reported as missing. A folder given (or matched) that holds
     no image or video is appended to ``empty`` when a list is given. ``follow_links=False``: folder walks leave
-    out symbolic links (paths given by name are kept as given).
+    out symbolic links (paths given by name are kept as given). Folder walks never enter the folders of
+    ``exclude`` (the command's own output folders).
     """
     out: list[Input] = []
+    exclude = list(exclude)
 
     def walked(folder: str) -> list[Input]:
-        found = _walked(folder, follow_links)
+        found = _walked(folder, follow_links, exclude)
         if not found and empty is not None:
             empty.append(folder)
         return found
@@ -83,31 +85,37 @@ def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] 
         elif os.path.lexists(p) or not glob.has_magic(p):
             out.append(Input(p, kind_of(p)))
         else:
-            matches = _glob(p)
+            matches = _glob(p, follow_links, exclude)
             if not matches:
                 out.append(Input(p, "image", "no file matches this pattern"))
             for m in matches:
-                out += walked(m) if os.path.isdir(m) else [Input(m, kind_of(m))]
+                if m.error is not None:
+                    out.append(Input(m.path, "folder" if m.folder else "image", m.error, m.via_link))
+                else:
+                    out += walked(m.path) if os.path.isdir(m.path) else [Input(m.path, kind_of(m.path),
+                                                                                via_link=m.via_link)]
     return out
 
 
-def _walked(folder: str, follow_links: bool = True) -> list[Input]:
+def _walked(folder: str, follow_links: bool = True, exclude: Iterable[str | os.PathLike] = ()) -> list[Input]:
     found = []
-    for f in walk(folder, IMAGE_SUFFIXES | VIDEO_SUFFIXES, follow_links=follow_links):
+    for f in walk(folder, IMAGE_SUFFIXES | VIDEO_SUFFIXES, follow_links=follow_links, exclude=exclude):
         kind = "folder" if f.folder else kind_of(f.path)
         found.append(Input(f.path, kind, f.error, f.via_link))
     return found
 
 
-def _glob(pattern: str) -> list[str]:
-    """Sorted matches of a pattern, each file once: ``**`` follows folder links, so a link loop would repeat
-    every file under ever longer paths; the shortest path to each real file is kept."""
-    matches = sorted(glob.glob(pattern, recursive=True), key=lambda m: (m.count(os.sep), m))
+def _glob(pattern: str, follow_links: bool = True, exclude: Iterable[str | os.PathLike] = ()) -> list[Found]:
+    """Sorted matches of a pattern, each file once (:func:`fakescope.core.walk.expand_pattern`: ``**`` walks each
+    folder once, so a link loop is reported instead of repeating every file under ever longer paths); a file
+    reached by two paths keeps the shortest."""
+    matches = sorted(expand_pattern(pattern, follow_links=follow_links, exclude=exclude),
+                     key=lambda m: (m.path.count(os.sep), m.path))
     seen: set[str] = set()
     keep = []
     for m in matches:
-        real = os.path.realpath(m)
-        if real not in seen:
+        real = os.path.realpath(m.path)
+        if m.error is not None or real not in seen:
             seen.add(real)
             keep.append(m)
-    return sorted(keep)
+    return sorted(keep, key=lambda m: m.path)

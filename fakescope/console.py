@@ -88,6 +88,18 @@ def check_output(path, option: str = "--output") -> None:
     check_writable_folder(path.parent, option)
 
 
+def check_outputs_apart(outputs: dict, inputs=(), *, folders=()) -> None:
+    """Refuse, with exit status 1, outputs that are, hold or lie inside what the command reads, or that name one
+    place twice (:func:`fakescope.core.safety.check_outputs_apart`)."""
+    from fakescope.core.safety import OutputClashError
+    from fakescope.core.safety import check_outputs_apart as check
+
+    try:
+        check(outputs, inputs, folders=folders)
+    except OutputClashError as exc:
+        raise fail(str(exc), code=1) from None
+
+
 def check_writable_folder(path, option: str = "--out") -> None:
     """Refuse, before any work and with exit status 1, an output folder that cannot be written."""
     from fakescope.core.safety import OutputFolderError

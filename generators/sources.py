@@ -371,6 +371,12 @@ def create_source(spec: str) -> RealSource:
     return SOURCES.get(spec)()
 
 
+def source_folder(spec: str) -> Path | None:
+    """The folder a ``folder:PATH`` (or ``enlarged:folder:PATH``) source reads, else None (bundled data)."""
+    spec = spec.removeprefix("enlarged:")
+    return Path(spec.split(":", 1)[1]) if spec.startswith("folder:") else None
+
+
 #: Real photographs that Debian packages install (``make data``), listed one by one: the packages also hold
 #: artwork, logos, renders and charts, which are left out. Each entry: package, path under its root, split.
 #: The split is by photograph and fixed here (no training window comes from a val or test photograph).

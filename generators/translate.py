@@ -67,15 +67,18 @@ def translate_array(gan: GANFamily, image: np.ndarray, direction: str | None) ->
     return to_uint8(convert(x)[0])
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path, str | None]]:
+def expand_inputs(inputs: Iterable[str | os.PathLike], *,
+                  exclude: Iterable[str | os.PathLike] = ()) -> list[tuple[Path, Path, str | None]]:
     """Files and folders → ``(file, output name stem, error)``; folders contribute every image below them (by the
-    rules of :mod:`fakescope.core.walk`) under their own name. Missing paths and what the walk could not read
-    (a link loop, say) are kept, with the error when known, so that they can be reported."""
+    rules of :mod:`fakescope.core.walk`; the folders of ``exclude``, the outputs, never entered) under their own
+    name. Missing paths and what the walk could not read (a link loop, say) are kept, with the error when known,
+    so that they can be reported."""
     found: list[tuple[Path, Path, str | None]] = []
+    exclude = list(exclude)
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            for f in walk(path, IMAGE_SUFFIXES):
+            for f in walk(path, IMAGE_SUFFIXES, exclude=exclude):
                 p = Path(f.path)
                 found.append((p, Path(path.resolve().name or "input") / p.relative_to(path).with_suffix(""), f.error))
         else:
@@ -102,7 +105,7 @@ def translate_paths(
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint or {}
     rows, taken = [], set()
-    for index, (src, stem, error) in enumerate(expand_inputs(inputs)):
+    for index, (src, stem, error) in enumerate(expand_inputs(inputs, exclude=[out])):
         row: dict = {
             "index": index, "path": None, "sha256": None, "source_image": str(src), "source_sha256": None,
             "direction": direction, "generator": gan.name, "checkpoint": checkpoint.get("name"),

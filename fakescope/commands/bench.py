@@ -20,6 +20,7 @@ from ..console import (
     SeedOpt,
     check_output,
     check_output_folder,
+    check_outputs_apart,
     command_line,
     error_line,
     fail,
@@ -160,6 +161,11 @@ def bench_command(
                                                f"no {split!r} images could be read"), code=1)
 
     data = ImageSet.concat(sets)
+    # no output may be what was read: a corpus, a detector's folder or file, an image of a plain folder
+    check_outputs_apart({"--output": output, "--report": report_dir},
+                        [*(f.path for f in folders), *(r["source_file"] for r in data.rows if "source_file" in r),
+                         *(n.partition("=")[2] for n in detector or [] if "=" in n)],
+                        folders=[*(corpus or []), *(n for n in (detector or []) if "=" not in n and Path(n).is_dir())])
     if limit is not None:
         data = limit_per_generator(data, limit, seed)
     for label, kind in ((0, "real"), (1, "fake")):

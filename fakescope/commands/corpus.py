@@ -17,6 +17,7 @@ from ..console import (
     Grid,
     TableOrJson,
     TableOrJsonOpt,
+    check_outputs_apart,
     check_writable_folder,
     error_line,
     fail,
@@ -112,6 +113,7 @@ def corpus_build(
         if env.active and part is not None:
             raise fail("--shard: not under torchrun (each process already builds its own shard)")
         check_corpus_size(plan, plan.size, plan.channels, part, allow_large=allow_large)  # before any planning
+        check_outputs_apart({"--out": out_dir}, folders=_read_folders(plan))
         check_writable_folder(out_dir)
         dev = resolve_device(device)
         if dev.type == "cuda" and deterministic:
@@ -139,6 +141,14 @@ def corpus_build(
     counts = ", ".join(f"{s} {c['real']} real/{c['fake']} fake" for s, c in record["counts"].items())
     where = f" (shard {record['shard']['index']}/{record['shard']['count']})" if "shard" in record else ""
     say(f"corpus {out_dir}{where}: {counts}")
+
+
+def _read_folders(plan) -> list[Path]:
+    """The folders a build reads: its folder: sources and the generator checkpoints given as folders."""
+    from fakescope.generators.sources import source_folder
+
+    sources = [f for spec in plan.source_specs if (f := source_folder(spec)) is not None]
+    return sources + [Path(e.checkpoint) for e in plan.fake if e.checkpoint and Path(e.checkpoint).is_dir()]
 
 
 def _enforce_cuda_determinism() -> None:
@@ -189,6 +199,7 @@ def corpus_import(
         raise fail("two folders of one class share a name: give each NAME=DIR its own NAME")
     from fakescope.core.safety import check_output_folder
 
+    check_outputs_apart({"--out": out_dir}, [f.path for f in folders])  # --out inside a folder: never walked
     try:
         check_output_folder(out_dir, what="corpus", overwrite=False)
     except OutputFolderError as exc:
@@ -326,6 +337,7 @@ def corpus_merge(
     from fakescope.core.corpus import read_record
     from fakescope.generators.corpus import merge_corpora
 
+    check_outputs_apart({"--out": out_dir}, folders=shards)
     try:
         total = sum(sum(c["real"] + c["fake"] for c in read_record(s).get("counts", {}).values()) for s in shards)
         with progress_bar("merging", total, unit="images") as update:

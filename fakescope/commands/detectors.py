@@ -15,6 +15,7 @@ from ..console import (
     TableOrJson,
     TableOrJsonOpt,
     check_output_folder,
+    check_outputs_apart,
     command_line,
     fail,
     fail_on,
@@ -94,6 +95,7 @@ def train_detector(
     from fakescope.detector.training import train_detector as run_training
 
     state = out_dir / TRAIN_STATE
+    check_outputs_apart({"--out": out_dir}, folders=[*corpus, *([init] if init and Path(init).exists() else [])])
     if resume:
         if not state.is_file():
             raise fail(f"--resume: no interrupted training in {out_dir} (no {TRAIN_STATE})")

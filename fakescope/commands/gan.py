@@ -14,6 +14,7 @@ from ..console import (
     SetOpt,
     TableOrJson,
     TableOrJsonOpt,
+    check_outputs_apart,
     check_writable_folder,
     command_line,
     fail,
@@ -123,6 +124,10 @@ def gan_train(
             check_inception_weights(inception_weights)
         except MetricsError as exc:
             raise fail(str(exc)) from None
+    from fakescope.generators.sources import source_folder
+
+    check_outputs_apart({"--out": out_dir}, folders=[f for spec in (data, domain_a, domain_b) if spec
+                                                      and (f := source_folder(spec)) is not None])
     check_writable_folder(out_dir)  # before the data is drawn and anything is written
     try:
         train_data, options = gan.training_data(data=data, domain_a=domain_a, domain_b=domain_b, count=count,
@@ -157,9 +162,11 @@ def gan_sample(
     device: DeviceOpt = "auto",
 ) -> None:
     """Sample images, one derived seed per image: image i of seed S is the same wherever it is drawn."""
+    from fakescope.core.checkpoint import looks_like_path
     from fakescope.generators.kinds.noise import NoiseToImage
     from fakescope.generators.sampling import check_sample_folder, sample_to_folder
 
+    check_outputs_apart({"--out": out_dir}, folders=[model] if looks_like_path(model) else [])
     try:
         check_sample_folder(out_dir, overwrite=overwrite)
     except ValueError as exc:
@@ -251,6 +258,7 @@ def gan_translate(
 
     Unreadable inputs are reported and skipped (exit status 1); manifest.jsonl names each output's source image.
     """
+    from fakescope.core.checkpoint import looks_like_path
     from fakescope.generators.kinds.image import ImageToImage
     from fakescope.generators.kinds.resynth import SameSizeImage
     from fakescope.generators.translate import converter, expand_inputs, translate_paths
@@ -264,9 +272,11 @@ def gan_translate(
         converter(gan, direction)
     except ValueError as exc:
         raise fail_on(exc) from None
-    files = expand_inputs(inputs)
+    files = expand_inputs(inputs, exclude=[out_dir])  # --out inside an input folder is never walked
     if not files:
         raise fail("no images found in the inputs")
+    check_outputs_apart({"--out": out_dir}, [*inputs, *(f for f, _, error in files if error is None)],
+                        folders=[model] if looks_like_path(model) else [])
     with progress_bar("re-synthesising" if direction is None else f"translating {direction}", len(files),
                       unit="images") as update:
         rows = translate_paths(gan, inputs, out_dir, direction=direction,

@@ -22,6 +22,7 @@ from ..console import (
     OutputFormatOpt,
     check_output,
     check_output_folder,
+    check_outputs_apart,
     command_line,
     fail,
     is_main_rank,
@@ -124,6 +125,9 @@ def score(
                             option="--report")
     if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
         raise fail(f"--plot {plot}: use one of {', '.join(sorted(PLOT_SUFFIXES))}")
+    outputs = {"--output": output, "--plot": plot, "--heatmap": heatmap, "--report": report}
+    weights = [detector.partition("=")[2] or detector] if detector else []  # a checkpoint folder or a weights file
+    check_outputs_apart(outputs, [p for p in paths if p != "-"] + weights)  # what is named: before torch loads
     from fakescope.core.checkpoint import CheckpointError  # after the checks above: usage errors never load torch
     from fakescope.detector.base import load_detector
     from fakescope.detector.external import is_external, load_external
@@ -146,7 +150,10 @@ def score(
     ranks = join_ranks(dev, tensors=False)
     main = is_main_rank()
     empty: list[str] = []
-    inputs = collect_inputs(paths, empty=empty, follow_links=follow_links)
+    # the output folders are never walked, and no output may be an input: checked before anything is written
+    inputs = collect_inputs(paths, empty=empty, follow_links=follow_links,
+                            exclude=[f for f in (heatmap, report) if f is not None])
+    check_outputs_apart(outputs, [*paths, *(i.path for i in inputs if i.error is None)])
     linked = sum(i.via_link for i in inputs)
     if linked and main:
         say(f"{linked} of {len(inputs)} input(s) came through symbolic links (--no-follow-links leaves them "

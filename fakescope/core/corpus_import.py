@@ -114,12 +114,14 @@ def describe_format(match: tuple[str, int] | None) -> str:
 
 
 def gather(folders: Sequence[ImageFolder], *, on_error: Callable[[str], None], keep_pixels: bool = True,
-           progress: Progress | None = None) -> tuple[list[FoundImage], list[str], dict[str, np.ndarray]]:
+           progress: Progress | None = None, exclude: Sequence[str | os.PathLike] = ()
+           ) -> tuple[list[FoundImage], list[str], dict[str, np.ndarray]]:
     """Every readable image below the folders, in walk order, each content once.
 
     Returns the images, the duplicates (``"path: same content as path"``) and, with ``keep_pixels``, the decoded
     RGB ``uint8 [H, W, 3]`` pixels by path (else an empty dict: each file is decoded once to check it).
-    ``on_error`` hears one line per file or folder that could not be read (they are left out).
+    ``on_error`` hears one line per file or folder that could not be read (they are left out). The folders of
+    ``exclude`` (the command's output) are never walked.
     """
     found, duplicates, pixels = [], [], {}
     first: dict[str, str] = {}
@@ -127,7 +129,7 @@ def gather(folders: Sequence[ImageFolder], *, on_error: Callable[[str], None], k
         if not folder.path.is_dir():
             on_error(f"{folder.path}: not a folder")
             continue
-        for item in walk(folder.path, IMAGE_SUFFIXES):
+        for item in walk(folder.path, IMAGE_SUFFIXES, exclude=exclude):
             if item.error:
                 on_error(f"{item.path}: {item.error}")
                 continue
@@ -181,7 +183,8 @@ def import_corpus(folders: Sequence[ImageFolder], out: str | os.PathLike, *, sha
         unreadable.append(message)
         on_error(message)
 
-    found, duplicates, _ = gather(folders, on_error=problem, keep_pixels=False, progress=progress)
+    found, duplicates, _ = gather(folders, on_error=problem, keep_pixels=False, progress=progress,
+                                  exclude=[out])
     splits = assign_splits(found, shares or {"test": 1.0}, seed)
     rows, formats = [], {"real": {}, "fake": {}}
     index: dict[tuple[str, int, str], int] = {}

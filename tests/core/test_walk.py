@@ -43,3 +43,56 @@ def test_score_translate_and_folder_sources_walk_alike(tmp_path):
     assert [i.path for i in collect_inputs([root]) if i.error is None] == images
     assert [str(p) for p, _, error in expand_inputs([root]) if error is None] == images
     assert [str(root / i) for i in FolderSource(root).item_ids()] == images
+
+
+def link_chain(root: Path, levels: int) -> Path:
+    """``levels`` folders, each with two links (``x``, ``y``) to the next; one image in the last: followed
+    naively, the image is reached ``2 ** (levels - 1)`` times."""
+    for i in range(levels):
+        (root / f"d{i}").mkdir(parents=True)
+    cv2.imwrite(str(root / f"d{levels - 1}" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    for i in range(levels - 1):
+        os.symlink(f"../d{i + 1}", root / f"d{i}" / "x")
+        os.symlink(f"../d{i + 1}", root / f"d{i}" / "y")
+    return root / "d0"
+
+
+def test_every_folder_is_walked_once_and_a_folder_reached_again_is_reported_once(tmp_path):
+    """Issue 31, item 2: 25 folders with two links each to the next never finished; at 10 levels the image was
+    scored 1,024 times."""
+    start = link_chain(tmp_path, 12)
+    found = list(walk(start, IMAGE_SUFFIXES))
+    assert [f.path for f in found if f.error is None] == [str(start / Path(*["x"] * 11) / "a.png")]
+    again = [f for f in found if f.error is not None]
+    assert len(again) == 11 and all(f.folder and "walked once as" in f.error for f in again)
+    assert len({f.error for f in again}) == 11  # each folder once
+    # score's folder walks and its ** patterns alike
+    inputs = collect_inputs([start])
+    assert sum(i.error is None for i in inputs) == 1
+    pattern = collect_inputs([f"{tmp_path}/**/*.png"])
+    assert [i.path for i in pattern if i.error is None] == [str(start / Path(*["x"] * 11) / "a.png")]
+
+
+def test_walks_are_bounded_in_depth_and_entries_with_a_message(tmp_path):
+    deep = tmp_path / "deep"
+    (deep / "a" / "b" / "c" / "d").mkdir(parents=True)
+    cv2.imwrite(str(deep / "a" / "b" / "c" / "d" / "x.png"), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(deep / "a" / "y.png"), np.zeros((8, 8, 3), np.uint8))
+    found = list(walk(deep, IMAGE_SUFFIXES, max_depth=3))
+    assert [(f.path, f.error) for f in found] == [
+        (str(deep / "a" / "b" / "c" / "d"), "more than 3 folders deep: not walked"), (str(deep / "a" / "y.png"), None)]
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    for i in range(10):
+        cv2.imwrite(str(wide / f"{i}.png"), np.zeros((8, 8, 3), np.uint8))
+    found = list(walk(wide, IMAGE_SUFFIXES, max_entries=5))
+    assert len(found) == 1 and found[0].folder and found[0].path == str(wide)
+    assert "walk stopped: more than 5 files and folders" in found[0].error
+    assert len(list(walk(wide, IMAGE_SUFFIXES, max_entries=10))) == 10
+
+
+def test_excluded_folders_are_never_entered(tmp_path):
+    root = tree(tmp_path / "t")
+    out = root / "sub"
+    assert all("sub" not in Path(f.path).relative_to(root).parts for f in walk(root, {".png"}, exclude=[out]))
+    assert list(walk(out, {".png"}, exclude=[out])) == []

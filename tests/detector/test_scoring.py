@@ -86,8 +86,11 @@ def test_symlinked_folders_are_followed_and_loops_reported(tmp_path):
         ("self", "image", "symbolic link loop"),
         ("sub/back", "folder", f"symbolic link loop: leads back to {root}"),
     ]
-    # a recursive pattern through the loop lists each file once
-    assert [Path(p.path).name for p in collect_inputs([f"{root}/**/*.png"])] == ["a.png", "b.png"]
+    # a recursive pattern through the loop lists each file once, and reports the loop as the folder walk does
+    found = collect_inputs([f"{root}/**/*.png"])
+    assert [Path(p.path).name for p in found if p.error is None] == ["a.png", "b.png"]
+    assert [(os.path.relpath(i.path, root), i.error) for i in found if i.error] == [
+        ("sub/back", f"symbolic link loop: leads back to {root}")]
 
 
 # --- scoring --------------------------------------------------------------------------------------------------
