@@ -10,8 +10,6 @@ perturbation × detector × generator, ``scores.csv`` every image's score.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from fakescope.core.csvfile import csv_text
 from fakescope.core.imageio import write_bytes_atomic
 from fakescope.core.report import Html, Page, image_data_uri, img_tag, new_figure
 
@@ -253,22 +252,14 @@ def _esc(text: str) -> str:
 
 
 def rows_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return csv_text(CSV_COLUMNS, rows)
 
 
 def scores_csv(result: BenchResult) -> str:
-    buf = io.StringIO()
     names = [f"{d}|{p}" for d, p in result.scores]
-    writer = csv.writer(buf)
-    writer.writerow(["image", "label", "generator", *names])
-    for i, key in enumerate(result.keys):
-        writer.writerow([key, int(result.labels[i]), result.generators[i],
-                         *(f"{result.scores[k][i]:.6f}" for k in result.scores)])
-    return buf.getvalue()
+    return csv_text(["image", "label", "generator", *names],
+                    ([key, int(result.labels[i]), result.generators[i],
+                      *(f"{result.scores[k][i]:.6f}" for k in result.scores)] for i, key in enumerate(result.keys)))
 
 
 def write_bench_report(folder: str | os.PathLike, result: BenchResult, data: ImageSet, report: dict, *,

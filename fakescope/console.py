@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -286,14 +285,10 @@ class Grid:
         return "\n".join(lines) + "\n"
 
     def csv(self) -> str:
-        """The rows as CSV under the same headers (for ``--format csv``)."""
-        import csv
+        """The rows as CSV under the same headers (for ``--format csv``; formula-like cells neutralised)."""
+        from fakescope.core.csvfile import csv_text
 
-        buf = StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(self.headers)
-        writer.writerows(self.rows)
-        return buf.getvalue()
+        return csv_text(self.headers, self.rows)
 
     def rich(self):
         from rich.markup import escape

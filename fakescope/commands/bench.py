@@ -3,8 +3,6 @@ JSON or CSV, and with ``--report DIR`` a self-contained HTML report."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -238,11 +236,9 @@ def render(report: dict, format: Format) -> str:
     if format == Format.json:
         return json.dumps(report, indent=2, allow_nan=False) + "\n"
     if format == Format.csv:  # an undefined metric (None) is an empty cell
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(report["results"])
-        return buf.getvalue()
+        from fakescope.core.csvfile import csv_text
+
+        return csv_text(COLUMNS, report["results"])
     return table_text(bench_table(report["results"]))
 
 

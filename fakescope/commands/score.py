@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 import warnings
@@ -266,19 +264,19 @@ def render_records(records: list[ScoreRecord], format: Format) -> str:
     """JSON: the records as a list. CSV: one row per input, videos summarised (their timeline is in JSON)."""
     if format == Format.json:
         return json.dumps([r.to_json() for r in records], indent=2) + "\n"
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
+    from fakescope.core.csvfile import csv_text
+
+    rows = []
     for r in records:
         scored, sampled = r.frames_summary()
         video = r.has_timeline
-        writer.writerow([r.path, r.kind, "" if r.score is None else f"{r.score:.6f}", r.label or "",
+        rows.append([r.path, r.kind, "" if r.score is None else f"{r.score:.6f}", r.label or "",
                          r.error or "", r.aggregate if video else "",
                          scored if video else "", sampled if video else "",
                          " ".join(map(str, r.face)) if r.face else "", r.note or "",
                          "; ".join(r.flagged_by()), " | ".join(f"{f.strength}: {f.found}" for f in r.provenance or []),
-                         "" if r.vote_share is None else f"{r.vote_share:.6f}"])
-    return buf.getvalue()
+                     "" if r.vote_share is None else f"{r.vote_share:.6f}"])
+    return csv_text(CSV_COLUMNS, rows)
 
 
 def records_table(records: list[ScoreRecord]) -> Grid:
