@@ -25,7 +25,8 @@ strong     hard to produce by accident: a C2PA manifest from a trusted signer de
 moderate   an unsigned but specific claim: XMP digital source type of generative AI, a generator's PNG text
            chunk or EXIF parameters, a generator named in ``Software``/``CreatorTool``; a C2PA manifest whose
            signature is valid but whose signer is on no trust list
-weak       a C2PA manifest declaring generative AI that fails validation; other synthetic source types
+weak       a C2PA manifest declaring generative AI that fails validation; other synthetic source types; a PNG text
+           chunk too large for readers (compressed text over 1 MiB: Pillow refuses the whole image for it)
 info       says nothing of synthesis: a camera's ``Make``/``Model``, an editor in ``Software``, a C2PA manifest
            of a capture or edit
 error      metadata present but unreadable (truncated, hostile): reported in one line, the pixels still scored
@@ -150,11 +151,15 @@ def read_metadata(data: bytes) -> list[Finding]:
     """
     from PIL import Image
 
-    from fakescope.core.formats import IMAGE_FORMATS
+    from fakescope.core.formats import IMAGE_FORMATS, png_text_problems, strip_png_text
 
     if not has_metadata(data):
         return []
     findings: list[Finding] = []
+    oversized = png_text_problems(data)
+    if oversized:  # reported, and left out so that the rest is read
+        findings += [_oversized_text(p) for p in oversized]
+        data = strip_png_text(data, {p["offset"] for p in oversized})
     with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
         if im.format == "PNG":
             idat = data.find(_PNG_IDAT)
@@ -175,6 +180,18 @@ def read_metadata(data: bytes) -> list[Finding]:
         else:
             findings += _exif(exif)
     return findings
+
+
+def _oversized_text(problem: dict) -> Finding:
+    """A text chunk no common reader reads (Pillow refuses the whole image for it): a generator's key keeps its
+    strength; any other is weak evidence, a way to keep an image from metadata readers and detectors alike."""
+    key = problem["key"]
+    known = PNG_TEXT_KEYS.get(key)
+    name = "PNG parameters chunk" if key == "parameters" else known.split(" (")[0] if known else \
+        f"PNG text chunk {key!r}"
+    return Finding("png-text", f"{name}, too large to read ({problem['chunk']}: {problem['reason']})",
+                   "moderate" if known else "weak",
+                   {"chunk": key, "type": problem["chunk"], "reason": problem["reason"], "oversized": True})
 
 
 def _png_text(info: dict) -> list[Finding]:

@@ -6,6 +6,9 @@
   PostScript is refused as not an image.
 - :func:`jpeg_data_shortfall`: a JPEG whose header promises more 8×8 blocks than its compressed data could hold
   (a 7900×7900 header over 512×512 data); libjpeg would fill the rest with grey and say nothing.
+- :func:`png_text_problems`, :func:`strip_png_text`: the text chunks of a PNG that Pillow refuses (compressed text
+  over its 1 MiB limit, an unknown compression method), and the same PNG without its text chunks, so that a
+  hostile text chunk never hides the pixels from the detector.
 - :func:`video_frame_size`: the frame size an AVI or MP4/MOV container states, read from its header before any
   frame is decoded (None when the container is another or does not say).
 
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
+from collections.abc import Collection
 
 #: Pillow format names images may be decoded with (the formats the README promises; JPEG includes MPO).
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "TIFF", "GIF", "BMP", "DIB", "JPEG2000", "PPM", "SUN")
@@ -24,6 +29,83 @@ IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "TIFF", "GIF", "BMP", "DIB", "JP
 FORBIDDEN_FORMATS = ("EPS", "PS", "PDF")
 
 assert not set(IMAGE_FORMATS) & set(FORBIDDEN_FORMATS)
+
+# --- PNG text chunks -----------------------------------------------------------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+#: Pillow's limit on the decompressed text of one chunk (``PngImagePlugin.MAX_TEXT_CHUNK``): more is refused.
+PNG_MAX_TEXT = 1 << 20
+
+
+def _png_chunks(data: bytes):
+    """``(type, start, end, body)`` of each whole chunk after the signature, up to IEND or the first torn one."""
+    pos, n = len(_PNG_SIGNATURE), len(data)
+    while pos + 12 <= n:
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > n:
+            return
+        yield kind, pos, end, memoryview(data)[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            return
+        pos = end
+
+
+def _inflated_over(body: memoryview, limit: int) -> bool:
+    """Whether zlib data inflates to more than ``limit`` bytes (never inflating more than that)."""
+    inflate = zlib.decompressobj()
+    try:
+        inflate.decompress(body, limit)
+    except zlib.error:
+        return False  # Pillow drops such a chunk's text and goes on
+    return bool(inflate.unconsumed_tail)
+
+
+def png_text_problems(data: bytes, limit: int = PNG_MAX_TEXT) -> list[dict]:
+    """The text chunks of a PNG that Pillow refuses to read (the whole image with them): ``{"chunk", "key",
+    "reason", "offset"}`` each, in file order (``offset``: where the chunk starts, for :func:`strip_png_text`).
+    Compressed text is inflated at most ``limit`` bytes at a time."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return []
+    found = []
+    for kind, start_of_chunk, _, body in _png_chunks(data):
+        if kind not in (b"zTXt", b"iTXt"):
+            continue
+        key, sep, rest = bytes(body[:80]).partition(b"\0")
+        start = len(key) + len(sep)
+        reason = None
+        if kind == b"zTXt":
+            method = body[start] if start < len(body) else 0
+            if method != 0:
+                reason = f"unknown compression method {method}"
+            elif _inflated_over(body[start + 1 :], limit):
+                reason = f"its text inflates to more than {limit:,} bytes"
+        elif start + 2 <= len(body) and body[start] != 0 and body[start + 1] == 0:  # compressed iTXt
+            tail = bytes(body[start + 2 :])
+            parts = tail.split(b"\0", 2)  # language, translated keyword, text
+            if len(parts) == 3 and _inflated_over(memoryview(tail)[len(parts[0]) + len(parts[1]) + 2 :], limit):
+                reason = f"its text inflates to more than {limit:,} bytes"
+        if reason is not None:
+            found.append({"chunk": kind.decode(), "key": key.decode("latin-1"), "reason": reason,
+                          "offset": start_of_chunk})
+    return found
+
+
+def strip_png_text(data: bytes, offsets: Collection[int] | None = None) -> bytes:
+    """The PNG without its text chunks (tEXt, zTXt, iTXt; with ``offsets``, only those starting there); every
+    other chunk as it was (their CRCs still hold)."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return data
+    parts, last = [data[: len(_PNG_SIGNATURE)]], len(_PNG_SIGNATURE)
+    for kind, start, end, _ in _png_chunks(data):
+        if kind in PNG_TEXT_CHUNKS and (offsets is None or start in offsets):
+            parts.append(data[last:start])
+            last = end
+    parts.append(data[last:])
+    return b"".join(parts)
+
 
 # --- JPEG ----------------------------------------------------------------------------------------------------
 

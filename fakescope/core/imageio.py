@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fakescope.core.formats import IMAGE_FORMATS, jpeg_data_shortfall
+from fakescope.core.formats import IMAGE_FORMATS, PNG_TEXT_CHUNKS, jpeg_data_shortfall, strip_png_text
 from fakescope.core.safety import UnsafeFileError, check_regular_file, first_line
 
 if TYPE_CHECKING:  # torch loads with the first tensor: listing and hashing files never need it
@@ -73,8 +73,22 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     formats of :data:`~fakescope.core.formats.IMAGE_FORMATS` only (never PostScript or PDF, which it would hand to
     Ghostscript); OpenCV only the formats Pillow lacks (Radiance HDR), after their header is checked. A JPEG whose
     data is too short for the size its header states is refused as truncated (libjpeg would fill in the rest).
+    A PNG that Pillow refuses for the sake of a text chunk (compressed text over its 1 MiB limit: browsers show
+    such an image) is decoded again without its text chunks, under the same limits: text never hides pixels.
     Whatever the bytes, the only exception that leaves is :class:`ImageReadError`.
     """
+    try:
+        return _decode(data, max_pixels)
+    except ImageReadError:
+        if not data.startswith(b"\x89PNG") or not any(kind in data for kind in PNG_TEXT_CHUNKS):
+            raise
+        stripped = strip_png_text(data)
+        if stripped == data:
+            raise
+    return _decode(stripped, max_pixels)  # refused again: the reason is the pixels', which it then says
+
+
+def _decode(data: bytes, max_pixels: int) -> np.ndarray:
     if not data:
         raise ImageReadError("empty file (0 bytes)")
     try:
