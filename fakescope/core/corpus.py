@@ -24,6 +24,8 @@ from .safety import (
     UnsafeFileError,
     UnsafePathError,
     check_regular_file,
+    first_line,
+    loads_json,
     member_path,
     read_json_object,
 )
@@ -111,9 +113,9 @@ def read_manifest(corpus: str | os.PathLike) -> list[dict]:
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise DamagedCorpusError(f"{path}:{n}: not valid JSON") from None
+                row = loads_json(line)
+            except ValueError as exc:  # not JSON, or nested too deeply
+                raise DamagedCorpusError(f"{path}:{n}: not valid JSON ({first_line(exc)})") from None
             if not isinstance(row, dict):
                 raise DamagedCorpusError(f"{path}:{n}: not a JSON object")
             if not isinstance(row.get("split"), str) or type(row.get("label")) is not int \

@@ -123,15 +123,38 @@ def check_regular_file(path: str | os.PathLike, max_bytes: int | None = None) ->
     return st
 
 
+#: JSON nested deeper than this is refused: no file of the tool comes near it, and Python's parser (and every
+#: recursive walk after it: hashing, building configs) would otherwise end in a RecursionError traceback.
+MAX_JSON_DEPTH = 100
+
+
+def loads_json(text: str | bytes) -> object:
+    """``json.loads`` for data from outside: anything it cannot take is a ``ValueError`` with a one-line reason
+    (``json.JSONDecodeError`` is one), including JSON nested more than :data:`MAX_JSON_DEPTH` levels deep."""
+    deep = ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise deep from None
+    stack = [(data, 1)]
+    while stack:  # iteratively: a walk that recursed would fail the same way
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise deep
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return data
+
+
 def read_json_object(path: str | os.PathLike, max_bytes: int) -> dict:
     """A small JSON file that must hold an object: checked with :func:`check_regular_file` before it is opened.
 
     Raises :class:`UnsafeFileError` (not a regular file, too large) or ``ValueError`` (unreadable, not JSON,
-    not an object), each with a one-line reason that does not repeat the path.
+    nested too deeply, not an object), each with a one-line reason that does not repeat the path.
     """
     check_regular_file(path, max_bytes)
     try:
-        data = json.loads(Path(path).read_text())
+        data = loads_json(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"unreadable ({first_line(exc)})") from None
     if not isinstance(data, dict):
