@@ -36,10 +36,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from fakescope.core import distributed
-from fakescope.core.checkpoint import load_tensor_file
+from fakescope.core.checkpoint import MAX_WEIGHTS_BYTES, load_tensor_file
 from fakescope.core.config import check_ranges
 from fakescope.core.progress import Progress
-from fakescope.core.safety import first_line
+from fakescope.core.safety import UnsafeFileError, check_regular_file, first_line
 from fakescope.core.seeding import numpy_rng
 
 from .base import Detector
@@ -79,8 +79,11 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     a ``module.`` prefix (DataParallel) is dropped.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such weights file")
+    try:  # stat only: a device, FIFO or folder is refused without being opened (never a read of /dev/zero)
+        check_regular_file(path, MAX_WEIGHTS_BYTES)
+    except UnsafeFileError as exc:
+        reason = "no such weights file" if str(exc) == "no such file" else f"{exc}, not a weights file"
+        raise ValueError(f"{path}: {reason}") from None
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
