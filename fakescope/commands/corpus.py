@@ -242,9 +242,10 @@ def corpus_verify(
                                                     "are bundled names or absolute paths).")] = None,
     device: DeviceOpt = "cpu",
 ) -> None:
-    """Recheck every file's sha256 and the counts; exit 1 on any missing, changed, extra or duplicate file. With
-    --regenerate N, also rebuild N images from their manifest rows: a file replaced together with its row's hash
-    passes the hash check, not this one."""
+    """Recheck every file's sha256, the counts, each row's label against its folder and origin, and the manifest
+    against the hash corpus.json records; exit 1 on any missing, changed, extra, duplicate or mislabelled file or an
+    edited manifest. With --regenerate N, also rebuild N images from their manifest rows: a file replaced together
+    with its row's hash (and the manifest's hash in corpus.json) passes the hash checks, not this one."""
     from fakescope.core.corpus import verify_corpus
 
     try:
@@ -259,13 +260,15 @@ def corpus_verify(
     else:
         say(f"{corpus}: {report['checked']} files checked, {len(report['missing'])} missing, "
             f"{len(report['changed'])} changed, {len(report['extra'])} extra, "
-            f"{len(report['duplicates'])} duplicate, {len(report['refused'])} refused: "
-            f"{'ok' if report['ok'] else 'FAILED'}")
+            f"{len(report['duplicates'])} duplicate, {len(report['refused'])} refused, "
+            f"{len(report['mislabelled'])} mislabelled: {'ok' if report['ok'] else 'FAILED'}")
         if report["incomplete"]:
             say("  incomplete: an interrupted build (finish it with `corpus build ... --resume`)")
-        for kind in ("missing", "changed", "extra", "duplicates", "refused", "counts"):
+        for kind in ("missing", "changed", "extra", "duplicates", "refused", "counts", "mislabelled", "manifest"):
             for item in report[kind]:
                 say(f"  {kind}: {item}")
+        for note in report["notes"]:
+            say(f"  note: {note}")
         if regenerate:
             regen = report["regenerated"]
             say(f"  regenerated {regen['checked']} images from the recipe: {len(regen['differ'])} differ")

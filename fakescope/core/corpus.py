@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .imageio import sha256_file, write_bytes_atomic
+from .imageio import sha256_bytes, sha256_file, write_bytes_atomic
 from .safety import (
     OutputFolderError,
     SafetyError,
@@ -71,8 +71,14 @@ def manifest_lines(rows: Iterable[dict]) -> str:
     return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
 
 
-def write_manifest(out: str | os.PathLike, rows: list[dict]) -> None:
-    write_bytes_atomic(Path(out) / MANIFEST_FILE, manifest_lines(rows).encode())
+def write_corpus(out: str | os.PathLike, rows: list[dict], record: dict) -> dict:
+    """Finish a corpus: its manifest, then ``corpus.json`` (``record`` with ``manifest_sha256``, the sha256 of the
+    manifest's bytes, so that ``verify`` sees any edit of a row). Returns the record as written."""
+    data = manifest_lines(rows).encode()
+    write_bytes_atomic(Path(out) / MANIFEST_FILE, data)
+    record = {**record, "manifest_sha256": sha256_bytes(data)}
+    write_bytes_atomic(Path(out) / CORPUS_FILE, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    return record
 
 
 def sort_rows(recipe: dict, rows: Iterable[dict]) -> list[dict]:
@@ -143,11 +149,15 @@ def read_record(corpus: str | os.PathLike) -> dict:
 def verify_corpus(corpus: str | os.PathLike) -> dict:
     """Recheck every file against the manifest and the counts against ``corpus.json``.
 
-    Returns ``{"ok", "checked", "missing", "changed", "extra", "duplicates", "refused", "counts", "incomplete"}``;
-    ``refused`` lists ``"path: reason"`` for rows whose file must not be read (not a regular file, larger than
-    :data:`MAX_FILE_BYTES`: never hashed); ``extra`` also lists symbolic links and other non-regular entries
-    nobody listed; ``counts`` lists ``"split/real: manifest N, corpus.json M"`` disagreements. A manifest row
-    leading outside the corpus raises :class:`UnsafeCorpusError` (see :func:`read_manifest`).
+    Returns ``{"ok", "checked", "missing", "changed", "extra", "duplicates", "refused", "counts", "mislabelled",
+    "manifest", "notes", "incomplete"}``; ``refused`` lists ``"path: reason"`` for rows whose file must not be read
+    (not a regular file, larger than :data:`MAX_FILE_BYTES`: never hashed); ``extra`` also lists symbolic links
+    and other non-regular entries nobody listed; ``counts`` lists ``"split/real: manifest N, corpus.json M"``
+    disagreements; ``mislabelled`` lists rows whose label or split disagrees with where their file is
+    (``0_real``/``1_fake``, the split folder) or with their origin (a real source, a generator: corpus.json names
+    which is which); ``manifest`` says when the manifest is not the one ``corpus.json``'s ``manifest_sha256``
+    records (any edit of a row); ``notes`` what could not be checked (a corpus written before that hash). A
+    manifest row leading outside the corpus raises :class:`UnsafeCorpusError` (see :func:`read_manifest`).
     """
     corpus = Path(corpus)
     rows = read_manifest(corpus)
@@ -184,8 +194,19 @@ def verify_corpus(corpus: str | os.PathLike) -> dict:
             if wanted is not None and a != w:
                 counts.append(f"{split}/{kind}: manifest {a}, corpus.json {w}")
     incomplete = (corpus / BUILD_DIR).is_dir()
+    mislabelled = [f"{r['path']}: {why}" for r in rows if (why := _misplaced(r, record)) is not None]
+    manifest, notes = [], []
+    recorded = record.get("manifest_sha256")
+    if recorded is None:
+        notes.append(f"{CORPUS_FILE} records no manifest_sha256 (a corpus written by an older fakescope): an edit of "
+                     f"{MANIFEST_FILE} that keeps every file's hash and the counts cannot be seen; rows are checked "
+                     "against their folders and origins only")
+    elif sha256_file(corpus / MANIFEST_FILE) != recorded:
+        manifest.append(f"{MANIFEST_FILE} is not the manifest {CORPUS_FILE} records (edited after the corpus was "
+                        "written)")
     return {
-        "ok": not (missing or changed or extra or duplicates or refused or counts or incomplete),
+        "ok": not (missing or changed or extra or duplicates or refused or counts or mislabelled or manifest
+                   or incomplete),
         "checked": len(rows),
         "missing": missing,
         "changed": changed,
@@ -193,8 +214,48 @@ def verify_corpus(corpus: str | os.PathLike) -> dict:
         "duplicates": duplicates,
         "refused": refused,
         "counts": counts,
+        "mislabelled": mislabelled,
+        "manifest": manifest,
+        "notes": notes,
         "incomplete": incomplete,
     }
+
+
+_KIND = {0: "real", 1: "fake"}
+#: Fields only a generated image's row carries.
+_FAKE_FIELDS = ("generator", "checkpoint_sha256")
+
+
+def _origins(record: dict) -> dict[str, set[int]]:
+    """Each origin corpus.json names, with the labels its images may have (built: sources real, generators fake;
+    imported: each folder's label)."""
+    origins: dict[str, set[int]] = {}
+    for label, key in ((0, "sources"), (1, "generators")):
+        for entry in record.get(key) or []:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                origins.setdefault(entry["name"], set()).add(label)
+    for folder in record.get("folders") or []:
+        if isinstance(folder, dict) and isinstance(folder.get("origin"), str) and folder.get("label") in (0, 1):
+            origins.setdefault(folder["origin"], set()).add(folder["label"])
+    return origins
+
+
+def _misplaced(row: dict, record: dict) -> str | None:
+    """Why a manifest row's label or split disagrees with where its file is or with its origin, else None."""
+    label, kind = row["label"], _KIND[row["label"]]
+    parts = row["path"].split("/")
+    if len(parts) >= 3 and parts[1] in LABEL_DIRS.values() and parts[1] != LABEL_DIRS[label]:
+        return f"label {label} ({kind}) but stored in {parts[1]}/"
+    if len(parts) >= 3 and parts[0] in SPLITS and parts[0] != row["split"]:
+        return f"split {row['split']!r} but stored in {parts[0]}/"
+    origin = row.get("origin")
+    allowed = _origins(record).get(origin) if isinstance(origin, str) else None
+    if allowed is not None and label not in allowed:
+        what = "real source" if label == 1 else "generator"
+        return f"label {label} ({kind}) but its origin {origin!r} is a {what}"
+    if label == 0 and any(k in row for k in _FAKE_FIELDS):
+        return f"label 0 (real) but the row names a generator ({row.get('generator') or row.get('checkpoint_sha256')})"
+    return None
 
 
 def corpus_stats(corpus: str | os.PathLike) -> dict:

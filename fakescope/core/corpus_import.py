@@ -18,7 +18,6 @@ the same way from their decoded pixels.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import CORPUS_FILE, FORMAT_VERSION, SPLITS, count_rows, image_path, write_manifest
+from .corpus import FORMAT_VERSION, SPLITS, count_rows, image_path, write_corpus
 from .imageio import (
     IMAGE_SUFFIXES,
     ImageReadError,
@@ -219,8 +218,7 @@ def import_corpus(folders: Sequence[ImageFolder], out: str | os.PathLike, *, sha
                      "source": "folder", "source_file": f.path, "source_sha256": f.sha256, "index": n,
                      "size": list(f.size), "format": fmt})
     rows.sort(key=lambda r: (SPLITS.index(r["split"]), r["label"], r["origin"], r["index"]))
-    write_manifest(out, rows)
-    record = {
+    record = write_corpus(out, rows, {
         "format_version": FORMAT_VERSION,
         "name": out.name,
         "kind": "imported",
@@ -232,7 +230,6 @@ def import_corpus(folders: Sequence[ImageFolder], out: str | os.PathLike, *, sha
         "formats_differ": sorted(formats["real"]) != sorted(formats["fake"]) and bool(formats["real"])
                           and bool(formats["fake"]),
         "counts": count_rows(rows),
-    }
-    write_bytes_atomic(out / CORPUS_FILE, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    })
     return {**record, "duplicates": duplicates, "unreadable": unreadable}
 

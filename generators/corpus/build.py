@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from fakescope.core.checkpoint import read_meta, write_json_atomic
+from fakescope.core.checkpoint import read_meta
 from fakescope.core.corpus import (
     BUILD_DIR,
     CORPUS_FILE,
@@ -39,7 +39,7 @@ from fakescope.core.corpus import (
     count_rows,
     manifest_lines,
     sort_rows,
-    write_manifest,
+    write_corpus,
 )
 from fakescope.core.progress import Progress
 from fakescope.core.version import fakescope_version
@@ -123,9 +123,8 @@ def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, wor
         _run(ctx, units, gans, device, batch_size, max(1, workers), collect, generate)
 
     ordered = sort_rows(recipe_to_dict(recipe), rows.values())
-    write_manifest(out, ordered)
-    record = _record(recipe, gans, size, channels, device, identity["determinism"], ordered, shard)
-    write_json_atomic(out / CORPUS_FILE, record)
+    record = write_corpus(out, ordered, _record(recipe, gans, size, channels, device, identity["determinism"],
+                                                ordered, shard))
     shutil.rmtree(out / BUILD_DIR)
     return record
 

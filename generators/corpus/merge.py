@@ -7,7 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-from fakescope.core.checkpoint import write_json_atomic
 from fakescope.core.corpus import (
     BUILD_DIR,
     CORPUS_FILE,
@@ -20,7 +19,7 @@ from fakescope.core.corpus import (
     read_manifest,
     read_record,
     sort_rows,
-    write_manifest,
+    write_corpus,
 )
 from fakescope.core.imageio import sha256_file
 from fakescope.core.progress import Progress
@@ -97,13 +96,11 @@ def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, mo
             if progress is not None:
                 progress(1)
     ordered = sort_rows(first["recipe"], rows.values())
-    write_manifest(out, ordered)
-    record = {k: v for k, v in first.items() if k != "shard"}
+    record = {k: v for k, v in first.items() if k not in ("shard", "manifest_sha256")}
     record["counts"] = count_rows(ordered)
     devices = {json.dumps([rec["device"], rec["determinism"], rec["versions"]], sort_keys=True)
                for _, rec in records}
     if len(devices) > 1:
         record["shards"] = [{"shard": rec["shard"], "device": rec["device"], "determinism": rec["determinism"],
                              "versions": rec["versions"]} for _, rec in records]
-    write_json_atomic(out / CORPUS_FILE, record)
-    return record
+    return write_corpus(out, ordered, record)

@@ -122,6 +122,9 @@ def test_verify_regenerates_images_from_their_rows(tmp_path, recipe, monkeypatch
     cv2.imwrite(str(path), 255 - cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
     (c / "manifest.jsonl").write_text((c / "manifest.jsonl").read_text().replace(victim["sha256"],
                                                                                   sha256_file(path)))
+    assert json.loads(invoke("corpus", "verify", c, "--format", "json").output)["manifest"]  # an edited manifest
+    record = json.loads((c / "corpus.json").read_text())  # ... unless corpus.json is rewritten as well
+    (c / "corpus.json").write_text(json.dumps({**record, "manifest_sha256": sha256_file(c / "manifest.jsonl")}))
     assert json.loads(invoke("corpus", "verify", c, "--format", "json").output)["ok"]  # the hashes agree
     result = invoke("corpus", "verify", c, "--regenerate", "6", "--recipe", recipe, "--format", "json")
     assert result.exit_code == 1 and json.loads(result.output)["regenerated"]["differ"] == [victim["path"]]

@@ -315,7 +315,8 @@ def test_verify_reports_every_kind_of_damage(tmp_path, checkpoints):
     c = tmp_path / "c"
     build_corpus(recipe, c)
     assert verify_corpus(c) == {"ok": True, "checked": 16, "missing": [], "changed": [], "extra": [],
-                                "duplicates": [], "refused": [], "counts": [], "incomplete": False}
+                                "duplicates": [], "refused": [], "counts": [], "mislabelled": [], "manifest": [],
+                                "notes": [], "incomplete": False}
     lines = (c / "manifest.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     (c / rows[0]["path"]).unlink()
