@@ -210,7 +210,23 @@ def _png_text(info: dict) -> list[Finding]:
 
 
 _DST = re.compile(r"digitalsourcetype/([A-Za-z]+)")
-_CREATOR_TOOL = re.compile(r"CreatorTool(?:=\"|>)([^\"<]{1,200})")
+_CREATOR_TOOL = re.compile(r"CreatorTool(?:=\"([^\"<]{1,400})|='([^'<]{1,400})|>([^<]{1,400}))")
+_XML_REFERENCE = re.compile(r"&(?:(lt|gt|amp|quot|apos)|#([0-9]{1,7})|#x([0-9A-Fa-f]{1,6}));")
+_XML_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+
+
+def xml_text(raw: str) -> str:
+    """An XML attribute value or element text as its characters: the five predefined entities and numeric
+    character references decoded (``&lt;script&gt;`` is ``<script>``); a reference to no valid character stays
+    as written. The result is text like any other: every output escapes it where it is shown."""
+
+    def char(m: re.Match) -> str:
+        if m.group(1):
+            return _XML_NAMED[m.group(1)]
+        code = int(m.group(2)) if m.group(2) else int(m.group(3), 16)
+        return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else m.group(0)
+
+    return _XML_REFERENCE.sub(char, raw)
 
 
 def _xmp(xmp: bytes | str) -> list[Finding]:
@@ -221,7 +237,8 @@ def _xmp(xmp: bytes | str) -> list[Finding]:
         out.append(Finding("xmp", f"XMP digital source type {dst}", strength, {"digital_source_type": dst}))
     m = _CREATOR_TOOL.search(text)
     if m:
-        out.append(_software("xmp", "XMP CreatorTool", m.group(1).strip()))
+        value = next(g for g in m.groups() if g is not None)  # an attribute in either quotes, or element text
+        out.append(_software("xmp", "XMP CreatorTool", xml_text(value).strip()))
     if "xmpmeta" in text and "</x:xmpmeta>" not in text:
         out.append(Finding("xmp", "XMP packet truncated or malformed", "error", {"length": len(text)}))
     return out

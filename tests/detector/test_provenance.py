@@ -238,3 +238,25 @@ def test_exactly_one_distribution_provides_cv2():
             providers.add(dist.metadata["Name"])
     assert providers == {"opencv-python-headless"}, providers
     assert importlib.metadata.version("invisible-watermark")
+
+
+def test_xmp_values_are_decoded_then_escaped_where_shown(tmp_path):
+    """Issue 31, item 20: XMP entities and character references are decoded (a generator named behind them is
+    found), and every output escapes what they decode to: HTML in the report, control characters in the table."""
+    from typer.testing import CliRunner
+
+    from fakescope.cli import app
+
+    tool = "&lt;script&gt;alert(1)&lt;/script&gt; Midjourney &#x1b;[2J"
+    path = tmp_path / "x.jpg"
+    path.write_bytes(jpeg_bytes(photo(2), xmp=xmp_packet("digitalCapture", creator_tool=tool)))
+    (tool_finding,) = [f for f in read_provenance(path.read_bytes(), None) if "CreatorTool" in f.found]
+    assert tool_finding.detail["software"] == "<script>alert(1)</script> Midjourney \x1b[2J"
+    assert tool_finding.strength == "moderate"  # the generator's name, found once decoded
+    runner = CliRunner()
+    result = runner.invoke(app, ["score", str(path), "--device", "cpu", "--report", str(tmp_path / "r")],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "Midjourney" in result.stdout
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Midjourney" in page and "<script>alert" not in page
