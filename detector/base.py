@@ -124,8 +124,9 @@ class Detector(ABC):
 
     def predict_tiles(self, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu"
                       ) -> tuple[np.ndarray, list[TileGrid]]:
-        """:meth:`predict_proba` and, from the same pass, each image's :class:`TileGrid`: where its tiles lie and
-        what each alone scores on the calibrated scale (where in the image the detector sees synthesis)."""
+        """:meth:`predict_proba` and, from the same pass, each image's :class:`TileGrid`: where its tiles lie, their
+        raw scores (whose mean, calibrated, is the image's probability) and what each alone scores on the
+        calibrated scale (where in the image the detector sees synthesis)."""
         raw, tile_raw, owner = self._tile_pass(images, device)
         tile_probs = self.calibration(tile_raw) if len(tile_raw) else np.zeros(0)
         crop = self.config.crop
@@ -134,7 +135,8 @@ class Detector(ABC):
         for image, n in zip(images, counts.tolist(), strict=True):
             h, w = image.shape[:2]
             grids.append(TileGrid(crop=crop, height=h, width=w, origins=tile_origins(h, w, crop),
-                                  scores=[float(p) for p in tile_probs[start:start + n]]))
+                                  scores=[float(p) for p in tile_probs[start:start + n]],
+                                  raw=[float(r) for r in tile_raw[start:start + n]]))
             start += n
         return self.calibration(raw), grids
 

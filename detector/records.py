@@ -46,18 +46,32 @@ class Finding:
 @dataclass(frozen=True)
 class TileGrid:
     """Where the detector looked: the ``crop``-sized tiles that cover an image of ``height``×``width`` (top-left
-    corners, edge tiles overlapping their neighbour) and each tile's calibrated score on its own."""
+    corners, edge tiles overlapping their neighbour), each tile's raw (uncalibrated) score and its calibrated score
+    on its own.
+
+    The image's ``score`` is not the mean of the tiles' calibrated scores: it is the calibration of the mean of
+    their raw scores (``raw_mean`` in JSON), and calibration is not linear. Both are in the record, named so."""
 
     crop: int
     height: int
     width: int
     origins: list[tuple[int, int]]  # (y, x) per tile
-    scores: list[float]  # per tile, same order
+    scores: list[float]  # per tile, same order: its raw score calibrated on its own
+    raw: list[float] | None = None  # per tile, same order: the network's uncalibrated score (None: not kept)
+
+    #: What the JSON record says of its numbers (a reader need not know the calibration to read them right).
+    MEANING = ("each tile's score is its raw score calibrated on its own; the image's score is the calibration of "
+               "raw_mean, the mean of the tiles' raw scores, so it is not the mean of the tiles' scores")
 
     def to_json(self) -> dict:
+        tiles = [{"x": x, "y": y, "score": round(s, 6)} for (y, x), s in zip(self.origins, self.scores, strict=True)]
+        if self.raw is None:
+            return {"crop": self.crop, "height": self.height, "width": self.width, "tiles": tiles}
+        for tile, r in zip(tiles, self.raw, strict=True):
+            tile["raw"] = round(r, 6)
         return {"crop": self.crop, "height": self.height, "width": self.width,
-                "tiles": [{"x": x, "y": y, "score": round(s, 6)}
-                          for (y, x), s in zip(self.origins, self.scores, strict=True)]}
+                "raw_mean": round(sum(self.raw) / len(self.raw), 6) if self.raw else None,
+                "scores": self.MEANING, "tiles": tiles}
 
 
 @dataclass

@@ -99,6 +99,19 @@ def test_detail_records_carry_tiles_and_previews_and_plain_ones_do_not(media, de
     assert plain.tiles is None and "tiles" not in plain.to_json() and plain.score == image.score
 
 
+def test_the_record_says_how_the_score_comes_from_the_tiles(media, det):
+    """Issue 31, item 23: the score is the calibrated mean of the tiles' raw scores, not the mean of their
+    calibrated scores; the JSON record carries both and says which is which."""
+    (image,) = score_paths([media / "plain_png.png"], det, detail=True)
+    tiles = image.to_json()["tiles"]
+    raw = [t["raw"] for t in tiles["tiles"]]
+    assert tiles["raw_mean"] == pytest.approx(np.mean(raw), abs=1e-6)
+    assert image.score == pytest.approx(float(det.calibration(np.array([tiles["raw_mean"]]))[0]), abs=1e-5)
+    assert all(t["score"] == pytest.approx(float(det.calibration(np.array([t["raw"]]))[0]), abs=1e-5)
+               for t in tiles["tiles"])
+    assert "calibration of raw_mean" in tiles["scores"]
+
+
 def test_score_heatmap_and_report_from_the_cli(media, tmp_path):
     heat, rep = tmp_path / "heat", tmp_path / "rep"
     result = invoke("score", media, "--format", "json", "--heatmap", heat, "--report", rep, "--frames", "4")
