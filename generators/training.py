@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,7 @@ def train_gan(
     progress: Progress | None = None,
     stop_after: int | None = None,
     inception_weights: str | os.PathLike | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> Path:
     """Train ``gan`` on real images ``data [N, C, H, W]`` in [-1, 1], writing the run folder ``out``.
 
@@ -193,6 +195,8 @@ def train_gan(
     Returns the sampling checkpoint folder. ``stop_after`` ends the run early after that many steps
     (used to simulate a kill in tests); ``progress`` (:mod:`fakescope.core.progress`) is told each step.
     ``inception_weights``: the standard FID Inception weights file, for families with ``quality_metrics``.
+    ``on_note`` is told what the caller should say beside the result: a resumed run that had already trained its
+    whole schedule (nothing trained; its checkpoint is returned as it was).
     """
     if inception_weights is not None and not gan.quality_metrics:
         raise ValueError(f"--inception-weights does not apply to {gan.name} (it reports no image-quality metrics)")
@@ -240,6 +244,9 @@ def train_gan(
             raise RunFolderError(f"{out} has already trained {start} steps, more than the {trainer.total_steps} "
                                  "of this schedule; a run can be extended, not shortened")
         _drop_metrics_after(out / "metrics.jsonl", start)
+        if start == trainer.total_steps and on_note is not None and (out / "checkpoint").is_dir():
+            on_note(f"nothing trained: {out} already finished its {start} steps; its checkpoint is unchanged "
+                    "(raise --epochs to extend the run)")
     elif resume:
         if not (out / OPTIONS_FILE).exists():
             raise DamagedRunError(f"{out}: no training run to resume (no {OPTIONS_FILE}); start one without --resume")

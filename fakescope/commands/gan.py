@@ -138,13 +138,17 @@ def gan_train(
     if preset:
         options["preset"] = preset
     join_ranks(dev)  # under torchrun: DDP over the ranks, rank 0 writes the run folder
+    notes: list[str] = []
     with progress_bar(f"training {name}", None, unit="steps") as update:
         try:
             ckpt = train_gan(gan, train_data, out_dir, device=dev, seed=seed, resume=resume,
-                             options=options, progress=update, inception_weights=inception_weights)
+                             options=options, progress=update, inception_weights=inception_weights,
+                             on_note=notes.append)
         except RunFolderError as exc:
             raise fail_on(exc) from None
     if is_main_rank():
+        for note in notes:
+            say(note, stderr=True)
         say(f"checkpoint: {as_path_text(ckpt)}")
 
 

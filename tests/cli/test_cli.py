@@ -39,6 +39,12 @@ def test_gan_train_then_resume_then_sample(tmp_path):
     assert extended.exit_code == 0, extended.output
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and rows[1]["step"] == 2 * rows[0]["step"]
+    weights = (run / "checkpoint" / "model.safetensors").read_bytes()
+    finished = invoke(*common, "--epochs", "2", "--resume")  # the same schedule again: nothing left to train
+    assert finished.exit_code == 0 and f"nothing trained: {run} already finished its {rows[1]['step']} steps" in \
+        finished.output, finished.output
+    assert (run / "checkpoint" / "model.safetensors").read_bytes() == weights
+    assert "nothing trained" not in extended.output
     other = invoke(*common[:-4], "--out", run, "--epochs", "3", "--resume", "--set", "batch_size=100")
     assert other.exit_code == 2 and "batch_size" in other.output
     assert (run / "checkpoint" / "config.json").is_file()
