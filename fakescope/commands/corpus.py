@@ -327,7 +327,9 @@ def corpus_stats(
         return
     show(grid)
     sizes = ", ".join(f"{k} ({v})" for k, v in stats["sizes"].items())
-    say(f"sizes: {sizes}; channels: {stats['channels']}; format: {stats['format']}")
+    stored = "; ".join(f"{kind} " + ", ".join(f"{f} {n}" for f, n in sorted(counts.items()))
+                       for kind, counts in stats["formats"].items() if counts)
+    say(f"sizes (width x height): {sizes}; channels: {stats['channels']}; format: {stats['format']} ({stored})")
 
 
 @corpus_app.command("merge")

@@ -57,7 +57,7 @@ def gan_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
                 keep=("name", "family"))
     for b in bundled:
         im = b["image"]
-        grid.add_row(b["name"], b["family"], f"{im['height']}x{im['width']}x{im['channels']}",
+        grid.add_row(b["name"], b["family"], f"{im['width']}x{im['height']}x{im['channels']}",
                      "?" if b["trained_on"] is None else b["trained_on"], b["command"] or "")
     show(grid)
 

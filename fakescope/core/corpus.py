@@ -259,12 +259,18 @@ def _misplaced(row: dict, record: dict) -> str | None:
 
 
 def corpus_stats(corpus: str | os.PathLike) -> dict:
-    """Counts per split, label and origin (source or generator), image sizes and bytes on disk."""
+    """Counts per split, label and origin (source or generator), image sizes (``WIDTHxHEIGHT``, as everywhere),
+    channels and storage format, and bytes on disk.
+
+    A built corpus stores every image alike (``channels``, ``format`` from its record); an imported one keeps its
+    files as found (``channels`` ``"as found"``, ``format`` ``"as found"`` or the ``--match-format`` it was
+    re-encoded with) and ``formats`` counts the formats of each class from its manifest."""
     corpus = Path(corpus)
     rows = read_manifest(corpus)
     record = read_record(corpus)
     origins: dict[str, dict] = {}
     sizes: dict[str, int] = {}
+    formats: dict[str, dict[str, int]] = {"real": {}, "fake": {}}
     total_bytes = 0
     for r in rows:
         name = r.get("origin") or r.get("checkpoint") or r.get("source") or "?"
@@ -275,10 +281,15 @@ def corpus_stats(corpus: str | os.PathLike) -> dict:
         })
         o[r["split"]] = o.get(r["split"], 0) + 1
         o["total"] += 1
-        h, w = r.get("size", [0, 0])
-        sizes[f"{h}x{w}"] = sizes.get(f"{h}x{w}", 0) + 1
+        h, w = r.get("size", [0, 0])  # the manifest's [height, width]
+        sizes[f"{w}x{h}"] = sizes.get(f"{w}x{h}", 0) + 1
+        kind = "real" if r["label"] == 0 else "fake"
+        fmt = str(r.get("format") or Path(str(r["path"])).suffix.lower().lstrip(".").replace("jpg", "jpeg") or "?")
+        formats[kind][fmt] = formats[kind].get(fmt, 0) + 1
         file = corpus / r["path"]
         total_bytes += file.stat().st_size if file.is_file() else 0
+    imported = record.get("kind") == "imported"
+    image = record.get("image") if isinstance(record.get("image"), dict) else {}
     return {
         "corpus": str(corpus),
         "name": record.get("name"),
@@ -286,8 +297,10 @@ def corpus_stats(corpus: str | os.PathLike) -> dict:
         "counts": count_rows(rows),
         "origins": origins,
         "sizes": sizes,
-        "channels": record.get("image", {}).get("channels"),
-        "format": record.get("image", {}).get("format"),
+        "channels": "as found" if imported else image.get("channels"),
+        "format": record.get("match_format", "as found") if imported else
+        f"jpeg:{image['quality']}" if image.get("format") == "jpeg" and image.get("quality") else image.get("format"),
+        "formats": formats,
         "bytes": total_bytes,
         "shard": record.get("shard"),
     }

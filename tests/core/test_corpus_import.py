@@ -66,3 +66,19 @@ def test_match_format_re_encodes_both_classes_alike(folders, tmp_path):
 def test_bad_options_are_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_stats_of_an_imported_corpus_say_how_it_is_stored_and_sizes_are_width_by_height(folders, tmp_path):
+    """Issue 31, item 22: channels and format were None for an imported corpus; sizes were written HxW."""
+    from typer.testing import CliRunner
+
+    from fakescope.cli import app
+    from fakescope.core.corpus import corpus_stats
+
+    import_corpus(folders, tmp_path / "c", on_error=lambda m: None)
+    stats = corpus_stats(tmp_path / "c")
+    assert stats["sizes"] == {"20x24": 10, "16x16": 10}  # the reals are 20 px wide, 24 px high
+    assert stats["channels"] == "as found" and stats["format"] == "as found"
+    assert stats["formats"] == {"real": {"jpeg": 10}, "fake": {"png": 10}}
+    line = CliRunner().invoke(app, ["corpus", "stats", str(tmp_path / "c")]).output.splitlines()[-1]
+    assert "None" not in line and "20x24 (10)" in line and "real jpeg 10; fake png 10" in line, line
