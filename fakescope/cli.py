@@ -109,6 +109,10 @@ def _one_line_os_errors(command):
         try:
             return command(*args, **kwargs)
         except OSError as exc:
+            from fakescope.core.imageio import WriteError  # loaded by then: what failed was writing or reading
+
+            if isinstance(exc, WriteError):  # "cannot write PATH: no space left on device"
+                raise fail(str(exc), code=1) from None
             where = f"{exc.filename}: " if exc.filename else ""
             reason = exc.strerror or str(exc) or type(exc).__name__
             raise fail(f"{where}{reason}".splitlines()[0], code=1) from None

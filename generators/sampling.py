@@ -98,12 +98,14 @@ def sample_to_folder(
     """Write images ``start .. start+count-1`` as ``out/{index:06d}.png`` plus ``out/manifest.jsonl``.
 
     ``out`` must be new or empty; ``overwrite`` replaces a previous sample there (its images that the new one
-    does not write are removed), never a folder holding anything else.
+    does not write are removed), never a folder holding anything else. The manifest is written last (a
+    previous one is removed first), so a sample cut short (a full disk) has none.
     """
     out = Path(out)
     replacing = check_sample_folder(out, overwrite=overwrite)
     old = {p.name for p in out.iterdir()} if replacing else set()
     out.mkdir(parents=True, exist_ok=True)
+    (out / SAMPLE_MANIFEST).unlink(missing_ok=True)  # written last: a sample cut short never looks whole
     rows = []
     for first, images in generate_range(gan, lambda i: image_seed(seed, i), start, start + count,
                                         batch_size=batch_size):

@@ -40,7 +40,7 @@ from fakescope.core.checkpoint import (
     save_training_state,
     write_json_atomic,
 )
-from fakescope.core.imageio import atomic_path, save_grid
+from fakescope.core.imageio import atomic_path, save_grid, writing
 from fakescope.core.progress import Progress
 from fakescope.core.safety import SafetyError, first_line, read_json_object
 from fakescope.core.seeding import torch_generator
@@ -384,7 +384,7 @@ def _write_checkpoint(trainer: Trainer, out: Path, done: int, losses: dict, opti
         grid = trainer.sample_grid()
     save_grid(out / "samples" / f"step-{done:07d}.png", grid)
     row = {"step": done, **{k: round(float(v), 6) for k, v in losses.items()}, **trainer.metrics(done)}
-    with open(out / "metrics.jsonl", "a") as f:
+    with writing(out / "metrics.jsonl"), open(out / "metrics.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
     gan.save(out / "checkpoint", meta={"training": {"step": done, **options}})
     save_training_state(out / STATE_FILE, trainer.state_dict(done))

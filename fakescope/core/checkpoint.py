@@ -81,7 +81,8 @@ def save_checkpoint(
     *,
     half: bool = False,
 ) -> str:
-    """Write a checkpoint folder atomically file by file; returns the weights' sha256.
+    """Write a checkpoint folder atomically file by file, config.json last (until it is there, the folder is no
+    checkpoint: a failed write never leaves one that looks whole); returns the weights' sha256.
 
     ``half`` stores floating-point tensors as fp16 (loaders upcast to the model's dtype).
     """
@@ -102,6 +103,7 @@ def save_checkpoint(
     full = {**meta, "format_version": FORMAT_VERSION, "fakescope_version": fakescope_version(), "sha256": digest}
     full.pop("config_sha256", None)
     full["config_sha256"] = config_digest(full)
+    (folder / CONFIG_FILE).unlink(missing_ok=True)  # a write that fails below leaves no checkpoint, not a mixed one
     write_bytes_atomic(folder / WEIGHTS_FILE, data)
     write_json_atomic(folder / CONFIG_FILE, full)
     return digest
@@ -164,12 +166,37 @@ class TrainingStateError(ValueError):
     """A training state file (``--resume``) that is missing, not a regular file, unreadable, truncated or foreign."""
 
 
+class _Recorder:
+    """A file's ``write`` that remembers the OSError it raised: torch.save turns it into a RuntimeError naming
+    only its own source line."""
+
+    def __init__(self, f) -> None:
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def save_training_state(path: str | os.PathLike, state: dict) -> None:
-    """Write a training state (``--resume``) with ``torch.save``, atomically: a kill leaves the previous one."""
+    """Write a training state (``--resume``) with ``torch.save``, atomically: a kill leaves the previous one, and a
+    failed write (a full disk) is a :class:`~fakescope.core.imageio.WriteError` naming ``path``."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        out = _Recorder(f)
+        try:
+            torch.save(state, out)
+        except RuntimeError:
+            if out.error is not None:
+                raise out.error from None
+            raise
 
 
 def load_tensor_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:

@@ -47,6 +47,26 @@ class ImageReadError(ValueError):
     """An input that could not be turned into an image; the message is one line naming why."""
 
 
+class WriteError(OSError):
+    """A file that could not be written (a full disk, a folder made read-only): ``errno`` and ``strerror`` as the
+    system said, ``filename`` the file meant (never a temporary name); one line naming both."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {(self.strerror or 'write failed').lower()}"
+
+
+@contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Any OSError raised inside becomes a :class:`WriteError` naming ``path`` (a write that fails deep inside a
+    library, a file object's ``write``, says which file it was writing)."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(exc.errno, exc.strerror or str(exc) or type(exc).__name__, os.fspath(path)) from None
+
+
 def check_file(path: str | os.PathLike, max_bytes: int | None = MAX_FILE_BYTES) -> None:
     """Refuse what is not a non-empty regular file (missing, broken or looping link, folder, device, too large)."""
     try:
@@ -280,18 +300,21 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed over ``path``."""
+    """Yield a temporary path beside ``path``; on success it is renamed over ``path``. On any failure the
+    temporary file is removed and ``path`` is left as it was; a failed write (a full disk) is a
+    :class:`WriteError` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; give them the usual permissions
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; give them the usual permissions
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -41,6 +41,7 @@ from fakescope.core.corpus import (
     sort_rows,
     write_corpus,
 )
+from fakescope.core.imageio import writing
 from fakescope.core.progress import Progress
 from fakescope.core.version import fakescope_version
 
@@ -113,8 +114,9 @@ def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, wor
     with open_journal(out) as journal:
 
         def collect(batch: list[dict]) -> None:
-            journal.write(manifest_lines(batch))
-            journal.flush()
+            with writing(journal.name):
+                journal.write(manifest_lines(batch))
+                journal.flush()
             for r in batch:
                 rows[r["path"]] = r
             if progress is not None and batch:
