@@ -9,11 +9,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fakescope.core.formats import content_kind, head_of
 from fakescope.core.imageio import IMAGE_SUFFIXES
-from fakescope.core.safety import is_regular_file
 from fakescope.core.walk import Found, expand_pattern, walk
 
-from .video import VIDEO_SUFFIXES, looks_like_video
+from .video import VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -26,34 +26,18 @@ class Input:
     via_link: bool = False  # found in a folder walk through a symbolic link
 
 
-#: The first bytes of the image formats read here (PNG, JPEG, GIF, BMP, TIFF, WebP, Radiance HDR).
-#: ISO-BMFF brands of still images (AVIF, HEIF): the container of MP4 and MOV, holding an image.
-_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
-_IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"#?RADIANCE", b"#?RGBE")
-
-
 def kind_of(path: str) -> str:
-    """``video`` or ``image``: by the first bytes (a video container's or an image format's signature), else by
-    the suffix, else ``image`` (a PNG named ``.mp4`` is an image; an MP4 named ``.png`` a video).
+    """``video`` or ``image``: by the first bytes (a video container's or an image format's signature:
+    :func:`fakescope.core.formats.content_kind`), else by the suffix, else ``image`` (a PNG named ``.mp4`` is an
+    image; an MP4 named ``.png`` a video).
 
     Only a regular file is opened to look at its first bytes: anything else (a FIFO would block forever, a device
     never end) goes by its suffix, and the reader then refuses it with the reason.
     """
     suffix = Path(path).suffix.lower()
     by_suffix = "video" if suffix in VIDEO_SUFFIXES else "image"
-    if not is_regular_file(path):
-        return by_suffix
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError:
-        return by_suffix  # the reader will say why it cannot be read
-    if head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") \
-            or (head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS):
-        return "image"
-    if looks_like_video(head):
-        return "video"
-    return by_suffix
+    head = head_of(path)  # None: not a regular file, or unreadable (the reader will say why)
+    return (content_kind(head) if head is not None else None) or by_suffix
 
 
 def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] | None = None, *,
@@ -99,7 +83,8 @@ def collect_inputs(paths: Iterable[str | os.PathLike | Input], empty: list[str] 
 
 def _walked(folder: str, follow_links: bool = True, exclude: Iterable[str | os.PathLike] = ()) -> list[Input]:
     found = []
-    for f in walk(folder, IMAGE_SUFFIXES | VIDEO_SUFFIXES, follow_links=follow_links, exclude=exclude):
+    for f in walk(folder, IMAGE_SUFFIXES | VIDEO_SUFFIXES, follow_links=follow_links, exclude=exclude,
+                  content=("image", "video")):
         kind = "folder" if f.folder else kind_of(f.path)
         found.append(Input(f.path, kind, f.error, f.via_link))
     return found

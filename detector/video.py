@@ -43,13 +43,6 @@ class VideoReadError(ValueError):
     """A video that could not be opened or has no decodable frame; the message is one line naming why."""
 
 
-def looks_like_video(head: bytes) -> bool:
-    """Whether the first bytes of a file are a common video container (MP4/MOV, AVI, Matroska/WebM, MPEG, FLV)."""
-    return (head[4:8] == b"ftyp" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
-            or head[:4] == b"\x1a\x45\xdf\xa3" or head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")
-            or head[:3] == b"FLV")
-
-
 # --- frames ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

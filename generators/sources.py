@@ -314,7 +314,7 @@ class FolderSource(RealSource):
     @cached_property
     def _paths(self) -> list[Path]:
         paths = []
-        for found in walk(self.root, IMAGE_SUFFIXES):
+        for found in walk(self.root, IMAGE_SUFFIXES, content=("image",)):
             p = Path(found.path)
             if found.error is not None:
                 self.skipped.append(str(p))

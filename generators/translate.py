@@ -78,7 +78,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], *,
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            for f in walk(path, IMAGE_SUFFIXES, exclude=exclude):
+            for f in walk(path, IMAGE_SUFFIXES, exclude=exclude, content=("image",)):
                 p = Path(f.path)
                 found.append((p, Path(path.resolve().name or "input") / p.relative_to(path).with_suffix(""), f.error))
         else:

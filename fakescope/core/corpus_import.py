@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import FORMAT_VERSION, SPLITS, count_rows, image_path, write_corpus
+from .formats import HEAD_BYTES, content_format
 from .imageio import (
     IMAGE_SUFFIXES,
     ImageReadError,
@@ -108,6 +109,21 @@ def parse_match_format(text: str | None) -> tuple[str, int] | None:
     raise ValueError(f"--match-format {text!r}: expected png or jpeg:QUALITY (1 .. 100)")
 
 
+def _format_of(path: str, data: bytes) -> str:
+    """The format a file is recorded as: its suffix's (``jpg`` is ``jpeg``), or for a file found by its first bytes
+    (no image suffix: ``IMG_0001``) the format they announce."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return suffix.lstrip(".").replace("jpg", "jpeg")
+    return content_format(data[:HEAD_BYTES]) or "unknown"
+
+
+def _stored_suffix(path: str, fmt: str) -> str:
+    """The suffix a file is stored under in the corpus: its own, or its format's when it had no image suffix."""
+    suffix = Path(path).suffix.lower()
+    return suffix if suffix in IMAGE_SUFFIXES else ".jpg" if fmt == "jpeg" else f".{fmt}"
+
+
 def describe_format(match: tuple[str, int] | None) -> str:
     return "as found" if match is None else "png" if match[0] == "png" else f"jpeg:{match[1]}"
 
@@ -128,7 +144,7 @@ def gather(folders: Sequence[ImageFolder], *, on_error: Callable[[str], None], k
         if not folder.path.is_dir():
             on_error(f"{folder.path}: not a folder")
             continue
-        for item in walk(folder.path, IMAGE_SUFFIXES, exclude=exclude):
+        for item in walk(folder.path, IMAGE_SUFFIXES, exclude=exclude, content=("image",)):
             if item.error:
                 on_error(f"{item.path}: {item.error}")
                 continue
@@ -142,7 +158,7 @@ def gather(folders: Sequence[ImageFolder], *, on_error: Callable[[str], None], k
                 duplicates.append(f"{item.path}: same content as {first[digest]}")
                 continue
             first[digest] = item.path
-            fmt = Path(item.path).suffix.lower().lstrip(".").replace("jpg", "jpeg")
+            fmt = _format_of(item.path, data)
             found.append(FoundImage(folder, item.path, digest, image.shape[:2], fmt))
             if keep_pixels:
                 pixels[item.path] = image
@@ -202,8 +218,8 @@ def import_corpus(folders: Sequence[ImageFolder], out: str | os.PathLike, *, sha
         if sha256_bytes(data) != f.sha256:
             problem(f"{f.path}: changed while it was being imported")
             continue
-        if match_format is None:
-            fmt, suffix = f.format, Path(f.path).suffix.lower()
+        if match_format is None:  # a file found by its content (IMG_0001) is stored with its format's suffix
+            fmt, suffix = f.format, _stored_suffix(f.path, f.format)
         elif match_format[0] == "png":
             data, fmt, suffix = encode_png(decode_image(data)), "png", ".png"
         else:

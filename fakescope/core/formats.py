@@ -11,6 +11,8 @@
   hostile text chunk never hides the pixels from the detector.
 - :func:`video_frame_size`: the frame size an AVI or MP4/MOV container states, read from its header before any
   frame is decoded (None when the container is another or does not say).
+- :func:`content_format`, :func:`content_kind`, :func:`head_of`: what a file is by its first bytes (an image
+  format's signature, a video container's), the one rule by which files are images or videos whatever their names.
 
 Nothing here imports anything else of fakescope.
 """
@@ -29,6 +31,55 @@ IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "TIFF", "GIF", "BMP", "DIB", "JP
 FORBIDDEN_FORMATS = ("EPS", "PS", "PDF")
 
 assert not set(IMAGE_FORMATS) & set(FORBIDDEN_FORMATS)
+
+# --- what a file is by its first bytes -----------------------------------------------------------------------
+
+#: Bytes read from the start of a file to tell what it is.
+HEAD_BYTES = 16
+#: Signatures of image formats read here, by format name (as a file suffix would say it).
+_IMAGE_SIGNATURES = {b"\x89PNG": "png", b"\xff\xd8\xff": "jpeg", b"GIF87a": "gif", b"GIF89a": "gif",
+                     b"BM": "bmp", b"II*\x00": "tiff", b"MM\x00*": "tiff", b"#?RADIANCE": "hdr", b"#?RGBE": "hdr",
+                     b"\x00\x00\x00\x0cjP  \r\n\x87\n": "jp2", b"\xff\x4f\xff\x51": "j2k"}
+#: ISO-BMFF brands of still images (AVIF, HEIF): the container of MP4 and MOV, holding an image.
+_IMAGE_BRANDS = {b"avif": "avif", b"avis": "avif", b"heic": "heic", b"heix": "heic", b"mif1": "heic", b"msf1": "heic"}
+
+
+def content_format(head: bytes) -> str | None:
+    """The image format a file's first bytes announce (``png``, ``jpeg``, ``webp``, ...), or None."""
+    for signature, name in _IMAGE_SIGNATURES.items():
+        if head.startswith(signature):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS:
+        return _IMAGE_BRANDS[head[8:12]]
+    return None
+
+
+def content_kind(head: bytes) -> str | None:
+    """``image`` or ``video`` by a file's first bytes (an image format's signature, or a common video container:
+    MP4/MOV, AVI, Matroska/WebM, MPEG, FLV), or None when they are neither."""
+    if content_format(head) is not None:
+        return "image"
+    if (head[4:8] == b"ftyp" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+            or head[:4] == b"\x1a\x45\xdf\xa3" or head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")
+            or head[:3] == b"FLV"):
+        return "video"
+    return None
+
+
+def head_of(path: str | os.PathLike) -> bytes | None:
+    """The first :data:`HEAD_BYTES` bytes of a regular file (links followed), or None for anything else or a file
+    that cannot be read: only a regular file is opened (a FIFO would block forever, a device never end)."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as f:
+            return f.read(HEAD_BYTES)
+    except (OSError, ValueError):
+        return None
 
 # --- PNG text chunks -----------------------------------------------------------------------------------------
 

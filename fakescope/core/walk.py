@@ -4,7 +4,9 @@ Used by ``fakescope score`` (images and videos), ``fakescope gan translate``, ``
 --real/--fake`` and ``folder:PATH`` real sources. Rules: depth first, entries in name order; hidden names (a leading
 ``.``) skipped; symbolic links (to folders and files) followed, each input found through one marked ``via_link``,
 or all left out with ``follow_links=False`` (``score --no-follow-links``: a link to ``/usr/share`` does not pull in
-system files); a file is kept when its suffix (any case) is wanted, and a looping link among the files is reported.
+system files); a file is kept when its suffix (any case) is wanted, or, for the kinds given as ``content``
+(``image``, ``video``), when its first bytes say it is one (a PNG named ``IMG_0001``: a file is an image or a
+video by its first bytes wherever it is found); a looping link among the files is reported.
 
 Every folder is walked once: folders are remembered by (device, inode), so a link that leads back to a folder being
 walked (a loop) or to one already walked (two links to one folder, a chain of them) is reported once per folder and
@@ -29,6 +31,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .formats import content_kind, head_of
 from .imageio import os_reason
 
 #: Folders more than this many levels below the walked folder are reported and not entered.
@@ -49,12 +52,13 @@ class Found:
 
 def walk(folder: str | os.PathLike, suffixes: Collection[str] | None, *, follow_links: bool = True,
          exclude: Iterable[str | os.PathLike] = (), max_depth: int = MAX_DEPTH,
-         max_entries: int = MAX_ENTRIES) -> Iterator[Found]:
-    """Files below ``folder`` whose lower-case suffix is in ``suffixes`` (None: every file), and the problems met,
-    in walk order; ``follow_links=False`` leaves out every symbolic link below ``folder`` (to a file or a folder);
-    the folders of ``exclude`` (existing or not) are never entered."""
+         max_entries: int = MAX_ENTRIES, content: Collection[str] = ()) -> Iterator[Found]:
+    """Files below ``folder`` whose lower-case suffix is in ``suffixes`` (None: every file), or whose first bytes
+    are of a kind in ``content`` (``image``, ``video``: :func:`fakescope.core.formats.content_kind`; only regular
+    files are opened), and the problems met, in walk order; ``follow_links=False`` leaves out every symbolic link
+    below ``folder`` (to a file or a folder); the folders of ``exclude`` (existing or not) are never entered."""
     state = _Walk({s.lower() for s in suffixes} if suffixes is not None else None, follow_links,
-                  [os.fspath(p) for p in exclude], max_depth, max_entries)
+                  [os.fspath(p) for p in exclude], max_depth, max_entries, frozenset(content))
     root = os.fspath(folder)
     try:
         yield from state.folder(root, {}, 0, False)
@@ -143,6 +147,7 @@ class _Walk:
     exclude: list[str]
     max_depth: int
     max_entries: int
+    content: frozenset[str] = frozenset()  # kinds kept by their first bytes whatever their suffix
     walked: dict[tuple[int, int], str] = field(default_factory=dict)  # every folder entered: where it was
     reported: set[tuple[int, int]] = field(default_factory=set)  # folders reported as reached again
     entries: int = 0
@@ -183,6 +188,8 @@ class _Walk:
                 yield from self.subfolder(entry.path, ancestors, depth + 1, via_link or link)
             elif self.suffixes is None or Path(entry.name).suffix.lower() in self.suffixes:
                 yield Found(entry.path, via_link=via_link or link)
+            elif self.content and _kind_by_content(entry.path) in self.content:
+                yield Found(entry.path, via_link=via_link or link)
             elif link and _loops(entry.path):
                 yield Found(entry.path, "symbolic link loop")
 
@@ -207,6 +214,11 @@ class _Walk:
             yield Found(path, f"more than {self.max_depth} folders deep: not walked", folder=True)
         else:
             yield from self.folder(path, ancestors, depth, via_link)
+
+
+def _kind_by_content(path: str) -> str | None:
+    head = head_of(path)  # None for anything but a readable regular file: a FIFO is never opened
+    return content_kind(head) if head is not None else None
 
 
 def _loops(path: str) -> bool:

@@ -96,3 +96,32 @@ def test_excluded_folders_are_never_entered(tmp_path):
     out = root / "sub"
     assert all("sub" not in Path(f.path).relative_to(root).parts for f in walk(root, {".png"}, exclude=[out]))
     assert list(walk(out, {".png"}, exclude=[out])) == []
+
+
+def test_files_without_an_image_suffix_are_kept_by_their_first_bytes(tmp_path):
+    """Issue 31, item 12: a PNG named IMG_0001 in a folder was skipped silently (a single file was scored)."""
+    from fakescope.core.corpus import read_manifest
+    from fakescope.core.corpus_import import import_corpus, parse_folder
+
+    root = tmp_path / "t"
+    root.mkdir()
+    def png(value: int) -> bytes:
+        return cv2.imencode(".png", np.full((8, 8, 3), value, np.uint8))[1].tobytes()
+
+    (root / "IMG_0001").write_bytes(png(90))  # a PNG without a suffix
+    (root / "photo.dat").write_bytes(png(91))  # a PNG under another suffix
+    (root / "clip").write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(64))  # an MP4's first bytes
+    (root / "notes").write_text("not an image")
+    os.mkfifo(root / "pipe")  # never opened: the walk must not block
+    found = [os.path.basename(f.path) for f in walk(root, IMAGE_SUFFIXES, content=("image",))]
+    assert found == ["IMG_0001", "photo.dat"]
+    inputs = {os.path.basename(i.path): i.kind for i in collect_inputs([root])}
+    assert inputs == {"IMG_0001": "image", "clip": "video", "photo.dat": "image"}
+    assert [os.path.basename(str(p)) for p, _, error in expand_inputs([root]) if error is None] == found
+    assert sorted(os.path.basename(str(p)) for p in FolderSource(root)._paths) == found
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "a.png").write_bytes(png(92))
+    record = import_corpus([parse_folder(str(root), 0), parse_folder(f"g={tmp_path / 'f'}", 1)], tmp_path / "c",
+                           on_error=lambda m: None)
+    assert record["formats"] == {"real": {"png": 2}, "fake": {"png": 1}}
+    assert all(r["path"].endswith(".png") for r in read_manifest(tmp_path / "c"))
