@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from fakescope.core.budget import check_image_budget
 from fakescope.core.imageio import encode_png, sha256_bytes, to_uint8, write_bytes_atomic
 from fakescope.core.progress import Progress
 from fakescope.core.safety import check_output_folder, only_names
@@ -94,14 +95,20 @@ def sample_to_folder(
     checkpoint: dict | None = None,
     progress: Progress | None = None,
     overwrite: bool = False,
+    allow_large: bool = False,
 ) -> list[dict]:
     """Write images ``start .. start+count-1`` as ``out/{index:06d}.png`` plus ``out/manifest.jsonl``.
 
     ``out`` must be new or empty; ``overwrite`` replaces a previous sample there (its images that the new one
     does not write are removed), never a folder holding anything else. The manifest is written last (a
-    previous one is removed first), so a sample cut short (a full disk) has none.
+    previous one is removed first), so a sample cut short (a full disk) has none. More than
+    :data:`~fakescope.core.budget.MAX_IMAGES` images are refused unless ``allow_large``, and so are images that would
+    not fit in the free space of ``out``'s disk (:class:`~fakescope.core.budget.TooLargeError`, before any write).
     """
     out = Path(out)
+    c, h, w = gan.image_shape
+    check_image_budget(count, what=f"sample of {count:,} images", image=(h, w, c), out=out, allow_large=allow_large,
+                       confirm="pass --allow-large to sample them anyway")
     replacing = check_sample_folder(out, overwrite=overwrite)
     old = {p.name for p in out.iterdir()} if replacing else set()
     out.mkdir(parents=True, exist_ok=True)

@@ -112,7 +112,8 @@ def corpus_build(
         env = from_env()
         if env.active and part is not None:
             raise fail("--shard: not under torchrun (each process already builds its own shard)")
-        check_corpus_size(plan, plan.size, plan.channels, part, allow_large=allow_large)  # before any planning
+        check_corpus_size(plan, plan.size, plan.channels, part, allow_large=allow_large,  # before any planning
+                          out=None if resume else out_dir)
         check_outputs_apart({"--out": out_dir}, folders=_read_folders(plan))
         check_writable_folder(out_dir)
         dev = resolve_device(device)

@@ -163,14 +163,27 @@ def gan_sample(
                                                         "it).")] = 256,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a previous sample in --out (never "
                                                                 "anything else).")] = False,
+    allow_large: Annotated[bool, typer.Option("--allow-large", help="Sample even more than 1,000,000 images (the "
+                                                                  "refusal gives the estimated disk size).")]
+    = False,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Sample images, one derived seed per image: image i of seed S is the same wherever it is drawn."""
+    """Sample images, one derived seed per image: image i of seed S is the same wherever it is drawn.
+
+    More than 1,000,000 images need --allow-large, and the images must fit in the free space of --out's disk
+    (the rule of `corpus build`), checked before the first is written."""
+    from fakescope.core.budget import TooLargeError, check_image_budget
     from fakescope.core.checkpoint import looks_like_path
+
+    try:  # before torch and the model load
+        check_image_budget(count, what=f"--count {count}", allow_large=allow_large,
+                           confirm="pass --allow-large to sample them anyway")
+    except TooLargeError as exc:
+        raise fail_on(exc) from None
+    check_outputs_apart({"--out": out_dir}, folders=[model] if looks_like_path(model) else [])
     from fakescope.generators.kinds.noise import NoiseToImage
     from fakescope.generators.sampling import check_sample_folder, sample_to_folder
 
-    check_outputs_apart({"--out": out_dir}, folders=[model] if looks_like_path(model) else [])
     try:
         check_sample_folder(out_dir, overwrite=overwrite)
     except ValueError as exc:
@@ -180,9 +193,12 @@ def gan_sample(
     if not isinstance(gan, NoiseToImage):
         raise fail(f"{model} is an image-to-image model ({gan.name}); use `fakescope gan translate {model} IMAGE...`")
     with progress_bar(f"sampling {model}", count, unit="images") as update:
-        rows = sample_to_folder(gan, out_dir, count=count, seed=seed, start=start, batch_size=batch_size,
-                                checkpoint={"name": model, "sha256": meta["sha256"]},
-                                progress=update, overwrite=overwrite)
+        try:
+            rows = sample_to_folder(gan, out_dir, count=count, seed=seed, start=start, batch_size=batch_size,
+                                    checkpoint={"name": model, "sha256": meta["sha256"]},
+                                    progress=update, overwrite=overwrite, allow_large=allow_large)
+        except ValueError as exc:  # too many images for the disk (or at all)
+            raise fail_on(exc) from None
     say(f"{len(rows)} images in {out_dir}")
 
 

@@ -75,7 +75,8 @@ def build_corpus(
     small CPU, leaving cores to the ``workers`` writer threads keeps both busy instead of contending.
     ``progress(n)`` is called as files are written (first with the count already done). ``generate`` makes the
     fakes of each run of blocks (default :func:`~.batches.generate_fakes`). More than
-    :data:`~.plan.MAX_IMAGES` images are refused (with the estimated disk size) unless ``allow_large``.
+    :data:`~.plan.MAX_IMAGES` images are refused (with the estimated disk size) unless ``allow_large``, and so
+    is a build whose images would not fit in the free space of ``out``'s file system.
     """
     if isinstance(recipe, CorpusSpec):
         recipe = recipe.recipe()
@@ -93,11 +94,13 @@ def _build(recipe: Recipe, out: Path, device: torch.device, batch_size: int, wor
            resume: bool, progress: Progress | None, generate: GenerateFakes, allow_large: bool = False) -> dict:
     gans = [load_entry_generator(recipe, i, device) for i in range(len(recipe.fake))]
     size, channels = _image_format(recipe, gans)
-    check_corpus_size(recipe, size, channels, shard, allow_large=allow_large)
+    check_corpus_size(recipe, size, channels, shard, allow_large=allow_large, out=None if resume else out)
     identity = _identity(recipe, gans, size, channels, shard, device, batch_size)
     done_rows = prepare_folder(out, identity, resume)
     if done_rows is None:  # already complete
         return json.loads((out / CORPUS_FILE).read_text())
+    if resume:  # what is still to write must fit on the disk
+        check_corpus_size(recipe, size, channels, shard, allow_large=allow_large, out=out, done=len(done_rows))
     if progress is not None and done_rows:
         progress(len(done_rows))
 

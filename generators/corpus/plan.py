@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
+from fakescope.core.budget import MAX_IMAGES, TooLargeError, check_image_budget
 from fakescope.core.corpus import SPLITS, CorpusError, UnsafeCorpusError
 
 from ..recipes import Recipe, parse_recipe
@@ -12,10 +14,6 @@ from ..sampling import CPU_CHUNK
 #: Images per unit of work. Shards split a corpus on these blocks; a multiple of CPU_CHUNK so that a shard
 #: never regenerates images that belong to another.
 BLOCK = CPU_CHUNK
-#: A build of more images than this is refused (with its estimated size) unless confirmed (``allow_large``).
-MAX_IMAGES = 1_000_000
-#: Never more images than this in one build, confirmed or not (the plan alone would not fit in memory).
-HARD_LIMIT = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -97,29 +95,22 @@ def planned_count(recipe: Recipe, shard: Shard | None = None) -> int:
 
 
 def check_corpus_size(recipe: Recipe, size: int | None, channels: int | None, shard: Shard | None = None, *,
-                      limit: int = MAX_IMAGES, allow_large: bool = False) -> None:
+                      limit: int = MAX_IMAGES, allow_large: bool = False, out: str | os.PathLike | None = None,
+                      done: int = 0) -> None:
     """Refuse a build of more than ``limit`` images (with its estimated disk size) unless ``allow_large``; more
-    than :data:`HARD_LIMIT` images are refused in any case. ``size``/``channels`` None: not known yet."""
+    than :data:`~fakescope.core.budget.HARD_LIMIT` images are refused in any case; with ``out``, the images still
+    to write (all but ``done``) must fit in its file system's free space
+    (:func:`fakescope.core.budget.check_image_budget`, the rule ``gan sample`` follows too). ``size``/``channels``
+    None: not known yet."""
     n = sum(sum(e.counts.values()) for e in recipe.entries)
     if shard is not None:
         n = -(-n // shard.count)
-    if n <= limit or (allow_large and n <= HARD_LIMIT):
-        return
-    if size and channels:
-        per_image = size * size * channels * (0.5 if recipe.format == "png" else 0.2) + 100  # compressed + row
-        estimate = f"{n:,} images of {size}x{size}x{channels} (about {_human_bytes(n * per_image)} on disk)"
-    else:
-        estimate = f"{n:,} images (at least {_human_bytes(n * 200)} on disk)"
-    if n > HARD_LIMIT:
-        raise UnsafeCorpusError(f"{recipe.name}: {estimate} is more than any build can hold "
-                                f"(at most {HARD_LIMIT:,} images)")
-    raise UnsafeCorpusError(f"{recipe.name}: {estimate} is more than the limit of {limit:,} images; "
-                            "pass --allow-large to build it anyway")
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return f"{n:,.1f} PB"
+    image = (size, size, channels) if size and channels else None
+    try:
+        check_image_budget(n, what=recipe.name, image=image, format=recipe.format, limit=limit,
+                           allow_large=allow_large, confirm="pass --allow-large to build it anyway")
+        if out is not None and image is not None:
+            check_image_budget(max(0, n - done), what=recipe.name, image=image, format=recipe.format, out=out,
+                               allow_large=True)
+    except TooLargeError as exc:
+        raise UnsafeCorpusError(str(exc)) from None
