@@ -60,9 +60,9 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def fail_on(exc: Exception) -> typer.Exit:
     """A library error as one line: exit status 1 when the data or the file system refused (a file that must not
     be read, a folder that cannot be written), 2 when what was asked cannot be done (a usage error)."""
-    from fakescope.core.safety import SafetyError
+    from fakescope.core.safety import NothingFoundError, SafetyError
 
-    return fail(str(exc), code=1 if isinstance(exc, (SafetyError, OSError)) else 2)
+    return fail(str(exc), code=1 if isinstance(exc, (SafetyError, NothingFoundError, OSError)) else 2)
 
 
 def output_file(text: str) -> Path:

@@ -364,6 +364,8 @@ def _parse_fake(item: dict, at: str, base: Path, default_counts: dict | None, er
 def _check_entries(real: list[RealEntry], fake: list[FakeEntry], err) -> None:
     if not real and not fake:
         raise err("no [[real]] or [[fake]] entries")
+    if not any(n for e in (*real, *fake) for n in e.counts.values()):
+        raise err("every count is 0: the recipe would build an empty corpus")
     sources = [e.source for e in real]
     if len(set(sources)) != len(sources):
         raise err("two [[real]] entries draw from one source (they would hold the same images); merge them")

@@ -40,7 +40,7 @@ from .imageio import (
     write_bytes_atomic,
 )
 from .progress import Progress
-from .safety import safe_name
+from .safety import NothingFoundError, safe_name
 from .seeding import numpy_rng
 from .walk import walk
 
@@ -167,6 +167,27 @@ def gather(folders: Sequence[ImageFolder], *, on_error: Callable[[str], None], k
     return found, duplicates, pixels
 
 
+def check_both_classes(folders: Sequence[ImageFolder], found: Sequence[FoundImage], duplicates: Sequence[str],
+                       unreadable: Sequence[str]) -> None:
+    """Refuse (:class:`~fakescope.core.safety.NothingFoundError`) an import that would hold no real or no fake
+    image: one class is no corpus, and "22 real / 0 fake" is no success. The message names the folders and what
+    was left out of them (duplicates of images already found, unreadable files)."""
+    for label, kind in ((0, "real"), (1, "fake")):
+        mine = [f for f in folders if f.label == label]
+        if not mine or any(f.folder.label == label for f in found):
+            continue
+
+        def below(line: str, mine=mine) -> bool:
+            return any(line.startswith(os.path.join(str(f.path), "")) for f in mine)
+
+        left = [f"{n} {what}" for n, what in ((sum(map(below, duplicates)), "duplicates of images already found"),
+                                               (sum(map(below, unreadable)), "unreadable")) if n]
+        names = ", ".join(f"{f.origin}={f.path}" if label else str(f.path) for f in mine)
+        raise NothingFoundError(f"no {kind} image to import from {names}"
+                                + (f" ({' and '.join(left)}, left out)" if left else " (no image files found)")
+                                + "; nothing was written")
+
+
 def assign_splits(found: Sequence[FoundImage], shares: dict[str, float], seed: int) -> list[str]:
     """Per image, its split: each origin's images permuted by ``seed`` and cut by the shares (in SPLITS order)."""
     splits = [""] * len(found)
@@ -200,6 +221,7 @@ def import_corpus(folders: Sequence[ImageFolder], out: str | os.PathLike, *, sha
 
     found, duplicates, _ = gather(folders, on_error=problem, keep_pixels=False, progress=progress,
                                   exclude=[out])
+    check_both_classes(folders, found, duplicates, unreadable)  # before anything is written
     splits = assign_splits(found, shares or {"test": 1.0}, seed)
     rows, formats = [], {"real": {}, "fake": {}}
     index: dict[tuple[str, int, str], int] = {}

@@ -51,6 +51,12 @@ class SafetyError(ValueError):
     (the command line exits with status 1)."""
 
 
+class NothingFoundError(ValueError):
+    """The inputs held nothing a command could use (a corpus import whose fake folder left no image): not a usage
+    error but the data's, one line saying what is missing (the command line exits with status 1), never a
+    success with an empty result."""
+
+
 class UnsafePathError(SafetyError):
     """A path named in a data file that would lead outside its folder; the message says why."""
 
@@ -183,6 +189,8 @@ def is_regular_file(path: str | os.PathLike) -> bool:
 #: The short-lived probe file of :func:`check_writable_folder`. Under torchrun several processes check the same
 #: folder at once: one's probe is never taken for content by another.
 WRITE_CHECK_PREFIX = ".fakescope-write-check."
+#: The lock file of a folder being written (:mod:`fakescope.core.lock`): a writer's, never content.
+LOCK_NAME = ".fakescope-lock"
 
 
 def check_writable_folder(path: str | os.PathLike, option: str = "--out") -> None:
@@ -284,9 +292,9 @@ def check_outputs_apart(outputs: Mapping[str, str | os.PathLike | None],
 
 
 def _entries(path: Path) -> list[os.DirEntry]:
-    """A folder's entries, less the write probes of processes checking it at the same time."""
+    """A folder's entries, less the write probes of processes checking it at the same time and a writer's lock."""
     with os.scandir(path) as it:
-        return [e for e in it if not e.name.startswith(WRITE_CHECK_PREFIX)]
+        return [e for e in it if not e.name.startswith(WRITE_CHECK_PREFIX) and e.name != LOCK_NAME]
 
 
 def check_output_folder(path: str | os.PathLike, *, what: str, overwrite: bool = False,
