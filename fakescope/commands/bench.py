@@ -116,7 +116,7 @@ def bench_command(
     from fakescope.core.corpus import CorpusError, read_record
     from fakescope.core.version import fakescope_version
     from fakescope.detector.base import load_detector
-    from fakescope.detector.bench import limit_per_generator, run_bench
+    from fakescope.detector.bench import limit_per_generator, run_bench, size_notes
     from fakescope.detector.data import ImageSet, load_folders, load_split
     from fakescope.detector.external import is_external, load_external
 
@@ -169,6 +169,10 @@ def bench_command(
     for label, kind in ((0, "real"), (1, "fake")):
         if not (data.labels == label).any():
             say(f"warning: the {split} split holds no {kind} images: AP and ROC-AUC are undefined (null)", stderr=True)
+    notes.extend(size_notes(data))
+    to_stdout = output is None and format == Format.table  # the table there carries the warnings itself
+    for line in warning_notes(notes) if not to_stdout else []:  # any other output: JSON notes, HTML, and stderr
+        say(f"warning: {line}", stderr=True)
     with progress_bar("benchmarking", len(chains) * len(detectors), unit="passes",
                       enabled=format == Format.table or output is not None or report_dir is not None) as update:
         result = run_bench(detectors, data, chains, device=dev, seed=seed, progress=update)
@@ -198,6 +202,8 @@ def bench_command(
         write_bytes_atomic(output, render(report, format).encode())
     elif format == Format.table:
         show(bench_table(result.rows))
+        for line in warning_notes(notes):
+            say(f"warning: {line}")
     else:
         sys.stdout.write(render(report, format))
     if errors:
@@ -239,7 +245,14 @@ def render(report: dict, format: Format) -> str:
         from fakescope.core.csvfile import csv_text
 
         return csv_text(COLUMNS, report["results"])
-    return table_text(bench_table(report["results"]))
+    return table_text(bench_table(report["results"])) + "".join(f"warning: {w}\n"
+                                                                for w in warning_notes(report["notes"]))
+
+
+def warning_notes(notes: list[str]) -> list[str]:
+    """The notes that warn (real and fake images stored in different formats, or of different sizes): shown with
+    every output, the table's included, not only in JSON and the HTML report."""
+    return [n.replace("WARNING: ", "") for n in notes if "WARNING:" in n]
 
 
 def bench_table(rows: list[dict]) -> Grid:

@@ -124,3 +124,26 @@ def test_import_of_a_missing_folder_is_a_usage_error_before_anything_is_written(
                                  f"progan={tmp_path / 'nowhere'}", "--out", str(tmp_path / "c")])
     assert result.exit_code == 2 and f"--fake progan={tmp_path / 'nowhere'}" in result.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_format_and_size_warnings_reach_every_output(tmp_path, bench_detector_dir):
+    """Issue 31, item 10: the storage-format warning was in JSON and HTML only, and reals and fakes of different
+    sizes (512 px photographs against 32 px fakes: AP 1.000 by size alone) were not warned about at all."""
+    rng = np.random.default_rng(1)
+    for name, side, suffix in (("real", 64, ".png"), ("gen", 16, ".jpg")):
+        (tmp_path / name).mkdir()
+        for i in range(6):
+            cv2.imwrite(str(tmp_path / name / f"{i}{suffix}"), rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+    args = ["bench", "--real", str(tmp_path / "real"), "--fake", f"gen={tmp_path / 'gen'}", "--detector",
+            str(bench_detector_dir), "--perturb", "none", "--device", "cpu"]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "different formats" in table.stdout and "differ in size" in table.stdout and "64x64" in table.stdout
+    for fmt in ("csv", "json"):
+        result = runner.invoke(app, [*args, "--format", fmt])
+        assert "warning: " in result.stderr and "differ in size" in result.stderr and "different formats" in \
+            result.stderr, result.stderr
+    assert any("differ in size" in n for n in json.loads(result.stdout)["notes"])
+    runner.invoke(app, [*args, "--output", str(tmp_path / "t.txt")])
+    text = (tmp_path / "t.txt").read_text()
+    assert "differ in size" in text and "different formats" in text
