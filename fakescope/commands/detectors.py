@@ -17,6 +17,7 @@ from ..console import (
     check_output_folder,
     check_outputs_apart,
     command_line,
+    examples,
     fail,
     fail_on,
     is_main_rank,
@@ -35,7 +36,9 @@ detectors_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 
 TRAIN_STATE = "train_state.pt"  # a neural detector's training state, kept in --out until the checkpoint
 
-@app.command("train")
+@app.command("train", epilog=examples(
+    "fakescope train discriminator --corpus corpus/ --out my-detector/",
+    "fakescope train npr --init npr-published --epochs 0 --set width=32 --corpus mine/ --out det/  # recalibrate"))
 def train_detector(
     ctx: typer.Context,
     family: Annotated[str, typer.Argument(help="Detector family, e.g. discriminator, npr, spectrum, timm:resnet18 "
@@ -155,7 +158,7 @@ def train_detector(
     say(f"checkpoint: {as_path_text(out_dir)}")
 
 
-@detectors_app.command("list")
+@detectors_app.command("list", epilog=examples("fakescope detectors list", "fakescope detectors list --format json"))
 def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
     """Detector families and bundled detector checkpoints with their training corpora and metrics."""
     import json

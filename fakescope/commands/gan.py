@@ -17,6 +17,7 @@ from ..console import (
     check_outputs_apart,
     check_writable_folder,
     command_line,
+    examples,
     fail,
     fail_on,
     is_main_rank,
@@ -31,7 +32,7 @@ from ..console import (
 gan_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                       help="GAN families: list, train, sample, translate, export, import.")
 
-@gan_app.command("list")
+@gan_app.command("list", epilog=examples("fakescope gan list", "fakescope gan list --format json"))
 def gan_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
     """GAN families and bundled GAN checkpoints (what each was trained on, and the command that made it)."""
     import json
@@ -62,7 +63,9 @@ def gan_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
     show(grid)
 
 
-@gan_app.command("train")
+@gan_app.command("train", epilog=examples(
+    "fakescope gan train vanilla --data digits --out runs/v",
+    "fakescope gan train vanilla --data digits --out runs/v --epochs 20 --resume  # extend a finished run"))
 def gan_train(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="GAN family (see `fakescope gan list`).")],
@@ -152,7 +155,9 @@ def gan_train(
         say(f"checkpoint: {as_path_text(ckpt)}")
 
 
-@gan_app.command("sample")
+@gan_app.command("sample", epilog=examples(
+    "fakescope gan sample vanilla-digits --count 64 --seed 1 --out samples/",
+    "fakescope gan sample runs/v/checkpoint --count 8 --start 56 --out again/  # images 56-63 of seed 0"))
 def gan_sample(
     model: Annotated[str, typer.Argument(help="Bundled GAN checkpoint name or checkpoint folder.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")],
@@ -202,7 +207,7 @@ def gan_sample(
     say(f"{len(rows)} images in {out_dir}")
 
 
-@gan_app.command("export")
+@gan_app.command("export", epilog=examples("fakescope gan export runs/v/checkpoint --out my-gan/"))
 def gan_export(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="GAN checkpoint folder (e.g. RUN/checkpoint).")],
@@ -231,7 +236,8 @@ def gan_export(
     say(f"{out_dir}: sha256 {digest}")
 
 
-@gan_app.command("import")
+@gan_app.command("import", epilog=examples(
+    "fakescope gan import realesrgan-x4plus --out runs/upscalers/realesrgan-x4plus  # after `make upscalers`"))
 def gan_import(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Published network: realesrgan-x4plus, realesrgan-x4plus-anime, "
@@ -263,7 +269,9 @@ def gan_import(
     say(f"{out_dir}: sha256 {digest}")
 
 
-@gan_app.command("translate")
+@gan_app.command("translate", epilog=examples(
+    "fakescope gan translate cyclegan-photo2painting photo.jpg some/folder/ --direction a2b --out painted/",
+    "fakescope gan translate resynth-nearest-s2 photos/ --out resynthesised/"))
 def gan_translate(
     model: Annotated[str, typer.Argument(help="Image-to-image checkpoint: bundled name (cyclegan-photo2painting, "
                                               "resynth-nearest-s2) or folder.")],

@@ -149,7 +149,7 @@ def test_the_standin_tree_is_what_the_source_reads_wherever_it_runs(debian_photo
         package, rel = meta["item"].split(":", 1)
         photo = read_image(debian_photos_standin / package / rel)
         y, x, h, w = meta["crop"]
-        window = torch.from_numpy(photo[y : y + h, x : x + w]).permute(2, 0, 1).float() / 127.5 - 1
+        window = torch.from_numpy(photo[y : y + h, x : x + w].copy()).permute(2, 0, 1).float() / 127.5 - 1
         assert torch.equal(image, window)
 
 
