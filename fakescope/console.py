@@ -342,6 +342,12 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def examples(*lines: str) -> str:
+    """A command's help epilog (``@app.command(epilog=examples(...))``): one or two examples of its use, printed
+    as written at the end of ``--help`` (never rewrapped)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
 # --- options shared by several commands -------------------------------------------------------------------------
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N (auto takes CUDA when present).")]

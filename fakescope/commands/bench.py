@@ -21,6 +21,7 @@ from ..console import (
     check_outputs_apart,
     command_line,
     error_line,
+    examples,
     fail,
     output_file,
     output_format,
@@ -39,7 +40,9 @@ COLUMNS = ("detector", "perturbation", "generator", "fakes", "reals", "ap", "ap_
            "accuracy", "fake_accuracy", "real_accuracy", "tpr_at_1fpr", "tpr_at_5fpr", "eer", "ece", "threshold")
 
 
-@app.command("bench")
+@app.command("bench", epilog=examples(
+    "fakescope bench --corpus corpus/ -d npr-published --perturb none --perturb jpeg:90,75,50",
+    "fakescope bench --real photos/ --fake sdxl=sdxl-images/ --report bench-report/"))
 def bench_command(
     ctx: typer.Context,
     corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="Corpus folder (repeatable); generators are "

@@ -20,6 +20,7 @@ from ..console import (
     check_outputs_apart,
     check_writable_folder,
     error_line,
+    examples,
     fail,
     fail_on,
     is_main_rank,
@@ -44,7 +45,9 @@ def _errors() -> tuple[type[Exception], ...]:
     return (CheckpointError, ValueError, KeyError, OSError)
 
 
-@corpus_app.command("build")
+@corpus_app.command("build", epilog=examples(
+    "fakescope corpus build digits-vanilla --out corpus/",
+    "fakescope corpus build --real digits --generator vanilla-digits --train 1000 --val 200 --test 200 --out corpus/"))
 def corpus_build(
     out_dir: Annotated[Path, typer.Option("--out", help="Corpus folder (new or empty, or an interrupted build "
                                                         "with --resume).")],
@@ -161,7 +164,10 @@ def _enforce_cuda_determinism() -> None:
     torch.backends.cudnn.benchmark = False
 
 
-@corpus_app.command("import")
+@corpus_app.command("import", epilog=examples(
+    "fakescope corpus import --real photos/ --fake sdxl=sdxl-images/ --out mine/",
+    "fakescope corpus import --real photos/ --fake sdxl=sdxl-images/ --split train=0.8,val=0.1,test=0.1 "
+    "--match-format png --out mine/"))
 def corpus_import(
     out_dir: Annotated[Path, typer.Option("--out", help="Corpus folder (new or empty).")],
     real: Annotated[list[str] | None, typer.Option("--real", help="Folder of real images, DIR or NAME=DIR "
@@ -232,7 +238,8 @@ def corpus_import(
         raise typer.Exit(1)
 
 
-@corpus_app.command("verify")
+@corpus_app.command("verify", epilog=examples(
+    "fakescope corpus verify corpus/", "fakescope corpus verify corpus/ --regenerate 50"))
 def corpus_verify(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder.")],
     format: TableOrJsonOpt = TableOrJson.table,
@@ -300,7 +307,8 @@ def _regenerate(corpus: Path, recipe_file: str | None, count: int, device: str) 
         raise fail_on(exc) from None
 
 
-@corpus_app.command("stats")
+@corpus_app.command("stats", epilog=examples("fakescope corpus stats corpus/",
+                                             "fakescope corpus stats corpus/ --format json"))
 def corpus_stats(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder.")],
     format: FormatOpt = Format.table,
@@ -333,7 +341,8 @@ def corpus_stats(
     say(f"sizes (width x height): {sizes}; channels: {stats['channels']}; format: {stats['format']} ({stored})")
 
 
-@corpus_app.command("merge")
+@corpus_app.command("merge", epilog=examples(
+    "fakescope corpus merge part0/ part1/ part2/ part3/ --out all/  # shards of --shard i/4"))
 def corpus_merge(
     shards: Annotated[list[Path], typer.Argument(help="The shard folders 0/n .. n-1/n of one recipe.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Merged corpus folder (new or empty).")],
@@ -354,7 +363,7 @@ def corpus_merge(
     say(f"corpus {out_dir}: {counts}")
 
 
-@corpus_app.command("recipes")
+@corpus_app.command("recipes", epilog=examples("fakescope corpus recipes", "fakescope corpus recipes --format json"))
 def corpus_recipes(format: FormatOpt = Format.table) -> None:
     """The recipes in datasets/: name, images, generators, and whether their checkpoints are here."""
     from fakescope.generators.recipes import check_generators, list_recipes, load_recipe

@@ -11,6 +11,7 @@ from ..console import (
     DeviceOpt,
     SeedOpt,
     check_writable_folder,
+    examples,
     metrics_table,
     progress_bar,
     resolve_device,
@@ -20,7 +21,9 @@ from ..console import (
 
 app = typer.Typer()  # top-level commands: merged into the main app
 
-@app.command()
+@app.command(epilog=examples(
+    "fakescope demo                                   # about a minute on a CPU",
+    "fakescope demo --real-images 128 --out demo-report/"))
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("fakescope-demo"),
     real_images: Annotated[int, typer.Option(

@@ -22,6 +22,7 @@ from ..console import (
     check_output_folder,
     check_outputs_apart,
     command_line,
+    examples,
     fail,
     is_main_rank,
     join_ranks,
@@ -48,7 +49,9 @@ class Aggregate(str, Enum):
     vote = "vote"
 
 
-@app.command()
+@app.command(epilog=examples(
+    "fakescope score photo.jpg some/folder/                 # a table: how likely each is synthetic",
+    "fakescope score imgs/ clip.mp4 -f json -o scores.json  # one record per input"))
 def score(
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(

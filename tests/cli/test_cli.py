@@ -304,3 +304,18 @@ def test_progress_bars_show_rate_and_time_left_on_a_terminal_only(monkeypatch):
             assert "building [x]" in text and "4/4" in text and "images/s" in text and "0:00:00" in text
         else:
             assert text == ""
+
+
+@pytest.mark.parametrize(("path", "command"), _commands(), ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_every_command_help_ends_with_examples_that_parse(path, command):
+    import shlex
+
+    result = invoke(*path, "--help")
+    assert result.exit_code == 0
+    tail = result.output.rstrip().split("Examples:")
+    assert len(tail) == 2, f"fakescope {' '.join(path)} --help ends without examples"
+    lines = [line.strip() for line in tail[1].strip().splitlines()]
+    assert 1 <= len(lines) <= 3 and all(line.startswith(f"fakescope {' '.join(path)}") for line in lines), lines
+    for line in lines:  # every option an example uses exists, with a value where it takes one
+        args = shlex.split(line.partition("  #")[0])[1 + len(path):]
+        command.make_parser(command.context_class(command, info_name=path[-1])).parse_args(args)  # NoSuchOption...
