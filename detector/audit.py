@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fakescope.core.report import Html, Page, image_data_uri, img_tag, new_figure
+from fakescope.core.report import Html, Page, image_data_uri, img_tag, new_figure, shown_location
 from fakescope.core.safety import safe_name
 
 from .records import STRENGTHS, ScoreRecord, TileGrid
@@ -173,14 +173,15 @@ class AuditReport:
         table_rows, classes = [], []
         for n, row in enumerate(rows, 1):
             rec = row["rec"]
-            thumb = img_tag(row["thumb"], f"{rec.path}") if row["thumb"] else ""
-            heat = img_tag(row["heat"], f"heatmap of {rec.path}") if row["heat"] else ""
+            shown = shown_location(rec.path)  # relative to where the command ran
+            thumb = img_tag(row["thumb"], shown) if row["thumb"] else ""
+            heat = img_tag(row["heat"], f"heatmap of {shown}") if row["heat"] else ""
             flagged = "; ".join(rec.flagged_by()) or "-"
             notes = "; ".join(x for x in (rec.error, rec.note) if x)
             if rec.has_timeline:
                 scored, sampled = rec.frames_summary()
                 notes = "; ".join(x for x in (f"{rec.aggregate} of {scored}/{sampled} frames", notes) if x)
-            table_rows.append([n, thumb, rec.path, rec.kind, rec.score, rec.label or "", flagged, heat,
+            table_rows.append([n, thumb, shown, rec.kind, rec.score, rec.label or "", flagged, heat,
                                _findings_html(rec), notes])
             classes.append("error" if rec.error else ("fake" if rec.label == "fake" or flagged != "-" else ""))
         page.heading("Inputs")
@@ -194,7 +195,7 @@ class AuditReport:
             page.heading("Videos")
             for row in videos:
                 rec = row["rec"]
-                page.heading(rec.path, level=3)
+                page.heading(shown_location(rec.path), level=3)
                 fig = new_figure(8, 2.4)
                 draw_timeline(fig.add_subplot(), rec, threshold)
                 page.figure(fig, f"score per sampled frame of {Path(rec.path).name}")
@@ -219,7 +220,7 @@ def detector_meta(det, threshold: float, command: str | Iterable[str]) -> dict[s
     from fakescope.core.version import fakescope_version
 
     info = getattr(det, "info", None) or {}
-    where = info.get("path") or ""
+    where = shown_location(info.get("path") or "")  # a bundled detector by its name, never the install's path
     digest = info.get("sha256") or ""
     return {
         "command": command if isinstance(command, str) else shlex.join(list(command)),

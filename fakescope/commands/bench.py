@@ -188,11 +188,15 @@ def bench_command(
     if report_dir is not None:
         from datetime import datetime, timezone
 
+        from fakescope.core.report import shown_location
         from fakescope.detector.bench_report import write_bench_report
 
         report["seconds"] = round(time.perf_counter() - started, 1)  # scoring; the page adds its own time
         meta = {"command": report["command"], "images": f"{report['reals']} real, {report['fakes']} fake",
-                "corpora / folders": ", ".join(used), "perturbations": ", ".join(result.perturbations),
+                "corpora / folders": ", ".join(shown_location(u) if "=" not in u else  # NAME=DIR: the folder
+                                               "=".join((u.partition("=")[0], shown_location(u.partition("=")[2])))
+                                               for u in used),
+                "perturbations": ", ".join(result.perturbations),
                 "seed": str(seed), "device": str(dev), "fakescope": fakescope_version(),
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         page = write_bench_report(report_dir, result, data, report, notes=notes + [f"error: {e}" for e in errors],

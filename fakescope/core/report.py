@@ -26,7 +26,41 @@ from fakescope.core.imageio import encode_png, write_bytes_atomic
 if TYPE_CHECKING:  # matplotlib is imported only when a plot is made
     from matplotlib.figure import Figure
 
-__all__ = ["Html", "Page", "figure_data_uri", "image_data_uri", "img_tag", "new_figure", "thumbnail"]
+__all__ = ["Html", "Page", "figure_data_uri", "image_data_uri", "img_tag", "new_figure", "shown_location",
+           "thumbnail"]
+
+
+def _install_roots() -> list[Path]:
+    """The folders fakescope's packages are installed in (found without importing them)."""
+    import importlib.util
+
+    roots = []
+    for name in ("fakescope.detector", "fakescope.generators", "fakescope"):
+        spec = importlib.util.find_spec(name)
+        roots += [Path(p).resolve() for p in (spec.submodule_search_locations or [])] if spec else []
+    return roots
+
+
+def shown_location(path: str | os.PathLike) -> str:
+    """A file or folder as a report shows it, so that a report can be shared: a checkpoint bundled with fakescope
+    by its name (``npr-published (bundled)``) and any other installed file by its place in its package, never the
+    install's absolute path; a path below the folder the command ran in, relative to it; anything else as given."""
+    text = os.fspath(path)
+    if not text:
+        return text
+    full = Path(os.path.abspath(text))
+    for root in _install_roots():
+        try:
+            rel = full.resolve().relative_to(root)
+        except (ValueError, OSError):
+            continue
+        if len(rel.parts) == 2 and rel.parts[0] == "weights":
+            return f"{rel.parts[1]} (bundled)"
+        return f"{root.name}/{rel.as_posix()} (installed)"
+    try:
+        return full.relative_to(Path.cwd()).as_posix() or "."
+    except ValueError:
+        return text
 
 
 @dataclass(frozen=True)

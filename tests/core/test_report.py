@@ -36,3 +36,30 @@ def test_html_cells_are_kept_and_thumbnails_never_enlarge():
     assert "<b>kept</b>" in page.render()
     assert thumbnail(np.zeros((400, 200, 3), np.uint8), 100).shape == (100, 50, 3)
     assert thumbnail(np.zeros((20, 10, 3), np.uint8), 100).shape == (20, 10, 3)
+
+
+def test_reports_show_paths_relative_to_where_the_command_ran_never_the_install(tmp_path, monkeypatch):
+    """Issue 31: a shared report named the install's absolute paths (the bundled detector's folder) and inputs
+    by absolute paths; it shows bundled checkpoints by name and paths below the working folder relative to it."""
+    from pathlib import Path
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    import fakescope
+    from fakescope.cli import app
+    from fakescope.core.report import shown_location
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    image = tmp_path / "imgs" / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(image)
+    assert shown_location(image) == "imgs/a.png" and shown_location("/elsewhere/x.png") == "/elsewhere/x.png"
+    result = CliRunner().invoke(app, ["score", str(image), "--report", "rep", "--device", "cpu"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "rep" / "index.html").read_text()
+    install = str(Path(fakescope.__file__).resolve().parents[1])
+    assert install not in page and "(bundled)" in page
+    assert str(tmp_path) not in page.replace(f"fakescope score {image}", "")  # the command is shown as typed
+    assert "imgs/a.png" in page
