@@ -27,6 +27,7 @@ import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,9 @@ from fakescope.core.checkpoint import (
     write_json_atomic,
 )
 from fakescope.core.imageio import atomic_path, save_grid, writing
+from fakescope.core.lock import folder_lock
 from fakescope.core.progress import Progress
-from fakescope.core.safety import SafetyError, first_line, read_json_object
+from fakescope.core.safety import LOCK_NAME, SafetyError, first_line, read_json_object
 from fakescope.core.seeding import torch_generator
 
 from .gan import GANFamily
@@ -219,58 +221,74 @@ def train_gan(
     trainer.inception_weights = inception_weights
     if trainer.total_steps < 1:
         raise RunFolderError(f"nothing to train: the config gives {trainer.total_steps} steps")
-    state_path = out / STATE_FILE
-    record = {
-        "family": gan.name,
-        "config": config_to_dict(gan.config),
-        "seed": seed,
-        "device": str(device),
-        "total_steps": trainer.total_steps,
-        **(options or {}),
-    }
-    start = 0
-    if state_path.exists() or state_path.is_symlink():
-        if not resume:
-            raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it")
-        _check_own_files(out)
-        record = _check_same_run(out, record, gan)
-        state = _read_state(state_path, device)
-        try:
-            start = trainer.load_state_dict(state)
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
-            raise DamagedRunError(f"{state_path}: does not fit this run ({first_line(exc)}); start a new run "
-                                  "in another folder") from None
-        if start > trainer.total_steps:
-            raise RunFolderError(f"{out} has already trained {start} steps, more than the {trainer.total_steps} "
-                                 "of this schedule; a run can be extended, not shortened")
-        _drop_metrics_after(out / "metrics.jsonl", start)
-        if start == trainer.total_steps and on_note is not None and (out / "checkpoint").is_dir():
-            on_note(f"nothing trained: {out} already finished its {start} steps; its checkpoint is unchanged "
-                    "(raise --epochs to extend the run)")
-    elif resume:
-        if not (out / OPTIONS_FILE).exists():
-            raise DamagedRunError(f"{out}: no training run to resume (no {OPTIONS_FILE}); start one without --resume")
-        _check_own_files(out)
-        record = _check_same_run(out, record, gan)  # killed before the first checkpoint: starts again from step 0
-        _drop_metrics_after(out / "metrics.jsonl", 0)
-    elif out.exists() and any(out.iterdir()):
-        raise RunFolderError(f"{out} is not empty; choose a new folder")
-    distributed.barrier()  # every rank has checked the folder before rank 0 writes to it
-    if ranks.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / OPTIONS_FILE, record)
+    with _run_folder_lock(out, ranks):  # rank 0 holds the run folder's lock: one writer per run
+        state_path = out / STATE_FILE
+        record = {
+            "family": gan.name,
+            "config": config_to_dict(gan.config),
+            "seed": seed,
+            "device": str(device),
+            "total_steps": trainer.total_steps,
+            **(options or {}),
+        }
+        start = 0
+        if state_path.exists() or state_path.is_symlink():
+            if not resume:
+                raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it")
+            _check_own_files(out)
+            record = _check_same_run(out, record, gan)
+            state = _read_state(state_path, device)
+            try:
+                start = trainer.load_state_dict(state)
+            except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+                raise DamagedRunError(f"{state_path}: does not fit this run ({first_line(exc)}); start a new run "
+                                      "in another folder") from None
+            if start > trainer.total_steps:
+                raise RunFolderError(f"{out} has already trained {start} steps, more than the {trainer.total_steps} "
+                                     "of this schedule; a run can be extended, not shortened")
+            _drop_metrics_after(out / "metrics.jsonl", start)
+            if start == trainer.total_steps and on_note is not None and (out / "checkpoint").is_dir():
+                on_note(f"nothing trained: {out} already finished its {start} steps; its checkpoint is unchanged "
+                        "(raise --epochs to extend the run)")
+        elif resume:
+            if not (out / OPTIONS_FILE).exists():
+                raise DamagedRunError(f"{out}: no training run to resume (no {OPTIONS_FILE}); start one without "
+                                      "--resume")
+            _check_own_files(out)
+            record = _check_same_run(out, record, gan)  # killed before the first checkpoint: starts again from step 0
+            _drop_metrics_after(out / "metrics.jsonl", 0)
+        elif out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
+            raise RunFolderError(f"{out} is not empty; choose a new folder")
+        distributed.barrier()  # every rank has checked the folder before rank 0 writes to it
+        if ranks.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(out / OPTIONS_FILE, record)
 
-    end = trainer.total_steps if stop_after is None else min(trainer.total_steps, start + stop_after)
-    hook = _average_before_steps(trainer) if ranks.active else None
-    try:
-        _run_steps(trainer, gan, out, start, end, ranks, progress, options)
-    finally:
-        if hook is not None:
-            hook.remove()
-    if ranks.active:
-        distributed.unsync_batchnorm(gan.nets)
-        distributed.barrier()  # the run folder is complete before any rank returns
-    return out / "checkpoint"
+        end = trainer.total_steps if stop_after is None else min(trainer.total_steps, start + stop_after)
+        hook = _average_before_steps(trainer) if ranks.active else None
+        try:
+            _run_steps(trainer, gan, out, start, end, ranks, progress, options)
+        finally:
+            if hook is not None:
+                hook.remove()
+        if ranks.active:
+            distributed.unsync_batchnorm(gan.nets)
+            distributed.barrier()  # the run folder is complete before any rank returns
+        return out / "checkpoint"
+
+
+def _run_folder_lock(out: Path, ranks) -> ExitStack:
+    """The run folder's lock (:func:`fakescope.core.lock.folder_lock`), held by rank 0; every rank fails when it
+    cannot be taken (another process writes the run)."""
+    lock = ExitStack()
+    error: BaseException | None = None
+    if ranks.is_main:
+        try:
+            lock.enter_context(folder_lock(out))
+        except (SafetyError, OSError) as exc:
+            error = exc
+    distributed.raise_if_any(error, RunFolderError)
+    return lock
 
 
 def _run_steps(trainer: Trainer, gan, out: Path, start: int, end: int, ranks, progress, options) -> None:

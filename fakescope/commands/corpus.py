@@ -268,8 +268,8 @@ def corpus_verify(
     else:
         say(f"{corpus}: {report['checked']} files checked, {len(report['missing'])} missing, "
             f"{len(report['changed'])} changed, {len(report['extra'])} extra, "
-            f"{len(report['duplicates'])} duplicate, {len(report['refused'])} refused, "
-            f"{len(report['mislabelled'])} mislabelled: {'ok' if report['ok'] else 'FAILED'}")
+            f"{len(report['duplicates'])} duplicate, {len(report['mislabelled'])} mislabelled, "
+            f"{len(report['refused'])} refused: {'ok' if report['ok'] else 'FAILED'}")
         if report["incomplete"]:
             say("  incomplete: an interrupted build (finish it with `corpus build ... --resume`)")
         for kind in ("missing", "changed", "extra", "duplicates", "refused", "counts", "mislabelled", "manifest"):

@@ -108,6 +108,13 @@ def train_detector(
                        code=1)
         check_output_folder(out_dir, what="detector checkpoint", overwrite=overwrite,  # before any work
                             is_previous=lambda p: is_checkpoint_folder(p, CHECKPOINT_KIND))
+    if is_main_rank():  # rank 0 writes: it holds the folder's lock until the checkpoint is written
+        from fakescope.core.lock import folder_lock
+
+        try:
+            ctx.with_resource(folder_lock(out_dir))
+        except (ValueError, OSError) as exc:  # another process writes there
+            raise fail_on(exc) from None
 
     try:
         cls, _ = family_spec(family)

@@ -94,6 +94,7 @@ def gan_train(
     """Train a GAN on real images; resumable after a kill with --resume."""
     from fakescope.core.checkpoint import as_path_text
     from fakescope.core.config import settings, unknown_settings
+    from fakescope.core.lock import FolderLockedError
     from fakescope.generators.gan import GANS, create_gan, list_gans
     from fakescope.generators.training import RunFolderError, train_gan
 
@@ -147,7 +148,7 @@ def gan_train(
             ckpt = train_gan(gan, train_data, out_dir, device=dev, seed=seed, resume=resume,
                              options=options, progress=update, inception_weights=inception_weights,
                              on_note=notes.append)
-        except RunFolderError as exc:
+        except (RunFolderError, FolderLockedError) as exc:  # a folder that cannot be used, or another's to write
             raise fail_on(exc) from None
     if is_main_rank():
         for note in notes:

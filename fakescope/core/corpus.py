@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .imageio import sha256_bytes, sha256_file, write_bytes_atomic
 from .safety import (
+    LOCK_NAME,
     OutputFolderError,
     SafetyError,
     UnsafeFileError,
@@ -181,7 +182,7 @@ def verify_corpus(corpus: str | os.PathLike) -> dict:
         if sha256_file(path) != r.get("sha256"):
             changed.append(r["path"])
     extra = sorted(rel for rel in holdings(corpus)  # links are listed, never followed
-                   if rel not in listed and rel not in (CORPUS_FILE, MANIFEST_FILE)
+                   if rel not in listed and rel not in (CORPUS_FILE, MANIFEST_FILE, LOCK_NAME)
                    and rel != BUILD_DIR and not rel.startswith(f"{BUILD_DIR}/"))
     counts = []
     actual = count_rows(rows)

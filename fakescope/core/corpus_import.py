@@ -39,6 +39,7 @@ from .imageio import (
     sha256_bytes,
     write_bytes_atomic,
 )
+from .lock import folder_lock
 from .progress import Progress
 from .safety import NothingFoundError, safe_name
 from .seeding import numpy_rng
@@ -210,9 +211,15 @@ def assign_splits(found: Sequence[FoundImage], shares: dict[str, float], seed: i
 def import_corpus(folders: Sequence[ImageFolder], out: str | os.PathLike, *, shares: dict[str, float] | None = None,
                   seed: int = 0, match_format: tuple[str, int] | None = None,
                   on_error: Callable[[str], None], progress: Progress | None = None) -> dict:
-    """Write the images below ``folders`` as a corpus in ``out`` (new or empty); returns corpus.json's record,
-    which adds ``duplicates`` and ``unreadable`` (what was left out, and why)."""
-    out = Path(out)
+    """Write the images below ``folders`` as a corpus in ``out`` (new or empty; held locked while it is written,
+    :func:`fakescope.core.lock.folder_lock`); returns corpus.json's record, which adds ``duplicates`` and
+    ``unreadable`` (what was left out, and why)."""
+    with folder_lock(out):
+        return _import(folders, Path(out), shares, seed, match_format, on_error, progress)
+
+
+def _import(folders: Sequence[ImageFolder], out: Path, shares: dict[str, float] | None, seed: int,
+            match_format: tuple[str, int] | None, on_error: Callable[[str], None], progress: Progress | None) -> dict:
     unreadable: list[str] = []
 
     def problem(message: str) -> None:

@@ -42,6 +42,7 @@ from fakescope.core.corpus import (
     write_corpus,
 )
 from fakescope.core.imageio import writing
+from fakescope.core.lock import folder_lock
 from fakescope.core.progress import Progress
 from fakescope.core.version import fakescope_version
 
@@ -71,7 +72,8 @@ def build_corpus(
     """Build ``recipe`` (or one shard of it) into ``out``; returns the ``corpus.json`` record.
 
     ``out`` must be new or empty, unless ``resume`` finishes an interrupted build of the same recipe, shard
-    and device there. ``threads`` sets torch's CPU threads for the build's duration (None: unchanged); on a
+    and device there; the build holds its lock (:func:`fakescope.core.lock.folder_lock`: a second build into it is
+    refused while this one runs). ``threads`` sets torch's CPU threads for the build's duration (None: unchanged); on a
     small CPU, leaving cores to the ``workers`` writer threads keeps both busy instead of contending.
     ``progress(n)`` is called as files are written (first with the count already done). ``generate`` makes the
     fakes of each run of blocks (default :func:`~.batches.generate_fakes`). More than
@@ -84,8 +86,9 @@ def build_corpus(
     if threads is not None:
         torch.set_num_threads(max(1, threads))
     try:
-        return _build(recipe, Path(out), torch.device(device), batch_size, workers, shard, resume, progress,
-                      generate, allow_large)
+        with folder_lock(out):  # one writer per corpus folder
+            return _build(recipe, Path(out), torch.device(device), batch_size, workers, shard, resume, progress,
+                          generate, allow_large)
     finally:
         torch.set_num_threads(previous)
 

@@ -27,7 +27,7 @@ from fakescope.core.corpus import (
     verify_corpus,
 )
 from fakescope.core.imageio import sha256_file, write_bytes_atomic
-from fakescope.core.safety import SafetyError, check_regular_file, member_path
+from fakescope.core.safety import LOCK_NAME, SafetyError, check_regular_file, member_path
 
 STATE_FILE = "state.json"
 JOURNAL_FILE = "journal.jsonl"
@@ -37,7 +37,8 @@ def prepare_folder(out: Path, identity: dict, resume: bool) -> dict[str, dict] |
     """Start or resume a build in ``out``: the rows already written, or None when the corpus is complete."""
     build = out / BUILD_DIR
     state = build / STATE_FILE
-    contents = [p for p in out.iterdir() if p.name != BUILD_DIR or state.exists()] if out.is_dir() else []
+    contents = [p for p in out.iterdir() if (p.name != BUILD_DIR or state.exists()) and p.name != LOCK_NAME] \
+        if out.is_dir() else []
     if out.exists() and not out.is_dir():
         raise CorpusFolderError(f"{out} exists and is not a folder")
     if contents and not resume:

@@ -22,8 +22,9 @@ from fakescope.core.corpus import (
     write_corpus,
 )
 from fakescope.core.imageio import sha256_file
+from fakescope.core.lock import folder_lock
 from fakescope.core.progress import Progress
-from fakescope.core.safety import UnsafeFileError, check_regular_file, member_path
+from fakescope.core.safety import LOCK_NAME, UnsafeFileError, check_regular_file, member_path
 
 
 def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, move: bool = False,
@@ -37,7 +38,7 @@ def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, mo
     split folders, and a file no longer in its shard counts as moved when it is in ``out`` with its hash.
     """
     out = Path(out)
-    allowed = {scratch} | ({*SPLITS, MANIFEST_FILE, CORPUS_FILE} if resume and move else set())
+    allowed = {scratch, LOCK_NAME} | ({*SPLITS, MANIFEST_FILE, CORPUS_FILE} if resume and move else set())
     if out.exists() and (not out.is_dir() or any(p.name not in allowed for p in out.iterdir())):
         raise CorpusFolderError(f"{out} is not empty; choose a new folder for the merged corpus")
     records = []
@@ -68,7 +69,12 @@ def merge_corpora(shards: list[str | os.PathLike], out: str | os.PathLike, *, mo
             + ([f"repeated {', '.join(f'{i}/{n}' for i in dupes)}"] if dupes else [])))
 
     manifests = [(s, read_manifest(s)) for s, _ in records]  # every row checked before anything is written
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):  # one writer per corpus folder
+        return _merge(manifests, records, out, move, progress, resume)
+
+
+def _merge(manifests: list, records: list, out: Path, move: bool, progress: Progress | None, resume: bool) -> dict:
+    first = records[0][1]
     rows: dict[str, dict] = {}
     for s, shard_rows in manifests:
         for r in shard_rows:

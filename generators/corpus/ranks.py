@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import ExitStack
 from pathlib import Path
 
 from fakescope.core import distributed
@@ -25,6 +26,8 @@ from fakescope.core.corpus import (
     CorpusError,
     CorpusFolderError,
 )
+from fakescope.core.lock import folder_lock
+from fakescope.core.safety import LOCK_NAME, SafetyError
 
 from ..recipes import Recipe, recipe_to_dict
 from .build import build_corpus
@@ -52,6 +55,18 @@ def build_corpus_ranks(recipe: Recipe | CorpusSpec, out: str | os.PathLike, *, r
     if isinstance(recipe, CorpusSpec):
         recipe = recipe.recipe()
     out = Path(out)
+    with ExitStack() as lock:
+        error: BaseException | None = None
+        try:  # rank 0 holds the folder's lock for the whole build (the other ranks write inside it)
+            if ranks.is_main:
+                lock.enter_context(folder_lock(out))
+        except (SafetyError, OSError) as exc:
+            error = exc
+        distributed.raise_if_any(error, CorpusError)
+        return _build_ranks(recipe, out, ranks, resume, kwargs)
+
+
+def _build_ranks(recipe: Recipe, out: Path, ranks: distributed.Ranks, resume: bool, kwargs: dict) -> dict:
     done: dict | None = None
     error: BaseException | None = None
     try:
@@ -87,7 +102,7 @@ def _check_folder(out: Path, recipe: Recipe, ranks: distributed.Ranks, resume: b
     """Refuse a folder a rank build cannot use; the finished corpus's record when it is already complete."""
     if out.exists() and not out.is_dir():
         raise CorpusFolderError(f"{out} exists and is not a folder")
-    contents = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    contents = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME) if out.is_dir() else []
     scratch = out / RANKS_DIR
     if RANKS_DIR in contents:
         if not resume:

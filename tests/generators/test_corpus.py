@@ -403,6 +403,10 @@ def test_every_row_regenerates_from_the_recipe_and_a_rewritten_image_is_caught(t
     cv2.imwrite(str(path), 255 - cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
     manifest = (tmp_path / "c" / "manifest.jsonl").read_text().replace(victim["sha256"], sha256_file(path))
     (tmp_path / "c" / "manifest.jsonl").write_text(manifest)
+    assert verify_corpus(tmp_path / "c")["manifest"]  # an edited manifest is seen, unless corpus.json is forged too
+    record = json.loads((tmp_path / "c" / "corpus.json").read_text())
+    record["manifest_sha256"] = sha256_file(tmp_path / "c" / "manifest.jsonl")
+    (tmp_path / "c" / "corpus.json").write_text(json.dumps(record))
     assert verify_corpus(tmp_path / "c")["ok"]
     assert regenerate(tmp_path / "c", recipe, [victim]) != [sha256_file(path)]
     other = recipe_for(checkpoints, list_gans(), {"train": 71, "val": 3, "test": 2})

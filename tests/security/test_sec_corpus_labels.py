@@ -49,7 +49,7 @@ def test_swapped_labels_are_found(small_corpus):
     assert sorted(line.split(":")[0] for line in report["mislabelled"]) == swapped
     assert report["manifest"]  # and the manifest is not the one corpus.json records
     result = invoke("corpus", "verify", small_corpus)
-    assert result.exit_code == 1 and "6 mislabelled: FAILED" in result.output
+    assert result.exit_code == 1 and "6 mislabelled, 0 refused: FAILED" in result.output
 
 
 def test_labels_swapped_with_their_folders_disagree_with_their_origins(small_corpus):
