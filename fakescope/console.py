@@ -24,6 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 from fakescope.core.config import settings, unknown_settings
@@ -194,7 +195,7 @@ class RateColumn(ProgressColumn):
     """Items per second over the last half minute (``12.5 images/s``; ``-`` until the first items are done)."""
 
     def __init__(self, unit: str) -> None:
-        super().__init__()
+        super().__init__(table_column=Column(no_wrap=True))
         self.unit = unit
 
     def render(self, task) -> Text:
@@ -213,8 +214,12 @@ def progress_bar(description: str, total: int | None, *, enabled: bool = True, u
     """
     show = enabled and sys.stderr.isatty() and is_main_rank()  # under torchrun: rank 0's bar only
     progress = Progress(
-        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), RateColumn(unit),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not show, transient=False,
+        TextColumn("{task.description}", markup=False,  # what runs: cut (…) to leave the numbers room
+                   table_column=Column(overflow="ellipsis", no_wrap=True, max_width=max(12, err.width - 56))),
+        BarColumn(bar_width=20, table_column=Column(min_width=10)),
+        MofNCompleteColumn(table_column=Column(no_wrap=True)), RateColumn(unit),
+        TimeElapsedColumn(table_column=Column(no_wrap=True)), TimeRemainingColumn(table_column=Column(no_wrap=True)),
+        console=err, disable=not show, transient=False,
     )
     with progress:
         task = progress.add_task(description, total=total)
