@@ -36,12 +36,22 @@ err = Console(stderr=True)
 out = Console()
 
 
+def _as_text(message: object) -> str:
+    """``message`` as text any output can hold: bytes of file names that are not UTF-8 (lone surrogates) written
+    ``\\xff`` as :func:`fakescope.core.safety.shown_path` writes them."""
+    text = str(message)
+    if text.isascii() or not any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        return text
+    return "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else
+                   f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else f"\\u{ord(c):04x}" for c in text)
+
+
 def say(message: object = "", *, stderr: bool = False, style: str = "") -> None:
     """Print a line for people on stdout (or stderr) exactly as written: never read as rich markup (a file name
     or a message holding ``[...]`` keeps its brackets), never highlighted, never wrapped at the console's width
     (a pipe gets one line per message, however long). Every message of the CLI goes through here or
     :func:`error_line`."""
-    (err if stderr else out).print(Text(str(message), style=style), highlight=False, soft_wrap=True)
+    (err if stderr else out).print(Text(_as_text(message), style=style), highlight=False, soft_wrap=True)
 
 
 def error_line(message: str) -> None:
@@ -49,7 +59,7 @@ def error_line(message: str) -> None:
     torchrun: by rank 0, which hears of every rank's failure)."""
     if not is_main_rank():
         return
-    err.print(Text.assemble(("error:", "red"), " ", str(message)), highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error:", "red"), " ", _as_text(message)), highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -283,6 +283,10 @@ def test_messages_are_one_unwrapped_line_without_markup(capsys):
     error_line(long)
     captured = capsys.readouterr()
     assert captured.out == long + "\n" and captured.err == f"error: {long}\n"
+    import os
+
+    say(os.fsdecode(b"bad\xffname.png"))  # a name that is not UTF-8: written as score writes it, never a crash
+    assert capsys.readouterr().out == "bad\\xffname.png\n"
 
 
 def test_progress_bars_show_rate_and_time_left_on_a_terminal_only(monkeypatch):
