@@ -222,6 +222,9 @@ def gan_export(
     """
     import json
 
+    from fakescope.core.checkpoint import looks_like_path
+
+    check_outputs_apart({"--out": out_dir}, folders=[model] if looks_like_path(model) else [])
     gan, meta = _load(model)
     keep = {k: v for k, v in meta.items() if k not in ("kind", "family", "config", "image", "sha256", "path",
                                                         "format_version", "fakescope_version")}

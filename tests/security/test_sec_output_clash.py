@@ -95,9 +95,17 @@ def test_bench_never_writes_over_an_image_of_its_folders(tmp_path, monkeypatch, 
 
 
 def test_folder_outputs_never_hold_or_enter_what_is_read(tmp_path, small_corpus):
+    import shutil
+
+    from fakescope.core.checkpoint import bundled_root
+
     photos = tmp_path / "photos"
     _png(photos / "a.png")
+    ckpt = tmp_path / "gen"
+    shutil.copytree(bundled_root("fakescope.generators") / "resynth-bilinear-s2", ckpt)
+    before = (ckpt / "model.safetensors").read_bytes()
     cases = [
+        ("gan", "export", ckpt, "--out", ckpt),
         ("corpus", "import", "--real", photos, "--fake", f"g={photos}", "--out", photos),
         ("corpus", "import", "--real", photos, "--fake", f"g={photos}", "--out", tmp_path),
         ("gan", "translate", "resynth-bilinear-s2", photos / "a.png", "--out", photos, "--device", "cpu"),
@@ -111,3 +119,4 @@ def test_folder_outputs_never_hold_or_enter_what_is_read(tmp_path, small_corpus)
         assert "input" in line or "which this command reads" in line, line
     assert sorted(p.name for p in photos.iterdir()) == ["a.png"]
     assert not (small_corpus / "det").exists() and not (small_corpus / "merged").exists()
+    assert (ckpt / "model.safetensors").read_bytes() == before
