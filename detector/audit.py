@@ -211,9 +211,10 @@ class AuditReport:
         return self.page(meta=meta, threshold=threshold).write(folder)
 
 
-def detector_meta(det, threshold: float, command: str | Iterable[str]) -> dict[str, str]:
-    """The facts at the top of a report: command (a command line, or its words), detector, threshold, version,
-    date."""
+def detector_meta(det, threshold: float, command: str | Iterable[str], operating_point: str | None = None
+                  ) -> dict[str, str]:
+    """The facts at the top of a report: command (a command line, or its words), detector, threshold (and the
+    operating point it is, named or the detector's own), version, date."""
     import datetime
     import shlex
 
@@ -225,7 +226,17 @@ def detector_meta(det, threshold: float, command: str | Iterable[str]) -> dict[s
     return {
         "command": command if isinstance(command, str) else shlex.join(list(command)),
         "detector": " ".join(x for x in (det.name, where, digest[:16] and f"sha256 {digest[:16]}") if x),
-        "threshold": f"{threshold:.4f}",
+        "threshold": f"{threshold:.4f}" + _point_note(det, threshold, operating_point),
         "fakescope": fakescope_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
+
+
+def _point_note(det, threshold: float, name: str | None) -> str:
+    """`` (operating point balanced: 5% of validation reals flagged)`` when the threshold is a named point."""
+    from .operating import OPERATING_POINTS, describe
+
+    points = (getattr(det, "info", None) or {}).get("operating_points") or {}
+    if name is None:
+        name = next((n for n in OPERATING_POINTS if points.get(n) == threshold), None)
+    return f" (operating point {describe(name)})" if name in OPERATING_POINTS and name in points else ""

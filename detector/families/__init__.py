@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODULES = {
+    "adapted": f"{__name__}.adapted",
     "discriminator": f"{__name__}.discriminator",
     "npr": f"{__name__}.npr",
     "probe": f"{__name__}.probe",

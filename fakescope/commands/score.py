@@ -42,6 +42,12 @@ CSV_COLUMNS = ["path", "kind", "score", "label", "error", "aggregate", "frames_s
                "note", "flagged_by", "provenance", "vote_share"]
 
 
+class OperatingPoint(str, Enum):  # the names of fakescope.detector.operating.OPERATING_POINTS (checked by a test)
+    strict = "strict"
+    balanced = "balanced"
+    sensitive = "sensitive"
+
+
 class Aggregate(str, Enum):
     mean = "mean"
     max = "max"
@@ -64,6 +70,10 @@ def score(
         "--detector", "-d", help="Bundled detector name, checkpoint folder, or FAMILY=FILE for a third-party "
                                  "weights file (timm:resnet50=CNNDetection.pth; threshold 0.5).")] = "",
     threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the detector's).")] = None,
+    operating_point: Annotated[OperatingPoint | None, typer.Option(
+        "--operating-point", help="A named threshold: strict, balanced or sensitive flag at most 1%, 5% or 10% "
+                                  "of the detector's validation reals (the default threshold is balanced's).")]
+    = None,
     frames: Annotated[int | None, typer.Option("--frames", min=1, show_default=False,
                                                help="Video: sample this many frames evenly (default 32).")] = None,
     every: Annotated[int | None, typer.Option("--every", min=1, help="Video: take every K-th frame instead.")] = None,
@@ -112,6 +122,8 @@ def score(
         raise fail(f"--top-k applies to --aggregate topk (here --aggregate {aggregate.value})")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise fail(f"--threshold must be between 0 and 1, got {threshold}")
+    if threshold is not None and operating_point is not None:
+        raise fail("use --threshold or --operating-point, not both")
     check_output(output)
     check_output(plot, "--plot")
     format = output_format(format, output)
@@ -144,6 +156,11 @@ def score(
             det = load_detector(detector or None)  # the default: always the bundled one
     except (CheckpointError, KeyError, ValueError) as exc:
         raise fail(f"--detector: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}") from None
+    if operating_point is not None:
+        try:
+            threshold = det.operating_threshold(operating_point.value)
+        except ValueError as exc:
+            raise fail(f"--operating-point: {exc}") from None
     _quiet_decoders()
 
     from fakescope.core import distributed
@@ -221,7 +238,8 @@ def score(
     if audit is not None:
         from fakescope.detector.audit import detector_meta
 
-        page = audit.write(report, meta=detector_meta(det, thr, command_line(ctx)), threshold=thr)
+        page = audit.write(report, meta=detector_meta(det, thr, command_line(ctx),
+                                                     operating_point and operating_point.value), threshold=thr)
         say(f"report: {page}", stderr=True)
     if heatmaps is not None:
         say(f"heatmaps: {heatmaps.count} written into {heatmap}", stderr=True)

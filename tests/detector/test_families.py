@@ -16,14 +16,14 @@ import fakescope.detector.data as data_module
 import numpy as np
 import pytest
 import torch
-from fakescope.detector.base import create_detector, family_spec, list_detectors, load_detector
+from fakescope.detector.base import DETECTORS, create_detector, family_spec, list_detectors, load_detector
 from fakescope.detector.data import Augment, load_split
 from fakescope.detector.training import train_detector
 
 from fakescope.core.checkpoint import CheckpointError
 from fakescope.core.imageio import write_png
 
-FAMILIES = list_detectors()
+FAMILIES = [f for f in list_detectors() if DETECTORS.get(f).trainable]  # adapted: tests/detector/test_adapt.py
 # Small, fast settings per family; ``name`` is what create_detector receives (a variant for timm).
 COMMON = {"batch_size": 16}
 TINY = {
