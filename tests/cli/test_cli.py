@@ -321,5 +321,7 @@ def test_every_command_help_ends_with_examples_that_parse(path, command):
     lines = [line.strip() for line in tail[1].strip().splitlines()]
     assert 1 <= len(lines) <= 3 and all(line.startswith(f"fakescope {' '.join(path)}") for line in lines), lines
     for line in lines:  # every option an example uses exists, with a value where it takes one
-        args = shlex.split(line.partition("  #")[0])[1 + len(path):]
+        words = shlex.split(line.partition("  #")[0])
+        words = words[:next((i for i, w in enumerate(words) if w in ("&&", "||", "|", ";")), len(words))]
+        args = words[1 + len(path):]  # this command's arguments (a second command after && is another's)
         command.make_parser(command.context_class(command, info_name=path[-1])).parse_args(args)  # NoSuchOption...
