@@ -219,13 +219,13 @@ def adapt(request: AdaptRequest, progress: Callable[[str], None] | None = None) 
     base_given = base.predict_proba(images, device=device)  # [N]
     say(f"{FOLDS}-fold cross-validation")
     fit = fit_adapted(x_given, np.asarray(owner), [g[1] for g in given], base_given, bank, bank.base_scores(base),
-                      seed=request.seed)
+                      base_points(base), seed=request.seed)
     head.head = fit.head
     det = AdaptedDetector.assemble(base, head, fit.calibration, names)
     det.threshold = fit.points["balanced"]
     seconds = time.perf_counter() - start
     report = AdaptReport(
-        out=str(request.out), base=str(base.info.get("path", base.name)), threshold=det.threshold,
+        out=str(request.out), base=_base_label(base), threshold=det.threshold,
         operating_points=fit.points, reals_given=len(reals.images), reals_stored=bank.images,
         reals_flagged=fit.reals_flagged, generators=fit.estimates, skipped=tuple(skipped), seconds=seconds,
         warning=fit.warning)
@@ -235,6 +235,21 @@ def adapt(request: AdaptRequest, progress: Callable[[str], None] | None = None) 
                 "operating_points": fit.points}
     det.save(request.out, half=True)
     return report
+
+
+def base_points(base: Detector) -> dict[str, float]:
+    """The base's own operating point thresholds; a base without stored points has its threshold as balanced."""
+    stored = base.info.get("operating_points") or {}
+    points = {name: float(stored[name]) for name in OPERATING_POINTS if name in stored}
+    return points or {"balanced": float(base.threshold)}
+
+
+def _base_label(base: Detector) -> str:
+    """``npr-published (bundled)`` for a bundled base, else its folder as given."""
+    from fakescope.core.checkpoint import bundled_root
+
+    path = Path(str(base.info.get("path", base.name)))
+    return f"{path.name} (bundled)" if path.parent == bundled_root(__package__) else str(path)
 
 
 @dataclass
@@ -248,12 +263,14 @@ class AdaptedFit:
 
 
 def fit_adapted(x_given: np.ndarray, owner: np.ndarray, generator: Sequence[str], base_given: np.ndarray, bank,
-                bank_base: np.ndarray | None, *, seed: int = 0, C: float = HEAD_C) -> AdaptedFit:
+                bank_base: np.ndarray | None, base_points: dict[str, float], *, seed: int = 0,
+                C: float = HEAD_C) -> AdaptedFit:
     """The head, its calibration, thresholds and estimates from features alone (what :func:`adapt` and the few-shot
     benchmark share). ``x_given`` ``[T, F]``: the given images' tile features, ``owner`` ``[T]`` their image;
     ``generator`` ``[N]``: each given image's generator name, ``""`` for a real one; ``base_given`` ``[N]``: the
     base's calibrated scores of the given images; ``bank_base``: the base's scores of the bank's images (None when
-    the bank was scored by another base: its reals then count for the head alone)."""
+    the bank was scored by another base: its reals then count for the head alone); ``base_points``: the base's
+    own operating point thresholds (:func:`base_points`), below which no adapted point is placed."""
     generator = np.asarray(generator, dtype=object)
     n_given = len(generator)
     img_label = (generator != "").astype(np.int64)
@@ -279,7 +296,9 @@ def fit_adapted(x_given: np.ndarray, owner: np.ndarray, generator: Sequence[str]
     fused_given = np.maximum(base_given, head_p[:n_given])
     bank_fused = head_p[n_given:] if bank_base is None else np.maximum(bank_base, head_p[n_given:])
     fused_real = np.concatenate([fused_given[img_label == 0], bank_fused])
-    points = operating_thresholds(fused_real)
+    # never below the base's own point: the base is kept whole, so reals it passes at its calibrated threshold (on
+    # any kind of image, not only the stored ones) stay passed, and the head's flags come on top
+    points = {name: max(t, base_points.get(name, 0.0)) for name, t in operating_thresholds(fused_real).items()}
     threshold = points["balanced"]
     estimates = []
     for name in dict.fromkeys(generator[img_label == 1]):

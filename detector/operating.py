@@ -40,3 +40,37 @@ def operating_thresholds(real_scores: np.ndarray) -> dict[str, float]:
 def describe(name: str) -> str:
     """``balanced (5% of validation reals flagged)``."""
     return f"{name} ({OPERATING_POINTS[name]:.0%} of validation reals flagged)"
+
+
+def fit_operating_points(detector: str, corpora: list[str], device: str = "cpu") -> dict[str, float]:
+    """Score the validation reals of ``corpora`` with ``detector`` (a bundled name or a folder), store the operating
+    points in its config.json, and return them."""
+    from fakescope.core.checkpoint import resolve_checkpoint, update_meta
+
+    from .base import load_detector
+    from .data import load_split
+
+    det = load_detector(detector)
+    val = load_split(corpora, "val")
+    reals = [im for im, y in zip(val.images, val.labels, strict=True) if y == 0]
+    points = operating_thresholds(det.predict_proba(reals, device=device))
+    record = {**points, "fit_on": [f"{c} val reals" for c in corpora], "reals": len(reals)}
+    update_meta(resolve_checkpoint(detector, __package__), operating_points=record)
+    return points
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="Store a detector's operating points (its corpora's val reals).")
+    parser.add_argument("--detector", required=True)
+    parser.add_argument("--corpus", action="append", required=True)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    print(json.dumps(fit_operating_points(args.detector, args.corpus, args.device), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -36,11 +36,11 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name  # noqa: E402
-
-from fakescope.core.imageio import read_image  # noqa: E402
-from fakescope.detector.adapt import fit_adapted  # noqa: E402
+from fakescope.detector.adapt import base_points, fit_adapted  # noqa: E402
 from fakescope.detector.bank import load_bank  # noqa: E402
 from fakescope.detector.base import Detector, load_detector  # noqa: E402
+
+from fakescope.core.imageio import read_image  # noqa: E402
 
 MIN_IMAGES = 8
 
@@ -65,11 +65,18 @@ def half_of(source: str) -> int:
 class Features:
     """Head tile features and base scores of a list of images, computed once."""
 
-    def __init__(self, images: list[np.ndarray], head: Detector, base: Detector, device: str) -> None:
-        tiles, owner = head.tiled(images)
-        self.x = head.featurize(tiles, device)  # [T, F]
-        self.owner = np.asarray(owner)
-        self.base = base.predict_proba(images, device=device)  # [N]
+    def __init__(self, images: list[np.ndarray], head: Detector, base: Detector, device: str,
+                 cache: Path | None = None) -> None:
+        if cache is not None and cache.is_file():
+            got = np.load(cache)
+            self.x, self.owner, self.base = got["x"], got["owner"], got["base"]
+        else:
+            tiles, owner = head.tiled(images)
+            self.x = head.featurize(tiles, device)  # [T, F]
+            self.owner = np.asarray(owner)
+            self.base = base.predict_proba(images, device=device)  # [N]
+            if cache is not None:
+                np.savez(cache, x=self.x, owner=self.owner, base=self.base)
         self.n = len(images)
 
     def of(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,6 +117,8 @@ def main() -> int:
     parser.add_argument("--mixed", type=Path, default=None, help="a built `mixed` corpus: forgetting on its test split")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--cache", type=Path, default=None, help="a folder to keep the set's features in")
+    parser.add_argument("--generators", nargs="*", default=None, help="only these generators")
     args = parser.parse_args()
     shared = Path(os.environ.get("FAKESCOPE_SHARED", Path(__file__).resolve().parents[3] / "shared"))
     root = shared / args.set
@@ -122,10 +131,15 @@ def main() -> int:
     images = [read_image(root / "images" / r["file"]) for r in rows]
     base, bank = load_detector(None), load_bank()
     head = bank.head_detector()
-    feats = Features(images, head, base, args.device)
+    cache = None
+    if args.cache is not None:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        cache = args.cache / f"{args.set}-{bank.meta['sha256'][:12]}-{base.info.get('sha256', '')[:12]}.npz"
+    feats = Features(images, head, base, args.device, cache)
     bank_base = bank.base_scores(base)
     mixed = mixed_test(args.mixed)
-    mixed_feats = Features(mixed[0], head, base, args.device) if mixed else None
+    mixed_feats = Features(mixed[0], head, base, args.device, cache and cache.with_name("mixed-" + cache.name)
+                           ) if mixed else None
     print(f"features of {len(images)} images in {time.perf_counter() - t0:.0f} s", flush=True)
 
     gen = np.array([generator_of(r, args.set) or "" for r in rows], dtype=object)
@@ -133,6 +147,8 @@ def main() -> int:
     fmt = np.array([Path(r["file"]).suffix.lower().lstrip(".").replace("jpeg", "jpg") for r in rows])
     sources = np.array([source_of(r, args.set) if m else "" for r, m in zip(rows, real, strict=True)], dtype=object)
     names = [g for g in sorted(set(gen[~real])) if (gen == g).sum() >= MIN_IMAGES]
+    if args.generators:
+        names = [g for g in names if g in args.generators]
     result = {"set": args.set, "mode": "with --real" if args.real else "fakes only", "ks": args.ks,
               "draws": args.draws, "generators": {}, "machine": cpu_name(), "bank": bank.describe(),
               "base": base.name, "command": "python " + " ".join(sys.argv)}
@@ -168,7 +184,7 @@ def main() -> int:
                 x, owner = feats.of(given)
                 start = time.perf_counter()
                 fit = fit_adapted(x, owner, [g] * len(train) + [""] * len(train_real), feats.base[given], bank,
-                                  bank_base, seed=d)
+                                  bank_base, base_points(base), seed=d)
                 seconds = time.perf_counter() - start
                 p = feats.fused(fit)
                 thr = fit.points["balanced"]

@@ -165,9 +165,15 @@ def train_detector(
     say(f"checkpoint: {as_path_text(out_dir)}")
 
 
-@detectors_app.command("list", epilog=examples("fakescope detectors list", "fakescope detectors list --format json"))
-def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
-    """Detector families and bundled detector checkpoints with their training corpora and metrics."""
+@detectors_app.command("list", epilog=examples("fakescope detectors list", "fakescope detectors list --format json",
+                                               "fakescope detectors list det-newgan/   # a checkpoint of yours too"))
+def detectors_list(
+    folders: Annotated[list[Path] | None, typer.Argument(help="Checkpoint folders of yours to list beside the "
+                                                              "bundled ones (trained or adapted).")] = None,
+    format: TableOrJsonOpt = TableOrJson.table,
+) -> None:
+    """Detector families and bundled detector checkpoints (and any given checkpoint folders) with their training
+    corpora and metrics."""
     import json
     import sys
 
@@ -176,14 +182,26 @@ def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
 
     # read from the family table and the bundled config.json files: nothing imports torch
     families = [{"family": USAGE.get(name, name), "about": about(name)} for name in sorted(MODULES)]
+    from fakescope.core.checkpoint import CheckpointError
+
     bundled = []
-    for name in list_bundled("fakescope.detector"):
-        meta = read_meta(bundled_root("fakescope.detector") / name)
+    where = [(name, bundled_root("fakescope.detector") / name) for name in list_bundled("fakescope.detector")]
+    for folder in folders or []:
+        where.append((str(folder), folder))
+    for name, folder in where:
+        try:
+            meta = read_meta(folder)
+        except CheckpointError as exc:
+            raise fail(str(exc), code=1) from None
         training = meta.get("training", {})
         metrics = training.get("metrics", {})
         details = training.get("corpus_details") or [{"path": c} for c in training.get("corpora", [])]
         corpora = [f"{d['real']} vs {d['generator']}" if "real" in d and "generator" in d
                    else f"{d['real']} (reals only)" if "real" in d else d.get("path", "?") for d in details]
+        adaptation = meta.get("adaptation") if isinstance(meta.get("adaptation"), dict) else None
+        if adaptation:  # fakescope adapt: the generators and how many images of each, on top of its base
+            corpora = [f"{adaptation.get('base')} adapted to " + ", ".join(
+                f"{g.get('name')} ({g.get('images')} images)" for g in adaptation.get("generators", []))]
         init = training.get("init") if isinstance(training.get("init"), dict) else {}
         recalibrated = training.get("steps") == 0 and bool(init.get("path"))  # --init X --epochs 0
         bundled.append({"name": name, "family": meta.get("name", meta.get("family", "?")),
@@ -191,7 +209,8 @@ def detectors_list(format: TableOrJsonOpt = TableOrJson.table) -> None:
                         "calibration": meta.get("calibration_method", "none"),
                         "corpora": corpora, **({"network_from": init["path"]} if recalibrated else {}),
                         "val": metrics.get("val", {}), "test": metrics.get("test", {}),
-                        "command": training.get("command"), "default": name == DEFAULT_DETECTOR})
+                        "command": training.get("command") or (adaptation or {}).get("command"),
+                        "default": name == DEFAULT_DETECTOR})
     external = list_external()
     if format == TableOrJson.json:
         sys.stdout.write(json.dumps({"families": families, "bundled": bundled, "external": external}, indent=2)

@@ -109,6 +109,19 @@ def save_checkpoint(
     return digest
 
 
+def update_meta(folder: str | os.PathLike, **fields: Any) -> dict:
+    """Add or replace ``fields`` in a checkpoint's config.json (its hash checked first, then computed anew); the
+    weights file is not touched. Returns the new meta."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    check_config_hash(folder, meta)
+    meta.update(fields)
+    meta.pop("config_sha256", None)
+    meta["config_sha256"] = config_digest(meta)
+    write_json_atomic(folder / CONFIG_FILE, meta)
+    return meta
+
+
 def read_meta(folder: str | os.PathLike) -> dict:
     folder = Path(folder)
     path = folder / CONFIG_FILE
