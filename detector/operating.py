@@ -38,8 +38,8 @@ def operating_thresholds(real_scores: np.ndarray) -> dict[str, float]:
 
 
 def describe(name: str) -> str:
-    """``balanced (5% of validation reals flagged)``."""
-    return f"{name} ({OPERATING_POINTS[name]:.0%} of validation reals flagged)"
+    """``balanced: at most 5% of validation reals flagged``."""
+    return f"{name}: at most {OPERATING_POINTS[name]:.0%} of validation reals flagged"
 
 
 def fit_operating_points(detector: str, corpora: list[str], device: str = "cpu") -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""``fakescope demo``: the default detector once, end to end, on bundled data, in about a minute on a CPU.
+"""``fakescope demo``: the default detector once, end to end, on bundled data, in a few minutes on a CPU.
 
 Real images: windows of the photographs bundled with scikit-image and scikit-learn at their native resolution
 (never resized). The default detector never saw them: it learnt from other photographs. A quarter as many other

@@ -22,7 +22,7 @@ from ..console import (
 app = typer.Typer()  # top-level commands: merged into the main app
 
 @app.command(epilog=examples(
-    "fakescope demo                                   # about a minute on a CPU",
+    "fakescope demo                                   # a few minutes on a CPU",
     "fakescope demo --real-images 128 --out demo-report/"))
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("fakescope-demo"),
