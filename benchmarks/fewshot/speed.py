@@ -22,11 +22,11 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import cpu_name  # noqa: E402
-
-from fakescope.core.imageio import write_png  # noqa: E402
 from fakescope.detector.adapt import AdaptRequest, adapt  # noqa: E402
 from fakescope.detector.base import load_detector  # noqa: E402
 from fakescope.detector.scoring import score_paths  # noqa: E402
+
+from fakescope.core.imageio import write_png  # noqa: E402
 
 
 def windows(photo: np.ndarray, n: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
