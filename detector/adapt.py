@@ -35,7 +35,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.preprocessing import StandardScaler
 
 from fakescope.core.imageio import IMAGE_SUFFIXES, ImageReadError, read_image
-from fakescope.core.walk import walk
+from fakescope.core.walk import Found, walk
 
 from .base import Detector, load_detector
 from .calibration import Calibration
@@ -108,7 +108,7 @@ def read_folder(where: Path, skipped: list[str]) -> _Images:
     if where.is_dir():
         found = list(walk(where, IMAGE_SUFFIXES, content=("image",)))
     elif where.exists():
-        found = [type("F", (), {"path": str(where), "error": None})()]
+        found = [Found(str(where))]
     else:
         raise AdaptError(f"{where}: no such file or folder")
     for item in found:
@@ -317,5 +317,5 @@ def fit_adapted(x_given: np.ndarray, owner: np.ndarray, generator: Sequence[str]
                       float(np.mean(fused_real >= threshold)), warning)
 
 
-__all__ = ["AdaptError", "AdaptReport", "AdaptRequest", "AdaptedFit", "GeneratorEstimate", "OPERATING_POINTS",
-           "adapt", "fit_adapted", "read_folder"]
+__all__ = ["AdaptError", "AdaptReport", "AdaptRequest", "AdaptedFit", "GeneratorEstimate", "adapt", "base_points",
+           "fit_adapted", "read_folder"]
