@@ -55,4 +55,7 @@ def demo(
             f"{row['fake_accuracy_after']:.0%} (real acc. {row['real_accuracy_after']:.0%}) after `fakescope adapt` "
             f"with {row['examples']} other images of it and {row['examples']} real windows ({row['seconds']:.0f} s; "
             f"{row['checkpoint']}/)")
+        if row["ap_after"] <= row["ap_before"]:
+            say("  adapt did not learn this one from 5 images: frozen ImageNet features do not see every trace (README: "
+                "`fakescope adapt`); check any adapted detector with `fakescope bench` before trusting it")
     say(f"report: {out_dir}/ (scores.json, grid.png)")
