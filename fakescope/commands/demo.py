@@ -56,6 +56,6 @@ def demo(
             f"with {row['examples']} other images of it and {row['examples']} real windows ({row['seconds']:.0f} s; "
             f"{row['checkpoint']}/)")
         if row["ap_after"] <= row["ap_before"]:
-            say("  adapt did not learn this one from 5 images: frozen ImageNet features do not see every trace (README: "
-                "`fakescope adapt`); check any adapted detector with `fakescope bench` before trusting it")
+            say("  adapt did not learn this one from 5 images: frozen ImageNet features do not see every trace "
+                "(README: `fakescope adapt`); check any adapted detector with `fakescope bench` before trusting it")
     say(f"report: {out_dir}/ (scores.json, grid.png)")
