@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fakescope.core.checkpoint import CheckpointError, config_from_dict, config_to_dict, load_tensor_file
+from fakescope.core.checkpoint import CheckpointError, load_tensor_file
 from fakescope.core.imageio import sha256_file, to_uint8, write_bytes_atomic
 
 from .base import Detector, create_detector, load_detector
@@ -64,10 +63,9 @@ class Bank:
 
     def head_detector(self) -> Detector:
         """A fresh ``probe`` detector with the bank's backbone (its head still to fit)."""
-        cls_config = self.meta["head"]
-        det = create_detector("probe:" + cls_config["arch"], **{k: v for k, v in cls_config.items() if k != "arch"})
+        spec = self.meta["head"]
+        det = create_detector("probe:" + spec["arch"], **{k: v for k, v in spec.items() if k != "arch"})
         try:
-            config_from_dict(type(det.config), config_to_dict(det.config))
             det.load_tensors({**{k[len("head."):]: v for k, v in self.tensors.items() if k.startswith("head.")},
                               **det.head.tensors()})
         except (KeyError, ValueError, RuntimeError) as exc:
@@ -160,5 +158,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     raise SystemExit(main())

@@ -129,9 +129,16 @@ class Detector(ABC):
         raw scores (whose mean, calibrated, is the image's probability) and what each alone scores on the
         calibrated scale (where in the image the detector sees synthesis)."""
         raw, tile_raw, owner = self._tile_pass(images, device)
-        tile_probs = self.calibration(tile_raw) if len(tile_raw) else np.zeros(0)
-        crop = self.config.crop
-        counts = np.bincount(owner, minlength=len(images)) if owner else np.zeros(len(images), dtype=int)
+        grids = self.tile_grids(images, self.config.crop, tile_raw, owner, self.calibration)
+        return self.calibration(raw), grids
+
+    @staticmethod
+    def tile_grids(images: Sequence[np.ndarray], crop: int, tile_raw: np.ndarray, owner: Sequence[int],
+                   calibration: Calibration) -> list[TileGrid]:
+        """Each image's :class:`TileGrid` from one tile pass: ``[T]`` raw tile scores in image order, ``owner`` the
+        image of each tile, ``calibration`` what puts a tile's raw score on the probability scale."""
+        tile_probs = calibration(tile_raw) if len(tile_raw) else np.zeros(0)
+        counts = np.bincount(owner, minlength=len(images)) if len(owner) else np.zeros(len(images), dtype=int)
         grids, start = [], 0
         for image, n in zip(images, counts.tolist(), strict=True):
             h, w = image.shape[:2]
@@ -139,7 +146,7 @@ class Detector(ABC):
                                   scores=[float(p) for p in tile_probs[start:start + n]],
                                   raw=[float(r) for r in tile_raw[start:start + n]]))
             start += n
-        return self.calibration(raw), grids
+        return grids
 
     def operating_threshold(self, name: str) -> float:
         """The threshold of named operating point ``name`` (``strict``, ``balanced``, ``sensitive``: the share of

@@ -78,12 +78,14 @@ def run_demo(
     say(f"enlarging {per_generator} other windows 1.25-4x by interpolation")
     keep(create_source(f"enlarged:{REAL_SOURCE}").draw(per_generator, size=WINDOW, channels=3, split="all",
                                                        seed=seed).images, ENLARGED, 0)
-    generators = list_bundled("fakescope.generators")
-    for k, name in enumerate(generators):
+    sized = []  # the generators whose images are the photographs' size (not the 32 px noise-to-image ones)
+    for k, name in enumerate(list_bundled("fakescope.generators")):
         say(f"{per_generator} fakes from {name}")
-        images = _fakes(name, per_generator, source, seed, seed + 1 + k, device)
+        images, from_noise = _fakes(name, per_generator, source, seed, seed + 1 + k, device)
         if images is not None:
             keep(images, name, 1)
+            if not from_noise:
+                sized.append(name)
 
     say(f"scoring {len(paths)} images with {DEFAULT_DETECTOR}")
     records = score_paths(paths, det, device=device)
@@ -103,46 +105,44 @@ def run_demo(
             for r, y, o in zip(records, truth, origins, strict=True)]
     report = {"detector": DEFAULT_DETECTOR, "threshold": det.threshold, "real": REAL_SOURCE, "window": WINDOW,
               "seed": seed, "table": table}
-    report["adaptation"] = _adaptation_row(out, det, table, records, origins, source, generators, seed, device, say)
+    report["adaptation"] = _adaptation_row(out, table, records, origins, source, sized, seed, device, say)
     write_json_atomic(out / "scores.json", rows)
     write_json_atomic(out / "report.json", report)
     _confidence_grid(out / "grid.png", paths, scores, labels, origins, det.threshold)
     return report
 
 
-def _fakes(name: str, count: int, source, seed: int, input_seed: int, device) -> torch.Tensor | None:
-    """``count`` images ``[N, C, H, W]`` of bundled generator ``name``: sampled (noise → image) or made from windows
-    of the bundled photographs drawn with ``input_seed``."""
+def _fakes(name: str, count: int, source, seed: int, input_seed: int, device) -> tuple[torch.Tensor | None, bool]:
+    """``count`` images ``[N, C, H, W]`` of bundled generator ``name`` (None for a kind the demo does not make), and
+    whether they were sampled from noise (else made from windows of the photographs drawn with ``input_seed``)."""
     gan, _ = load_gan(bundled_root("fakescope.generators") / name, device=device)  # never a folder here
     if isinstance(gan, NoiseToImage):
-        return torch.cat([x for _, x in generate_range(gan, lambda i: image_seed(seed, i, "demo"), 0, count)])
+        return torch.cat([x for _, x in generate_range(gan, lambda i: image_seed(seed, i, "demo"), 0, count)]), True
     inputs = source.draw(count, size=WINDOW, channels=gan.image_shape[0], split="all", seed=input_seed).images
     if isinstance(gan, ImageToImage):
-        return translate_images(gan, inputs.to(gan.device), "a2b")
+        return translate_images(gan, inputs.to(gan.device), "a2b"), False
     if isinstance(gan, SameSizeImage):
-        return resynthesize_images(gan, inputs.to(gan.device))
-    return None
+        return resynthesize_images(gan, inputs.to(gan.device)), False
+    return None, False
 
 
 ADAPT_EXAMPLES = 5  # images of the missed generator given to `fakescope adapt`
 
 
-def _adaptation_row(out: Path, det, table: dict, records, origins: list[str], source, generators: list[str],
-                    seed: int, device, say) -> dict | None:
+def _adaptation_row(out: Path, table: dict, records, origins: list[str], source, sized: list[str], seed: int,
+                    device, say) -> dict | None:
     """The bundled photograph-sized generator the default catches least (lowest AP), then ``fakescope adapt`` with
     :data:`ADAPT_EXAMPLES` other images of it and as many other real windows (separate draws, never scored here),
     as a user adapts with their own reals: the default's AP on that generator's demo images against the real
     windows, and the adapted detector's on the same images, whatever it is."""
     from fakescope.detector.adapt import AdaptRequest, adapt
 
-    sized = [g for g in generators if g in table and not isinstance(
-        load_gan(bundled_root("fakescope.generators") / g, device="cpu")[0], NoiseToImage)]
     if not sized:
         return None
     missed = min(sized, key=lambda g: table[g]["ap"])
     examples = out / "adapt-examples" / missed
     say(f"adapting to {missed} from {ADAPT_EXAMPLES} other images of it")
-    images = _fakes(missed, ADAPT_EXAMPLES, source, seed, seed + 1000, device)
+    images, _ = _fakes(missed, ADAPT_EXAMPLES, source, seed, seed + 1000, device)
     for i, image in enumerate(images):
         write_png(examples / f"{i:04d}.png", set_channels(to_uint8(image), 3))
     reals = out / "adapt-examples" / "real"

@@ -105,18 +105,8 @@ class AdaptedDetector(Detector):
                       ) -> tuple[np.ndarray, list[TileGrid]]:
         """The fused probability, and where the head sees the new generator (its tiles, calibrated)."""
         raw, tile_raw, owner = self.head._tile_pass(images, device)
-        tile_probs = self.head_calibration(tile_raw) if len(tile_raw) else np.zeros(0)
         probs = np.maximum(self.base.predict_proba(images, device=device), self.head_calibration(raw))
-        crop = self.head.config.crop
-        grids, start = [], 0
-        counts = np.bincount(owner, minlength=len(images)) if owner else np.zeros(len(images), dtype=int)
-        for image, n in zip(images, counts.tolist(), strict=True):
-            h, w = image.shape[:2]
-            from ..data import tile_origins
-
-            grids.append(TileGrid(crop=crop, height=h, width=w, origins=tile_origins(h, w, crop),
-                                  scores=[float(p) for p in tile_probs[start:start + n]]))
-            start += n
+        grids = self.tile_grids(images, self.head.config.crop, tile_raw, owner, self.head_calibration)
         return self.calibration(probs), grids
 
     def preprocessing(self) -> str:
